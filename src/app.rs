@@ -1,0 +1,185 @@
+//! `serve`: open the store, load TLS, bind the listeners, spawn the shells, wait for a signal,
+//! drain, close the store. Everything that can fail at start fails before the server reports
+//! ready, with one line naming the cause.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures_lite::StreamExt;
+use futures_rustls::TlsAcceptor;
+
+use crate::config::Config;
+use crate::http::router::Listener;
+use crate::http::{Counters, HttpState};
+use crate::net::shutdown::{self, Drain};
+use crate::store::worker::StoreHandle;
+use crate::store::{secrets, OpenMode, Store, StoreError};
+use crate::tls::{self, SanInputs, TlsError, TlsOrigin};
+use crate::unixtime::UnixTime;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("{key}: cannot listen on {addr}: {source}")]
+    Bind {
+        key: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+}
+
+pub fn serve(config: Config) -> Result<(), AppError> {
+    smol::block_on(run(config))
+}
+
+async fn run(config: Config) -> Result<(), AppError> {
+    let started = Instant::now();
+    let now = UnixTime::now();
+    let mut store = Store::open(&config.data_dir, OpenMode::CreateIfMissing)?;
+    store.secret_or_insert(
+        secrets::TURN_SECRET,
+        crate::random::token::<32>().as_bytes(),
+        now,
+    )?;
+    let setup_token = issue_setup_token_if_needed(&mut store, now)?;
+
+    let sans = SanInputs::from_system(config.public_ip, &config.public_names);
+    let material = tls::load(&config, &sans, now)?;
+    match material.origin {
+        TlsOrigin::SelfSignedCreated => log::info!(
+            "created a self-signed certificate in {}",
+            config.data_dir.join(tls::TLS_DIR).display()
+        ),
+        TlsOrigin::SelfSignedReused => log::info!(
+            "using the self-signed certificate in {}",
+            config.data_dir.join(tls::TLS_DIR).display()
+        ),
+        TlsOrigin::OperatorFiles => log::info!("using the operator's certificate files"),
+    }
+    log::info!(
+        "TLS certificate SHA-256 fingerprint {}",
+        material.fingerprint()
+    );
+    let acceptor = TlsAcceptor::from(material.server_config(&[b"http/1.1"])?);
+
+    let admin = bind("admin_listen", config.admin_listen).await?;
+    let signal = bind("signal_listen", config.signal_listen).await?;
+    let mut signals =
+        async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
+            .map_err(AppError::Signals)?;
+
+    let (store, store_thread) = StoreHandle::spawn(store);
+    let counters = Arc::new(Counters::default());
+    let state = Arc::new(HttpState {
+        store: store.clone(),
+        started,
+        counters: counters.clone(),
+    });
+    let (trigger, stop) = shutdown::channel();
+    let drain = Drain::new();
+
+    let mut listeners = Vec::new();
+    for (name, listener, kind) in [
+        ("admin", admin, Listener::Admin),
+        ("signal", signal, Listener::Signal),
+    ] {
+        let state = state.clone();
+        let handler = move |req, peer| crate::http::handle(state.clone(), kind, req, peer);
+        let (acceptor, counters, stop, guard) = (
+            acceptor.clone(),
+            counters.clone(),
+            stop.clone(),
+            drain.guard(),
+        );
+        listeners.push(smol::spawn(crate::net::https::serve(
+            name, listener, acceptor, handler, counters, stop, guard,
+        )));
+    }
+
+    if let Some(token) = setup_token {
+        print_setup_link(&config, &token);
+    }
+    log::info!(
+        "edgebeam {} ready in {} ms: admin https://{} signal https://{}",
+        crate::VERSION,
+        started.elapsed().as_millis(),
+        config.admin_listen,
+        config.signal_listen
+    );
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+
+    let name = match signals.next().await {
+        Some(Ok(async_signal::Signal::Int)) => "SIGINT",
+        Some(Ok(_)) => "SIGTERM",
+        _ => "the end of the signal stream",
+    };
+    log::info!("received {name}; shutting down");
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    trigger.fire();
+    if !drain.wait(config.shutdown_grace).await {
+        log::warn!(
+            "connections still open after {:?}; closing them",
+            config.shutdown_grace
+        );
+    }
+    for task in listeners {
+        drop(task.cancel());
+    }
+    drop(state);
+    drop(store);
+    if store_thread.join().is_err() {
+        log::error!("the store thread panicked");
+    }
+    log::info!("stopped");
+    Ok(())
+}
+
+async fn bind(key: &'static str, addr: SocketAddr) -> Result<smol::net::TcpListener, AppError> {
+    smol::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| AppError::Bind { key, addr, source })
+}
+
+/// While no admin account exists, every start makes a fresh one-time setup token (the previous
+/// one stops working) and prints its link once. Only the token's SHA-256 is stored.
+fn issue_setup_token_if_needed(
+    store: &mut Store,
+    now: UnixTime,
+) -> Result<Option<String>, StoreError> {
+    if store.account_count()? > 0 {
+        store.delete_secret(secrets::SETUP_TOKEN_HASH)?;
+        return Ok(None);
+    }
+    let token = crate::random::token::<32>();
+    let hash = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+    store.put_secret(secrets::SETUP_TOKEN_HASH, hash.as_ref(), now)?;
+    Ok(Some(token))
+}
+
+fn print_setup_link(config: &Config, token: &str) {
+    let ip = config.admin_listen.ip();
+    let host = if !ip.is_unspecified() {
+        match ip {
+            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+            v4 => v4.to_string(),
+        }
+    } else if let Some(name) = config.public_names.first() {
+        name.as_str().to_owned()
+    } else if let Some(public) = config.public_ip {
+        public.to_string()
+    } else {
+        "localhost".to_owned()
+    };
+    // stdout, not the log: the token is a secret and logs are kept.
+    println!(
+        "No admin account yet. Create one at https://{host}:{}/setup#{token}\n(or run: edgebeam admin create --username NAME --data-dir {})",
+        config.admin_listen.port(),
+        config.data_dir.display()
+    );
+}

@@ -1,0 +1,174 @@
+//! The command line (argh). Only shapes here; [`super::run`] gives them meaning.
+
+use argh::FromArgs;
+
+#[derive(FromArgs, Debug)]
+/// edgebeam: WebRTC signaling, a STUN/TURN relay and ES256 token auth in one binary.
+pub struct Cli {
+    #[argh(subcommand)]
+    pub command: Command,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once at start; boxing buys nothing
+pub enum Command {
+    Serve(ServeArgs),
+    Version(VersionArgs),
+    Project(ProjectArgs),
+    Admin(AdminArgs),
+    Backup(BackupArgs),
+}
+
+#[derive(FromArgs, Debug, Default)]
+/// Run the server. Each knob can also come from the --config TOML file (same name with `_`)
+/// or from EDGEBEAM_<NAME> in the environment; flags win over the environment, which wins over
+/// the file. See docs/configuration.md.
+#[argh(subcommand, name = "serve")]
+pub struct ServeArgs {
+    /// TOML configuration file
+    #[argh(option)]
+    pub config: Option<String>,
+    /// data directory (database and tls/); default ./edgebeam-data, or $STATE_DIRECTORY under systemd
+    #[argh(option)]
+    pub data_dir: Option<String>,
+    /// signaling WSS, SDK and demo listener, IP:PORT (default 0.0.0.0:8443)
+    #[argh(option)]
+    pub signal_listen: Option<String>,
+    /// admin UI and REST API listener, IP:PORT (default 0.0.0.0:9443)
+    #[argh(option)]
+    pub admin_listen: Option<String>,
+    /// STUN/TURN listener, UDP and TCP, IP:PORT (default 0.0.0.0:3478)
+    #[argh(option)]
+    pub turn_listen: Option<String>,
+    /// TURN over TLS listener, IP:PORT (default 0.0.0.0:5349)
+    #[argh(option)]
+    pub turns_listen: Option<String>,
+    /// UDP port range for relayed addresses, LO-HI (default 49152-65535)
+    #[argh(option)]
+    pub relay_ports: Option<String>,
+    /// address put in ICE server URLs and XOR-RELAYED-ADDRESS
+    #[argh(option)]
+    pub public_ip: Option<String>,
+    /// comma-separated host names of this box (certificate SANs, ICE URLs)
+    #[argh(option)]
+    pub public_names: Option<String>,
+    /// PEM certificate chain file (with --tls-key; replaces the self-signed certificate)
+    #[argh(option)]
+    pub tls_cert: Option<String>,
+    /// PEM private key file for --tls-cert
+    #[argh(option)]
+    pub tls_key: Option<String>,
+    /// error, warn, info, debug or trace (default info)
+    #[argh(option)]
+    pub log_level: Option<String>,
+    /// seconds to let in-flight requests finish on SIGTERM, 1-60 (default 3)
+    #[argh(option)]
+    pub shutdown_grace_secs: Option<String>,
+}
+
+impl ServeArgs {
+    /// The flags that were given, as (config key, value).
+    pub fn flag_values(&self) -> Vec<(&'static str, &str)> {
+        let pairs: [(&'static str, &Option<String>); 12] = [
+            ("data_dir", &self.data_dir),
+            ("signal_listen", &self.signal_listen),
+            ("admin_listen", &self.admin_listen),
+            ("turn_listen", &self.turn_listen),
+            ("turns_listen", &self.turns_listen),
+            ("relay_ports", &self.relay_ports),
+            ("public_ip", &self.public_ip),
+            ("public_names", &self.public_names),
+            ("tls_cert", &self.tls_cert),
+            ("tls_key", &self.tls_key),
+            ("log_level", &self.log_level),
+            ("shutdown_grace_secs", &self.shutdown_grace_secs),
+        ];
+        pairs
+            .into_iter()
+            .filter_map(|(k, v)| v.as_deref().map(|v| (k, v)))
+            .collect()
+    }
+}
+
+#[derive(FromArgs, Debug)]
+/// Print the version.
+#[argh(subcommand, name = "version")]
+pub struct VersionArgs {}
+
+#[derive(FromArgs, Debug)]
+/// Manage projects.
+#[argh(subcommand, name = "project")]
+pub struct ProjectArgs {
+    #[argh(subcommand)]
+    pub command: ProjectCommand,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum ProjectCommand {
+    Create(ProjectCreateArgs),
+    List(ProjectListArgs),
+}
+
+#[derive(FromArgs, Debug)]
+/// Create a project and print its id.
+#[argh(subcommand, name = "create")]
+pub struct ProjectCreateArgs {
+    /// data directory (default ./edgebeam-data, or $EDGEBEAM_DATA_DIR)
+    #[argh(option)]
+    pub data_dir: Option<String>,
+    /// the project's display name
+    #[argh(positional)]
+    pub name: String,
+}
+
+#[derive(FromArgs, Debug)]
+/// List projects: id, name and creation time, tab-separated.
+#[argh(subcommand, name = "list")]
+pub struct ProjectListArgs {
+    /// data directory (default ./edgebeam-data, or $EDGEBEAM_DATA_DIR)
+    #[argh(option)]
+    pub data_dir: Option<String>,
+    /// print a JSON array instead
+    #[argh(switch)]
+    pub json: bool,
+}
+
+#[derive(FromArgs, Debug)]
+/// Manage admin accounts.
+#[argh(subcommand, name = "admin")]
+pub struct AdminArgs {
+    #[argh(subcommand)]
+    pub command: AdminCommand,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum AdminCommand {
+    Create(AdminCreateArgs),
+}
+
+#[derive(FromArgs, Debug)]
+/// Create an admin account; the password is read from standard input (one line).
+#[argh(subcommand, name = "create")]
+pub struct AdminCreateArgs {
+    /// data directory (default ./edgebeam-data, or $EDGEBEAM_DATA_DIR)
+    #[argh(option)]
+    pub data_dir: Option<String>,
+    /// account name: 1-64 characters of A-Z a-z 0-9 _ . @ -
+    #[argh(option)]
+    pub username: String,
+}
+
+#[derive(FromArgs, Debug)]
+/// Write a consistent copy of the database, also while `serve` runs.
+#[argh(subcommand, name = "backup")]
+pub struct BackupArgs {
+    /// data directory (default ./edgebeam-data, or $EDGEBEAM_DATA_DIR)
+    #[argh(option)]
+    pub data_dir: Option<String>,
+    /// the new backup file; an existing file is never overwritten
+    #[argh(option)]
+    pub out: String,
+}

@@ -1,0 +1,41 @@
+//! The one table of configuration knobs: key, default and meaning. The file, the environment
+//! (`EDGEBEAM_` + upper-case key) and the `serve` flags (`--` + key with `-`) all use these keys.
+
+pub struct Knob {
+    pub key: &'static str,
+    /// Built-in default as the raw string the validator parses; `None` means unset.
+    pub default: Option<&'static str>,
+    /// Whether the value is a list (comma-separated in env and flags, an array in TOML).
+    pub list: bool,
+}
+
+const fn knob(key: &'static str, default: Option<&'static str>) -> Knob {
+    Knob {
+        key,
+        default,
+        list: false,
+    }
+}
+
+pub const KNOBS: &[Knob] = &[
+    knob("data_dir", Some("./edgebeam-data")),
+    knob("signal_listen", Some("0.0.0.0:8443")),
+    knob("admin_listen", Some("0.0.0.0:9443")),
+    knob("turn_listen", Some("0.0.0.0:3478")),
+    knob("turns_listen", Some("0.0.0.0:5349")),
+    knob("relay_ports", Some("49152-65535")),
+    knob("public_ip", None),
+    Knob {
+        key: "public_names",
+        default: None,
+        list: true,
+    },
+    knob("tls_cert", None),
+    knob("tls_key", None),
+    knob("log_level", Some("info")),
+    knob("shutdown_grace_secs", Some("3")),
+];
+
+pub fn find(key: &str) -> Option<&'static Knob> {
+    KNOBS.iter().find(|k| k.key == key)
+}

@@ -1,0 +1,245 @@
+//! Configuration in two steps: [`raw`] collects strings from defaults, file, environment and
+//! flags; [`Config::from_raw`] validates them once into typed fields. Every error names the key,
+//! the value and where the value came from.
+
+pub mod knobs;
+pub mod raw;
+mod values;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use raw::{Origin, RawConfig, RawValue};
+pub use values::{DnsName, PortRange};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("unknown config key `{key}` in {origin}")]
+    UnknownKey { key: String, origin: Origin },
+    #[error("{key} = {value} (from {origin}): {reason}")]
+    BadValue {
+        key: &'static str,
+        value: String,
+        origin: Origin,
+        reason: String,
+    },
+    #[error("{first} and {second} both use {addr}")]
+    ListenerClash {
+        first: &'static str,
+        second: &'static str,
+        addr: SocketAddr,
+    },
+    #[error("tls_cert and tls_key must be set together (only {given} is set)")]
+    HalfTlsPair { given: &'static str },
+}
+
+/// Where the TLS certificate comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsSource {
+    /// Created on first run under `DATA/tls/` and reused afterwards.
+    SelfSigned,
+    /// Operator-provided PEM files.
+    Files { cert: PathBuf, key: PathBuf },
+}
+
+/// The validated configuration of `serve`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub signal_listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    pub turn_listen: SocketAddr,
+    pub turns_listen: SocketAddr,
+    pub relay_ports: PortRange,
+    pub public_ip: Option<IpAddr>,
+    pub public_names: Vec<DnsName>,
+    pub tls: TlsSource,
+    pub log_level: log::LevelFilter,
+    pub shutdown_grace: Duration,
+}
+
+impl Config {
+    /// Reads every layer: defaults, the optional file, the process environment, then `flags`.
+    pub fn load<'a>(
+        config_file: Option<&Path>,
+        flags: impl IntoIterator<Item = (&'static str, &'a str)>,
+    ) -> Result<Config, ConfigError> {
+        let state_dir = std::env::var("STATE_DIRECTORY").ok();
+        let mut raw = RawConfig::defaults(state_dir.as_deref());
+        if let Some(path) = config_file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable {
+                path: path.to_owned(),
+                source,
+            })?;
+            raw.apply_toml(path, &text)?;
+        }
+        raw.apply_env(std::env::vars())?;
+        raw.apply_flags(flags);
+        Config::from_raw(&raw)
+    }
+
+    pub fn from_raw(raw: &RawConfig) -> Result<Config, ConfigError> {
+        let v = Validator { raw };
+        let tls = match (v.opt_path("tls_cert")?, v.opt_path("tls_key")?) {
+            (Some(cert), Some(key)) => TlsSource::Files { cert, key },
+            (None, None) => TlsSource::SelfSigned,
+            (Some(_), None) => return Err(ConfigError::HalfTlsPair { given: "tls_cert" }),
+            (None, Some(_)) => return Err(ConfigError::HalfTlsPair { given: "tls_key" }),
+        };
+        let config = Config {
+            data_dir: v
+                .opt_path("data_dir")?
+                .unwrap_or_else(|| PathBuf::from("./edgebeam-data")),
+            signal_listen: v.parse("signal_listen", parse_socket_addr)?,
+            admin_listen: v.parse("admin_listen", parse_socket_addr)?,
+            turn_listen: v.parse("turn_listen", parse_socket_addr)?,
+            turns_listen: v.parse("turns_listen", parse_socket_addr)?,
+            relay_ports: v.parse("relay_ports", PortRange::parse)?,
+            public_ip: v.opt_parse("public_ip", parse_public_ip)?,
+            public_names: v.list("public_names", DnsName::parse)?,
+            tls,
+            log_level: v.parse("log_level", parse_level)?,
+            shutdown_grace: v.parse("shutdown_grace_secs", |s| parse_secs(s, 1, 60))?,
+        };
+        config.check_listener_clashes()?;
+        Ok(config)
+    }
+
+    /// The TCP listeners must not share a port (the TURN port is used over both UDP and TCP).
+    fn check_listener_clashes(&self) -> Result<(), ConfigError> {
+        let tcp = [
+            ("signal_listen", self.signal_listen),
+            ("admin_listen", self.admin_listen),
+            ("turn_listen", self.turn_listen),
+            ("turns_listen", self.turns_listen),
+        ];
+        for (i, (first, a)) in tcp.iter().enumerate() {
+            for (second, b) in &tcp[i + 1..] {
+                let overlapping_ip =
+                    a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified();
+                if a.port() != 0 && a.port() == b.port() && overlapping_ip {
+                    return Err(ConfigError::ListenerClash {
+                        first,
+                        second,
+                        addr: *b,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+struct Validator<'a> {
+    raw: &'a RawConfig,
+}
+
+impl Validator<'_> {
+    fn bad(&self, key: &'static str, value: &str, reason: String) -> ConfigError {
+        let origin = self
+            .raw
+            .entry(key)
+            .map(|e| e.origin.clone())
+            .unwrap_or(Origin::Default);
+        ConfigError::BadValue {
+            key,
+            value: format!("{value:?}"),
+            origin,
+            reason,
+        }
+    }
+
+    fn one(&self, key: &'static str) -> Result<Option<&str>, ConfigError> {
+        match self.raw.entry(key).map(|e| &e.value) {
+            None => Ok(None),
+            Some(RawValue::One(s)) => Ok(Some(s.as_str())),
+            Some(RawValue::List(l)) => {
+                Err(self.bad(key, &l.join(","), "expected a single value".into()))
+            }
+        }
+    }
+
+    fn opt_parse<T>(
+        &self,
+        key: &'static str,
+        f: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, ConfigError> {
+        match self.one(key)? {
+            None => Ok(None),
+            Some("") => Ok(None),
+            Some(s) => f(s).map(Some).map_err(|reason| self.bad(key, s, reason)),
+        }
+    }
+
+    fn parse<T>(
+        &self,
+        key: &'static str,
+        f: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        self.opt_parse(key, f)?
+            .ok_or_else(|| self.bad(key, "", "a value is required".into()))
+    }
+
+    fn opt_path(&self, key: &'static str) -> Result<Option<PathBuf>, ConfigError> {
+        self.opt_parse(key, |s| Ok(PathBuf::from(s)))
+    }
+
+    fn list<T>(
+        &self,
+        key: &'static str,
+        f: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Vec<T>, ConfigError> {
+        match self.raw.entry(key).map(|e| &e.value) {
+            None => Ok(Vec::new()),
+            Some(RawValue::One(s)) => Err(self.bad(key, s, "expected a list".into())),
+            Some(RawValue::List(items)) => items
+                .iter()
+                .map(|s| f(s).map_err(|reason| self.bad(key, s, reason)))
+                .collect(),
+        }
+    }
+}
+
+fn parse_socket_addr(s: &str) -> Result<SocketAddr, String> {
+    s.parse()
+        .map_err(|_| "not a socket address (expected IP:PORT or [IPv6]:PORT)".to_owned())
+}
+
+fn parse_public_ip(s: &str) -> Result<IpAddr, String> {
+    let ip: IpAddr = s.parse().map_err(|_| "not an IP address".to_owned())?;
+    if ip.is_unspecified() || ip.is_multicast() {
+        return Err("must be a unicast address that clients can reach".into());
+    }
+    Ok(ip)
+}
+
+fn parse_level(s: &str) -> Result<log::LevelFilter, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "error" => Ok(log::LevelFilter::Error),
+        "warn" => Ok(log::LevelFilter::Warn),
+        "info" => Ok(log::LevelFilter::Info),
+        "debug" => Ok(log::LevelFilter::Debug),
+        "trace" => Ok(log::LevelFilter::Trace),
+        _ => Err("expected one of error, warn, info, debug, trace".into()),
+    }
+}
+
+fn parse_secs(s: &str, min: u64, max: u64) -> Result<Duration, String> {
+    match s.parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(Duration::from_secs(n)),
+        _ => Err(format!(
+            "expected a whole number of seconds from {min} to {max}"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,177 @@
+//! Prometheus text exposition (format 0.0.4) of process, store and HTTP figures.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use crate::procstat::ProcessStats;
+use crate::store::StoreStats;
+
+pub struct Snapshot {
+    pub uptime: Duration,
+    pub process: Option<ProcessStats>,
+    pub store: Option<StoreStats>,
+    pub admin_requests: u64,
+    pub signal_requests: u64,
+    pub tls_handshake_failures: u64,
+    pub open_connections: u64,
+}
+
+fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+    );
+}
+
+impl Snapshot {
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(2048);
+        let _ = writeln!(
+            out,
+            "# HELP edgebeam_build_info Always 1; the version is in the label.\n# TYPE edgebeam_build_info gauge\n\
+             edgebeam_build_info{{version=\"{}\"}} 1",
+            crate::VERSION
+        );
+        metric(
+            &mut out,
+            "edgebeam_uptime_seconds",
+            "gauge",
+            "Seconds since the server started.",
+            self.uptime.as_secs(),
+        );
+        if let Some(p) = &self.process {
+            metric(
+                &mut out,
+                "process_resident_memory_bytes",
+                "gauge",
+                "Resident set size.",
+                p.rss_bytes,
+            );
+            metric(
+                &mut out,
+                "process_virtual_memory_bytes",
+                "gauge",
+                "Virtual memory size.",
+                p.vsize_bytes,
+            );
+            metric(
+                &mut out,
+                "process_cpu_seconds_total",
+                "counter",
+                "User and system CPU time.",
+                format!("{:.2}", p.cpu_seconds),
+            );
+            metric(
+                &mut out,
+                "process_open_fds",
+                "gauge",
+                "Open file descriptors.",
+                p.open_fds,
+            );
+            metric(
+                &mut out,
+                "process_threads",
+                "gauge",
+                "OS threads.",
+                p.threads,
+            );
+        }
+        let up = if self.store.is_some() { 1 } else { 0 };
+        metric(
+            &mut out,
+            "edgebeam_store_up",
+            "gauge",
+            "1 when the database answers.",
+            up,
+        );
+        if let Some(s) = &self.store {
+            metric(
+                &mut out,
+                "edgebeam_store_projects",
+                "gauge",
+                "Projects in the database.",
+                s.projects,
+            );
+            metric(
+                &mut out,
+                "edgebeam_store_accounts",
+                "gauge",
+                "Admin accounts.",
+                s.accounts,
+            );
+            metric(
+                &mut out,
+                "edgebeam_store_keys",
+                "gauge",
+                "Registered public keys.",
+                s.keys,
+            );
+            metric(
+                &mut out,
+                "edgebeam_store_size_bytes",
+                "gauge",
+                "Database size (pages times page size).",
+                s.db_bytes,
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP edgebeam_http_requests_total HTTP requests by listener.\n# TYPE edgebeam_http_requests_total counter\n\
+             edgebeam_http_requests_total{{listener=\"admin\"}} {}\nedgebeam_http_requests_total{{listener=\"signal\"}} {}",
+            self.admin_requests, self.signal_requests
+        );
+        metric(
+            &mut out,
+            "edgebeam_tls_handshake_failures_total",
+            "counter",
+            "TLS handshakes that failed or timed out.",
+            self.tls_handshake_failures,
+        );
+        metric(
+            &mut out,
+            "edgebeam_http_open_connections",
+            "gauge",
+            "Open HTTPS connections.",
+            self.open_connections,
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_valid_exposition_lines() {
+        let s = Snapshot {
+            uptime: Duration::from_secs(5),
+            process: Some(ProcessStats {
+                rss_bytes: 4096,
+                vsize_bytes: 8192,
+                cpu_seconds: 0.5,
+                open_fds: 9,
+                threads: 3,
+            }),
+            store: Some(StoreStats {
+                projects: 2,
+                accounts: 1,
+                keys: 0,
+                db_bytes: 4096,
+            }),
+            admin_requests: 7,
+            signal_requests: 1,
+            tls_handshake_failures: 0,
+            open_connections: 1,
+        };
+        let text = s.render();
+        assert!(text.contains("\nedgebeam_store_projects 2\n"), "{text}");
+        assert!(text.contains("edgebeam_http_requests_total{listener=\"admin\"} 7"));
+        assert!(text.contains("edgebeam_build_info{version="));
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let (name, value) = line.rsplit_once(' ').unwrap();
+            assert!(!name.is_empty());
+            assert!(value.parse::<f64>().is_ok(), "bad value in {line:?}");
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! The hyper service shared by the HTTPS listeners: [`router`] decides what a request is (pure),
+//! [`health`] and [`metrics`] render bodies (pure), and [`handle`] performs the IO they need
+//! (a store call) and wraps every response in the security headers of [`headers`].
+
+pub mod headers;
+pub mod health;
+pub mod metrics;
+pub mod router;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Request, Response, StatusCode};
+
+use crate::procstat;
+use crate::store::worker::StoreHandle;
+use router::{Listener, Route};
+
+pub type Body = Full<Bytes>;
+
+/// Counters shared by every connection task (atomics: no locks on the request path).
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub admin_requests: AtomicU64,
+    pub signal_requests: AtomicU64,
+    pub tls_handshake_failures: AtomicU64,
+    pub open_connections: AtomicU64,
+}
+
+/// What a request handler can reach.
+pub struct HttpState {
+    pub store: StoreHandle,
+    pub started: Instant,
+    pub counters: Arc<Counters>,
+}
+
+const STORE_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub async fn handle<B>(
+    state: Arc<HttpState>,
+    listener: Listener,
+    req: Request<B>,
+    _peer: SocketAddr,
+) -> Response<Body> {
+    let counter = match listener {
+        Listener::Admin => &state.counters.admin_requests,
+        Listener::Signal => &state.counters.signal_requests,
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
+    let route = router::route(listener, req.method(), req.uri().path());
+    let mut response = match route {
+        Route::Health => health_response(&state).await,
+        Route::Metrics => metrics_response(&state).await,
+        Route::NotFound => text(StatusCode::NOT_FOUND, "not found\n"),
+        Route::MethodNotAllowed { allow } => {
+            let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+            r.headers_mut().insert(
+                hyper::header::ALLOW,
+                hyper::header::HeaderValue::from_static(allow),
+            );
+            r
+        }
+    };
+    headers::apply_security_headers(response.headers_mut());
+    response
+}
+
+async fn health_response(state: &HttpState) -> Response<Body> {
+    let probe = state.store.call(|s| s.ping().is_ok());
+    let store_ok = futures_lite::future::or(async { probe.await.unwrap_or(false) }, async {
+        smol::Timer::after(STORE_PROBE_TIMEOUT).await;
+        false
+    })
+    .await;
+    let report = health::Report {
+        version: crate::VERSION,
+        uptime: state.started.elapsed(),
+        store_ok,
+    };
+    let status = if store_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    json(status, report.to_json())
+}
+
+async fn metrics_response(state: &HttpState) -> Response<Body> {
+    let store = state.store.call(|s| s.stats()).await;
+    let store = match store {
+        Ok(Ok(stats)) => Some(stats),
+        Ok(Err(e)) => {
+            log::warn!("metrics: store stats failed: {e}");
+            None
+        }
+        Err(_) => None,
+    };
+    let snapshot = metrics::Snapshot {
+        uptime: state.started.elapsed(),
+        process: procstat::read(),
+        store,
+        admin_requests: state.counters.admin_requests.load(Ordering::Relaxed),
+        signal_requests: state.counters.signal_requests.load(Ordering::Relaxed),
+        tls_handshake_failures: state
+            .counters
+            .tls_handshake_failures
+            .load(Ordering::Relaxed),
+        open_connections: state.counters.open_connections.load(Ordering::Relaxed),
+    };
+    let mut r = Response::new(Full::new(Bytes::from(snapshot.render())));
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    r
+}
+
+pub fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+pub fn json(status: StatusCode, body: String) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    r.headers_mut().insert(
+        hyper::header::CACHE_CONTROL,
+        hyper::header::HeaderValue::from_static("no-store"),
+    );
+    r
+}

@@ -1,0 +1,10 @@
+//! The `edgebeam` binary: parse the command line, run the command, print one line on error.
+#![forbid(unsafe_code)]
+
+fn main() {
+    let cli: edgebeam::cli::args::Cli = argh::from_env();
+    if let Err(e) = edgebeam::cli::run(cli) {
+        eprintln!("edgebeam: error: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,5 @@
+//! Socket shells. They own the IO and nothing else: accept, handshake, hand bytes to hyper,
+//! and drain on shutdown.
+
+pub mod https;
+pub mod shutdown;

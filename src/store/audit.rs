@@ -1,0 +1,52 @@
+//! The audit log: every admin action with time, actor and source address.
+
+use rusqlite::{params, Connection};
+
+use super::{Store, StoreError};
+use crate::unixtime::UnixTime;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub at: UnixTime,
+    pub actor: String,
+    pub source: String,
+    pub action: String,
+    pub target: Option<String>,
+    pub detail: Option<String>,
+}
+
+pub(super) fn insert(
+    conn: &Connection,
+    now: UnixTime,
+    actor: &str,
+    source: &str,
+    action: &str,
+    target: Option<&str>,
+    detail: Option<&str>,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO audit_log (at, actor, source, action, target, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![now.secs(), actor, source, action, target, detail],
+    )?;
+    Ok(())
+}
+
+impl Store {
+    /// The newest `limit` entries, newest first.
+    pub fn recent_audit(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT at, actor, source, action, target, detail FROM audit_log ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit], |r| {
+            Ok(AuditEntry {
+                at: UnixTime(r.get(0)?),
+                actor: r.get(1)?,
+                source: r.get(2)?,
+                action: r.get(3)?,
+                target: r.get(4)?,
+                detail: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}

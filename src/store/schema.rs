@@ -1,0 +1,120 @@
+//! Versioned migrations. `user_version` counts applied migrations; a database from a newer
+//! edgebeam (a higher `user_version`) is refused rather than guessed at.
+
+use rusqlite_migration::{Migrations, M};
+
+/// `PRAGMA application_id` of an edgebeam database: "EBM1".
+pub const APPLICATION_ID: i32 = 0x4542_4D31;
+
+const V1: &str = r#"
+PRAGMA application_id = 1161973041;
+
+CREATE TABLE accounts (
+    id            INTEGER PRIMARY KEY,
+    username      TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    role          TEXT NOT NULL DEFAULT 'admin' CHECK (role IN ('admin', 'user')),
+    created_at    INTEGER NOT NULL,
+    disabled      INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE projects (
+    id                 TEXT PRIMARY KEY,
+    name               TEXT NOT NULL,
+    created_at         INTEGER NOT NULL,
+    max_token_ttl_secs INTEGER NOT NULL DEFAULT 86400,
+    allowed_origins    TEXT NOT NULL DEFAULT '[]'
+);
+
+CREATE TABLE project_members (
+    project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    role       TEXT NOT NULL CHECK (role IN ('owner', 'admin', 'viewer')),
+    added_at   INTEGER NOT NULL,
+    PRIMARY KEY (project_id, account_id)
+);
+
+CREATE TABLE keys (
+    kid             TEXT PRIMARY KEY,
+    project_id      TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    public_key_spki BLOB NOT NULL,
+    label           TEXT,
+    created_at      INTEGER NOT NULL
+);
+CREATE INDEX keys_by_project ON keys(project_id);
+
+CREATE TABLE api_keys (
+    id           TEXT PRIMARY KEY,
+    account_id   INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    name         TEXT NOT NULL,
+    key_hash     BLOB NOT NULL UNIQUE,
+    created_at   INTEGER NOT NULL,
+    last_used_at INTEGER
+);
+
+CREATE TABLE sessions (
+    id_hash    BLOB PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    csrf_token TEXT NOT NULL,
+    source     TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+
+CREATE TABLE audit_log (
+    id     INTEGER PRIMARY KEY,
+    at     INTEGER NOT NULL,
+    actor  TEXT NOT NULL,
+    source TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT,
+    detail TEXT
+);
+CREATE INDEX audit_by_time ON audit_log(at);
+
+CREATE TABLE usage (
+    project_id      TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    day             INTEGER NOT NULL,
+    relayed_bytes   INTEGER NOT NULL DEFAULT 0,
+    relayed_packets INTEGER NOT NULL DEFAULT 0,
+    allocations     INTEGER NOT NULL DEFAULT 0,
+    signal_messages INTEGER NOT NULL DEFAULT 0,
+    connections     INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (project_id, day)
+);
+
+CREATE TABLE secrets (
+    name       TEXT PRIMARY KEY,
+    value      BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+);
+"#;
+
+pub fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(V1)])
+}
+
+/// The schema version this build writes.
+pub fn latest_version() -> i64 {
+    1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid_and_counted() {
+        migrations().validate().unwrap();
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, latest_version());
+        let id: i32 = conn
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(id, APPLICATION_ID);
+    }
+}

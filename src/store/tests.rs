@@ -1,0 +1,166 @@
+use super::*;
+use crate::ids::{ProjectId, ProjectName, Username};
+use crate::unixtime::UnixTime;
+use std::os::unix::fs::PermissionsExt;
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+fn make_project(store: &mut Store, n: u8) -> ProjectId {
+    let id = ProjectId::from_random([n; 16]);
+    store
+        .create_project(
+            &id,
+            &ProjectName::parse("app").unwrap(),
+            "test",
+            "test",
+            UnixTime(1),
+        )
+        .unwrap();
+    id
+}
+
+#[test]
+fn new_store_is_private_and_reopens_with_its_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let mut store = Store::open(&dir, OpenMode::CreateIfMissing).unwrap();
+    let id = make_project(&mut store, 1);
+    drop(store);
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join(DB_FILE)), 0o600);
+    let store = Store::open(&dir, OpenMode::MustExist).unwrap();
+    let projects = store.list_projects().unwrap();
+    assert_eq!(projects.len(), 1);
+    assert_eq!(projects[0].id, id);
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+    let audit = store.recent_audit(10).unwrap();
+    assert_eq!(audit[0].action, "project.create");
+}
+
+#[test]
+fn must_exist_refuses_a_missing_database() {
+    let tmp = tempfile::tempdir().unwrap();
+    let e = Store::open(&tmp.path().join("nope"), OpenMode::MustExist)
+        .err()
+        .unwrap();
+    assert!(matches!(e, StoreError::Missing(_)));
+    assert!(!tmp.path().join("nope").exists());
+}
+
+#[test]
+fn a_text_file_is_refused_and_left_unchanged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join(DB_FILE);
+    let content = b"this is my shopping list, not a database\n".repeat(10);
+    std::fs::write(&path, &content).unwrap();
+    let e = Store::open(tmp.path(), OpenMode::CreateIfMissing)
+        .err()
+        .unwrap();
+    assert!(matches!(e, StoreError::NotADatabase(_)), "{e}");
+    assert_eq!(std::fs::read(&path).unwrap(), content);
+}
+
+#[test]
+fn a_foreign_sqlite_database_is_refused_and_left_unchanged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join(DB_FILE);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('hi');")
+        .unwrap();
+    drop(conn);
+    let before = std::fs::read(&path).unwrap();
+    let e = Store::open(tmp.path(), OpenMode::CreateIfMissing)
+        .err()
+        .unwrap();
+    assert!(matches!(e, StoreError::ForeignDatabase(_)), "{e}");
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+#[test]
+fn a_database_from_a_newer_version_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    drop(Store::open(tmp.path(), OpenMode::CreateIfMissing).unwrap());
+    let conn = rusqlite::Connection::open(tmp.path().join(DB_FILE)).unwrap();
+    conn.execute_batch("PRAGMA user_version = 99").unwrap();
+    drop(conn);
+    let e = Store::open(tmp.path(), OpenMode::CreateIfMissing)
+        .err()
+        .unwrap();
+    assert!(matches!(e, StoreError::TooNew { found: 99, .. }), "{e}");
+}
+
+#[test]
+fn an_empty_file_becomes_a_new_database() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join(DB_FILE), b"").unwrap();
+    let store = Store::open(tmp.path(), OpenMode::CreateIfMissing).unwrap();
+    assert_eq!(store.stats().unwrap().projects, 0);
+}
+
+#[test]
+fn backup_copies_everything_and_never_overwrites() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&tmp.path().join("d"), OpenMode::CreateIfMissing).unwrap();
+    for n in 0..20 {
+        make_project(&mut store, n);
+    }
+    let out = tmp.path().join("backup.db");
+    store.backup_to(&out).unwrap();
+    assert_eq!(mode(&out), 0o600);
+    let copy = rusqlite::Connection::open(&out).unwrap();
+    let n: i64 = copy
+        .query_row("SELECT count(*) FROM projects", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 20);
+    let before = std::fs::read(&out).unwrap();
+    let e = store.backup_to(&out).err().unwrap();
+    assert!(matches!(e, StoreError::OutputExists(_)));
+    assert_eq!(std::fs::read(&out).unwrap(), before);
+}
+
+#[test]
+fn admin_creation_spends_the_setup_token_and_rejects_duplicates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut store = Store::open(tmp.path(), OpenMode::CreateIfMissing).unwrap();
+    store
+        .put_secret(secrets::SETUP_TOKEN_HASH, b"h", UnixTime(1))
+        .unwrap();
+    let name = Username::parse("ops").unwrap();
+    store
+        .create_admin(&name, "$argon2id$x", "cli", "cli", UnixTime(2))
+        .unwrap();
+    assert!(store.secret(secrets::SETUP_TOKEN_HASH).unwrap().is_none());
+    let e = store
+        .create_admin(&name, "$argon2id$y", "cli", "cli", UnixTime(3))
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("already exists"), "{e}");
+    assert_eq!(store.account_count().unwrap(), 1);
+}
+
+#[test]
+fn secret_or_insert_keeps_the_first_value() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut store = Store::open(tmp.path(), OpenMode::CreateIfMissing).unwrap();
+    let a = store
+        .secret_or_insert(secrets::TURN_SECRET, b"first", UnixTime(1))
+        .unwrap();
+    let b = store
+        .secret_or_insert(secrets::TURN_SECRET, b"second", UnixTime(2))
+        .unwrap();
+    assert_eq!(a, b"first");
+    assert_eq!(b, b"first");
+}
+
+#[test]
+fn worker_runs_jobs_off_the_executor() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path(), OpenMode::CreateIfMissing).unwrap();
+    let (handle, thread) = worker::StoreHandle::spawn(store);
+    let stats = smol::block_on(handle.call(|s| s.stats())).unwrap().unwrap();
+    assert_eq!(stats.projects, 0);
+    drop(handle);
+    thread.join().unwrap();
+}
