@@ -1,0 +1,135 @@
+//! Boots the real `edgebeam` binary on 127.0.0.1 with free ports and a fresh data dir.
+#![allow(dead_code)]
+
+pub mod https;
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_edgebeam");
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Runs `edgebeam ARGS` to completion with `stdin` fed in.
+pub fn edgebeam(args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env_remove("EDGEBEAM_DATA_DIR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    child.wait_with_output().unwrap()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub struct Server {
+    pub child: Child,
+    pub data_dir: PathBuf,
+    pub admin: SocketAddr,
+    pub signal: SocketAddr,
+    log_dir: PathBuf,
+}
+
+impl Server {
+    /// Starts `serve` on `data_dir` with fresh loopback ports plus `extra` flags, and waits
+    /// until `/healthz` answers 200.
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Server {
+        let server = Server::spawn(data_dir, extra);
+        server.wait_ready(Duration::from_secs(10));
+        server
+    }
+
+    pub fn spawn(data_dir: &Path, extra: &[&str]) -> Server {
+        let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let signal: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let turn = format!("127.0.0.1:{}", free_port());
+        let turns = format!("127.0.0.1:{}", free_port());
+        let log_dir = tempfile::tempdir().unwrap().keep();
+        let child = Command::new(BIN)
+            .arg("serve")
+            .args(["--data-dir", data_dir.to_str().unwrap()])
+            .args(["--admin-listen", &admin.to_string(), "--signal-listen", &signal.to_string()])
+            .args(["--turn-listen", &turn, "--turns-listen", &turns])
+            .args(extra)
+            .env_remove("EDGEBEAM_DATA_DIR")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(log_dir.join("stdout")).unwrap())
+            .stderr(std::fs::File::create(log_dir.join("stderr")).unwrap())
+            .spawn()
+            .unwrap();
+        Server { child, data_dir: data_dir.to_owned(), admin, signal, log_dir }
+    }
+
+    pub fn wait_ready(&self, timeout: Duration) {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Ok(r) = https::request(self.admin, "GET", "/healthz") {
+                if r.status == 200 {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("server not ready after {timeout:?}; stderr:\n{}", self.stderr());
+    }
+
+    pub fn get(&self, path: &str) -> https::HttpResponse {
+        https::request(self.admin, "GET", path).unwrap()
+    }
+
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(self.log_dir.join("stdout")).unwrap_or_default()
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.log_dir.join("stderr")).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits up to `timeout` for the exit status.
+    pub fn terminate(mut self, timeout: Duration) -> (ExitStatus, Duration) {
+        let start = Instant::now();
+        signal(self.child.id(), "TERM");
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status, start.elapsed());
+            }
+            if start.elapsed() > timeout {
+                let _ = self.child.kill();
+                panic!("server still running {timeout:?} after SIGTERM; stderr:\n{}", self.stderr());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn signal(pid: u32, name: &str) {
+    let ok = Command::new("kill").args([&format!("-{name}"), &pid.to_string()]).status().unwrap();
+    assert!(ok.success());
+}
