@@ -62,7 +62,10 @@ pub struct HttpResponse {
 #[allow(dead_code)]
 impl HttpResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -71,7 +74,9 @@ pub fn request(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<Ht
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = Arc::new(RecordingVerifier {
         seen: Mutex::new(None),
-        schemes: provider.signature_verification_algorithms.supported_schemes(),
+        schemes: provider
+            .signature_verification_algorithms
+            .supported_schemes(),
     });
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -84,7 +89,10 @@ pub fn request(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<Ht
     let sock = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     sock.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut tls = rustls::StreamOwned::new(conn, sock);
-    write!(tls, "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+    write!(
+        tls,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )?;
     let mut raw = Vec::new();
     match tls.read_to_end(&mut raw) {
         Ok(_) => {}
@@ -106,6 +114,16 @@ pub fn request(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<Ht
         .collect();
     let der = verifier.seen.lock().unwrap().clone().unwrap_or_default();
     let digest = ring::digest::digest(&ring::digest::SHA256, &der);
-    let cert_fingerprint = digest.as_ref().iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":");
-    Ok(HttpResponse { status, headers, body: body.to_owned(), cert_fingerprint })
+    let cert_fingerprint = digest
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    Ok(HttpResponse {
+        status,
+        headers,
+        body: body.to_owned(),
+        cert_fingerprint,
+    })
 }

@@ -11,7 +11,11 @@ use std::time::{Duration, Instant};
 pub const BIN: &str = env!("CARGO_BIN_EXE_edgebeam");
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Runs `edgebeam ARGS` to completion with `stdin` fed in.
@@ -55,6 +59,10 @@ impl Server {
     }
 
     pub fn spawn(data_dir: &Path, extra: &[&str]) -> Server {
+        Server::spawn_env(data_dir, extra, &[])
+    }
+
+    pub fn spawn_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let signal: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let turn = format!("127.0.0.1:{}", free_port());
@@ -63,16 +71,28 @@ impl Server {
         let child = Command::new(BIN)
             .arg("serve")
             .args(["--data-dir", data_dir.to_str().unwrap()])
-            .args(["--admin-listen", &admin.to_string(), "--signal-listen", &signal.to_string()])
+            .args([
+                "--admin-listen",
+                &admin.to_string(),
+                "--signal-listen",
+                &signal.to_string(),
+            ])
             .args(["--turn-listen", &turn, "--turns-listen", &turns])
             .args(extra)
             .env_remove("EDGEBEAM_DATA_DIR")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(log_dir.join("stdout")).unwrap())
             .stderr(std::fs::File::create(log_dir.join("stderr")).unwrap())
             .spawn()
             .unwrap();
-        Server { child, data_dir: data_dir.to_owned(), admin, signal, log_dir }
+        Server {
+            child,
+            data_dir: data_dir.to_owned(),
+            admin,
+            signal,
+            log_dir,
+        }
     }
 
     pub fn wait_ready(&self, timeout: Duration) {
@@ -85,7 +105,10 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("server not ready after {timeout:?}; stderr:\n{}", self.stderr());
+        panic!(
+            "server not ready after {timeout:?}; stderr:\n{}",
+            self.stderr()
+        );
     }
 
     pub fn get(&self, path: &str) -> https::HttpResponse {
@@ -110,7 +133,10 @@ impl Server {
             }
             if start.elapsed() > timeout {
                 let _ = self.child.kill();
-                panic!("server still running {timeout:?} after SIGTERM; stderr:\n{}", self.stderr());
+                panic!(
+                    "server still running {timeout:?} after SIGTERM; stderr:\n{}",
+                    self.stderr()
+                );
             }
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -130,6 +156,9 @@ impl Drop for Server {
 }
 
 pub fn signal(pid: u32, name: &str) {
-    let ok = Command::new("kill").args([&format!("-{name}"), &pid.to_string()]).status().unwrap();
+    let ok = Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .unwrap();
     assert!(ok.success());
 }
