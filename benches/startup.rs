@@ -34,7 +34,7 @@ fn start(data: &Path) -> Run {
     let admin = free_addr();
     let signal = free_addr();
     let t0 = Instant::now();
-    let child = Command::new(BIN)
+    let mut child = Command::new(BIN)
         .args([
             "serve",
             "--data-dir",
