@@ -18,10 +18,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_edgebeam");
 const RESTARTS: usize = 15;
 
 fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
 }
 
 struct Run {
@@ -35,19 +32,8 @@ fn start(data: &Path) -> Run {
     let signal = free_addr();
     let t0 = Instant::now();
     let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--log-level",
-            "warn",
-        ])
-        .args([
-            "--admin-listen",
-            &admin.to_string(),
-            "--signal-listen",
-            &signal.to_string(),
-        ])
+        .args(["serve", "--data-dir", data.to_str().unwrap(), "--log-level", "warn"])
+        .args(["--admin-listen", &admin.to_string(), "--signal-listen", &signal.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -55,25 +41,20 @@ fn start(data: &Path) -> Run {
     loop {
         if let Ok(r) = https::request(admin, "GET", "/healthz") {
             if r.status == 200 {
-                return Run {
-                    child,
-                    ready_after: t0.elapsed(),
-                    admin,
-                };
+                return Run { child, ready_after: t0.elapsed(), admin };
             }
         }
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "server did not become ready"
-        );
+        if t0.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("server did not become ready");
+        }
         std::thread::sleep(Duration::from_millis(2));
     }
 }
 
 fn stop(mut run: Run) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &run.child.id().to_string()])
-        .status();
+    let _ = Command::new("kill").args(["-TERM", &run.child.id().to_string()]).status();
     let status = run.child.wait().unwrap();
     assert!(status.success());
 }
@@ -95,10 +76,7 @@ fn main() {
     let data = tmp.path().join("data");
 
     let first = start(&data);
-    println!(
-        "first run (creates database, certificate, secrets): ready in {:.1} ms",
-        ms(first.ready_after)
-    );
+    println!("first run (creates database, certificate, secrets): ready in {:.1} ms", ms(first.ready_after));
     stop(first);
 
     let mut times = Vec::new();

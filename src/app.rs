@@ -25,11 +25,7 @@ pub enum AppError {
     #[error(transparent)]
     Tls(#[from] TlsError),
     #[error("{key}: cannot listen on {addr}: {source}")]
-    Bind {
-        key: &'static str,
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { key: &'static str, addr: SocketAddr, source: std::io::Error },
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
 }
@@ -42,64 +38,40 @@ async fn run(config: Config) -> Result<(), AppError> {
     let started = Instant::now();
     let now = UnixTime::now();
     let mut store = Store::open(&config.data_dir, OpenMode::CreateIfMissing)?;
-    store.secret_or_insert(
-        secrets::TURN_SECRET,
-        crate::random::token::<32>().as_bytes(),
-        now,
-    )?;
+    store.secret_or_insert(secrets::TURN_SECRET, crate::random::token::<32>().as_bytes(), now)?;
     let setup_token = issue_setup_token_if_needed(&mut store, now)?;
 
     let sans = SanInputs::from_system(config.public_ip, &config.public_names);
     let material = tls::load(&config, &sans, now)?;
     match material.origin {
-        TlsOrigin::SelfSignedCreated => log::info!(
-            "created a self-signed certificate in {}",
-            config.data_dir.join(tls::TLS_DIR).display()
-        ),
-        TlsOrigin::SelfSignedReused => log::info!(
-            "using the self-signed certificate in {}",
-            config.data_dir.join(tls::TLS_DIR).display()
-        ),
+        TlsOrigin::SelfSignedCreated => {
+            log::info!("created a self-signed certificate in {}", config.data_dir.join(tls::TLS_DIR).display())
+        }
+        TlsOrigin::SelfSignedReused => {
+            log::info!("using the self-signed certificate in {}", config.data_dir.join(tls::TLS_DIR).display())
+        }
         TlsOrigin::OperatorFiles => log::info!("using the operator's certificate files"),
     }
-    log::info!(
-        "TLS certificate SHA-256 fingerprint {}",
-        material.fingerprint()
-    );
+    log::info!("TLS certificate SHA-256 fingerprint {}", material.fingerprint());
     let acceptor = TlsAcceptor::from(material.server_config(&[b"http/1.1"])?);
 
     let admin = bind("admin_listen", config.admin_listen).await?;
     let signal = bind("signal_listen", config.signal_listen).await?;
-    let mut signals =
-        async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
-            .map_err(AppError::Signals)?;
+    let mut signals = async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
+        .map_err(AppError::Signals)?;
 
     let (store, store_thread) = StoreHandle::spawn(store);
     let counters = Arc::new(Counters::default());
-    let state = Arc::new(HttpState {
-        store: store.clone(),
-        started,
-        counters: counters.clone(),
-    });
+    let state = Arc::new(HttpState { store: store.clone(), started, counters: counters.clone() });
     let (trigger, stop) = shutdown::channel();
     let drain = Drain::new();
 
     let mut listeners = Vec::new();
-    for (name, listener, kind) in [
-        ("admin", admin, Listener::Admin),
-        ("signal", signal, Listener::Signal),
-    ] {
+    for (name, listener, kind) in [("admin", admin, Listener::Admin), ("signal", signal, Listener::Signal)] {
         let state = state.clone();
         let handler = move |req, peer| crate::http::handle(state.clone(), kind, req, peer);
-        let (acceptor, counters, stop, guard) = (
-            acceptor.clone(),
-            counters.clone(),
-            stop.clone(),
-            drain.guard(),
-        );
-        listeners.push(smol::spawn(crate::net::https::serve(
-            name, listener, acceptor, handler, counters, stop, guard,
-        )));
+        let (acceptor, counters, stop, guard) = (acceptor.clone(), counters.clone(), stop.clone(), drain.guard());
+        listeners.push(smol::spawn(crate::net::https::serve(name, listener, acceptor, handler, counters, stop, guard)));
     }
 
     if let Some(token) = setup_token {
@@ -123,10 +95,7 @@ async fn run(config: Config) -> Result<(), AppError> {
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     trigger.fire();
     if !drain.wait(config.shutdown_grace).await {
-        log::warn!(
-            "connections still open after {:?}; closing them",
-            config.shutdown_grace
-        );
+        log::warn!("connections still open after {:?}; closing them", config.shutdown_grace);
     }
     for task in listeners {
         drop(task.cancel());
@@ -141,17 +110,12 @@ async fn run(config: Config) -> Result<(), AppError> {
 }
 
 async fn bind(key: &'static str, addr: SocketAddr) -> Result<smol::net::TcpListener, AppError> {
-    smol::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| AppError::Bind { key, addr, source })
+    smol::net::TcpListener::bind(addr).await.map_err(|source| AppError::Bind { key, addr, source })
 }
 
 /// While no admin account exists, every start makes a fresh one-time setup token (the previous
 /// one stops working) and prints its link once. Only the token's SHA-256 is stored.
-fn issue_setup_token_if_needed(
-    store: &mut Store,
-    now: UnixTime,
-) -> Result<Option<String>, StoreError> {
+fn issue_setup_token_if_needed(store: &mut Store, now: UnixTime) -> Result<Option<String>, StoreError> {
     if store.account_count()? > 0 {
         store.delete_secret(secrets::SETUP_TOKEN_HASH)?;
         return Ok(None);

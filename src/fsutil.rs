@@ -11,10 +11,7 @@ pub const FILE_MODE: u32 = 0o600;
 
 /// Creates `dir` (and parents) as 0700 and tightens an existing folder to 0700.
 pub fn ensure_private_dir(dir: &Path) -> io::Result<()> {
-    DirBuilder::new()
-        .recursive(true)
-        .mode(DIR_MODE)
-        .create(dir)?;
+    DirBuilder::new().recursive(true).mode(DIR_MODE).create(dir)?;
     let meta = fs::metadata(dir)?;
     if meta.permissions().mode() & 0o777 != DIR_MODE {
         fs::set_permissions(dir, Permissions::from_mode(DIR_MODE))?;
@@ -36,11 +33,7 @@ pub fn tighten_file(path: &Path) -> io::Result<()> {
 
 /// Creates a new 0600 file; fails if anything exists at `path`.
 pub fn create_new_private(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(FILE_MODE)
-        .open(path)
+    OpenOptions::new().write(true).create_new(true).mode(FILE_MODE).open(path)
 }
 
 /// Writes `bytes` to `path` atomically (temp file in the same folder, fsync, rename), mode 0600.
@@ -67,26 +60,14 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("a/b");
         ensure_private_dir(&dir).unwrap();
-        assert_eq!(
-            fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
-            0o700
-        );
+        assert_eq!(fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
         fs::set_permissions(&dir, Permissions::from_mode(0o755)).unwrap();
         ensure_private_dir(&dir).unwrap();
-        assert_eq!(
-            fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
-            0o700
-        );
+        assert_eq!(fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
 
         let file = dir.join("f");
         write_private_atomic(&file, b"x").unwrap();
-        assert_eq!(
-            fs::metadata(&file).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
-        assert!(
-            create_new_private(&file).is_err(),
-            "existing file must not be overwritten"
-        );
+        assert_eq!(fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+        assert!(create_new_private(&file).is_err(), "existing file must not be overwritten");
     }
 }

@@ -18,9 +18,7 @@ pub struct ProjectId(String);
 
 impl ProjectId {
     pub fn parse(s: &str) -> Result<Self, IdError> {
-        let ok = (1..=32).contains(&s.len())
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        let ok = (1..=32).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         if ok {
             Ok(ProjectId(s.to_owned()))
         } else {
@@ -75,8 +73,7 @@ pub struct Username(String);
 impl Username {
     pub fn parse(s: &str) -> Result<Self, IdError> {
         let ok = (1..=64).contains(&s.len())
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'@' | b'-'));
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'@' | b'-'));
         if ok {
             Ok(Username(s.to_owned()))
         } else {

@@ -9,13 +9,7 @@ pub fn init(level: log::LevelFilter) {
     let mut builder = env_logger::Builder::new();
     builder.filter_level(level);
     // Dependencies are chatty at debug; keep them one level quieter than ours.
-    for noisy in [
-        "rustls",
-        "hyper",
-        "async_io",
-        "polling",
-        "rusqlite_migration",
-    ] {
+    for noisy in ["rustls", "hyper", "async_io", "polling", "rusqlite_migration"] {
         builder.filter_module(noisy, level.min(log::LevelFilter::Info));
     }
     builder.format(move |buf, record| {
@@ -28,14 +22,7 @@ pub fn init(level: log::LevelFilter) {
             };
             writeln!(buf, "<{prio}>{}: {}", record.target(), record.args())
         } else {
-            writeln!(
-                buf,
-                "{} {:<5} {}: {}",
-                buf.timestamp_seconds(),
-                record.level(),
-                record.target(),
-                record.args()
-            )
+            writeln!(buf, "{} {:<5} {}: {}", buf.timestamp_seconds(), record.level(), record.target(), record.args())
         }
     });
     builder.write_style(env_logger::WriteStyle::Never);

@@ -46,9 +46,7 @@ pub fn hash(password: &str, salt: [u8; 16]) -> String {
 /// Constant-time check of `password` against a stored PHC string; a malformed hash never matches.
 pub fn verify(password: &str, phc: &str) -> bool {
     match PasswordHash::new(phc) {
-        Ok(parsed) => hasher()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
+        Ok(parsed) => hasher().verify_password(password.as_bytes(), &parsed).is_ok(),
         Err(_) => false,
     }
 }
@@ -70,10 +68,7 @@ mod tests {
     fn policy_rejects_weak_or_odd_passwords() {
         assert_eq!(check_policy("short"), Err(PasswordError::TooShort));
         assert_eq!(check_policy(&"x".repeat(1025)), Err(PasswordError::TooLong));
-        assert_eq!(
-            check_policy("0123456789\u{7}"),
-            Err(PasswordError::ControlCharacter)
-        );
+        assert_eq!(check_policy("0123456789\u{7}"), Err(PasswordError::ControlCharacter));
         assert!(check_policy("a good long passphrase").is_ok());
     }
 }

@@ -16,9 +16,7 @@ const PAGE_SIZE: u64 = 4096;
 pub fn read() -> Option<ProcessStats> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let open_fds = std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.count() as u64)
-        .unwrap_or(0);
+    let open_fds = std::fs::read_dir("/proc/self/fd").map(|d| d.count() as u64).unwrap_or(0);
     parse(&stat, &statm, open_fds)
 }
 

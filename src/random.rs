@@ -5,9 +5,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 /// `N` bytes from the operating system's CSPRNG.
 pub fn bytes<const N: usize>() -> [u8; N] {
     let mut out = [0u8; N];
-    SystemRandom::new()
-        .fill(&mut out)
-        .expect("the OS random source is available on every supported platform");
+    SystemRandom::new().fill(&mut out).expect("the OS random source is available on every supported platform");
     out
 }
 

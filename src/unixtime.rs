@@ -9,10 +9,7 @@ pub struct UnixTime(pub i64);
 impl UnixTime {
     /// Reads the system clock; only shells call this.
     pub fn now() -> Self {
-        let secs = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
+        let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
         UnixTime(secs)
     }
 

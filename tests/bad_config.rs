@@ -9,30 +9,21 @@ use common::{free_port, BIN};
 /// Runs `serve` expecting it to refuse to start; returns its stderr.
 fn serve_fails(data_dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> String {
     let mut cmd = Command::new(BIN);
-    cmd.arg("serve")
-        .args(["--data-dir", data_dir.to_str().unwrap()]);
+    cmd.arg("serve").args(["--data-dir", data_dir.to_str().unwrap()]);
     let a = format!("127.0.0.1:{}", free_port());
     let s = format!("127.0.0.1:{}", free_port());
     if !args.contains(&"--admin-listen") {
         cmd.args(["--admin-listen", &a]);
     }
-    cmd.args(["--signal-listen", &s])
-        .args(args)
-        .env_remove("EDGEBEAM_DATA_DIR");
+    cmd.args(["--signal-listen", &s]).args(args).env_remove("EDGEBEAM_DATA_DIR");
     for (k, v) in env {
         cmd.env(k, v);
     }
     let out = cmd.output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        !out.status.success(),
-        "serve {args:?} should fail; stderr: {err}"
-    );
+    assert!(!out.status.success(), "serve {args:?} should fail; stderr: {err}");
     assert!(!err.contains("panicked"), "{err}");
-    let error_lines: Vec<_> = err
-        .lines()
-        .filter(|l| l.starts_with("edgebeam: error:"))
-        .collect();
+    let error_lines: Vec<_> = err.lines().filter(|l| l.starts_with("edgebeam: error:")).collect();
     assert_eq!(error_lines.len(), 1, "exactly one error line: {err}");
     error_lines[0].to_owned()
 }
@@ -42,11 +33,7 @@ fn unknown_config_key_names_the_key() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("c.toml");
     std::fs::write(&cfg, "admin_lisen = \"127.0.0.1:9\"\n").unwrap();
-    let e = serve_fails(
-        &tmp.path().join("d"),
-        &["--config", cfg.to_str().unwrap()],
-        &[],
-    );
+    let e = serve_fails(&tmp.path().join("d"), &["--config", cfg.to_str().unwrap()], &[]);
     assert!(e.contains("admin_lisen"), "{e}");
 }
 
@@ -55,43 +42,19 @@ fn broken_toml_and_missing_file_are_reported() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("c.toml");
     std::fs::write(&cfg, "admin_listen = \n").unwrap();
-    let e = serve_fails(
-        &tmp.path().join("d"),
-        &["--config", cfg.to_str().unwrap()],
-        &[],
-    );
+    let e = serve_fails(&tmp.path().join("d"), &["--config", cfg.to_str().unwrap()], &[]);
     assert!(e.contains("c.toml"), "{e}");
-    let e = serve_fails(
-        &tmp.path().join("d"),
-        &["--config", "/nonexistent.toml"],
-        &[],
-    );
+    let e = serve_fails(&tmp.path().join("d"), &["--config", "/nonexistent.toml"], &[]);
     assert!(e.contains("/nonexistent.toml"), "{e}");
 }
 
 #[test]
 fn bad_address_names_field_value_and_origin() {
     let tmp = tempfile::tempdir().unwrap();
-    let e = serve_fails(
-        &tmp.path().join("d"),
-        &["--admin-listen", "localhost:banana"],
-        &[],
-    );
-    assert!(
-        e.contains("admin_listen")
-            && e.contains("localhost:banana")
-            && e.contains("--admin-listen"),
-        "{e}"
-    );
-    let e = serve_fails(
-        &tmp.path().join("d"),
-        &[],
-        &[("EDGEBEAM_RELAY_PORTS", "10-20")],
-    );
-    assert!(
-        e.contains("relay_ports") && e.contains("EDGEBEAM_RELAY_PORTS"),
-        "{e}"
-    );
+    let e = serve_fails(&tmp.path().join("d"), &["--admin-listen", "localhost:banana"], &[]);
+    assert!(e.contains("admin_listen") && e.contains("localhost:banana") && e.contains("--admin-listen"), "{e}");
+    let e = serve_fails(&tmp.path().join("d"), &[], &[("EDGEBEAM_RELAY_PORTS", "10-20")]);
+    assert!(e.contains("relay_ports") && e.contains("EDGEBEAM_RELAY_PORTS"), "{e}");
     let e = serve_fails(&tmp.path().join("d"), &[], &[("EDGEBEAM_NOT_A_KNOB", "1")]);
     assert!(e.contains("EDGEBEAM_NOT_A_KNOB"), "{e}");
 }
@@ -110,23 +73,14 @@ fn unreadable_or_mismatched_certificate_is_reported() {
     let tmp = tempfile::tempdir().unwrap();
     let e = serve_fails(
         &tmp.path().join("d"),
-        &[
-            "--tls-cert",
-            "/nonexistent/cert.pem",
-            "--tls-key",
-            "/nonexistent/key.pem",
-        ],
+        &["--tls-cert", "/nonexistent/cert.pem", "--tls-key", "/nonexistent/key.pem"],
         &[],
     );
     assert!(e.contains("/nonexistent/cert.pem"), "{e}");
     let junk = tmp.path().join("junk.pem");
     std::fs::write(&junk, "not pem").unwrap();
     let j = junk.to_str().unwrap();
-    let e = serve_fails(
-        &tmp.path().join("d"),
-        &["--tls-cert", j, "--tls-key", j],
-        &[],
-    );
+    let e = serve_fails(&tmp.path().join("d"), &["--tls-cert", j, "--tls-key", j], &[]);
     assert!(e.contains("junk.pem"), "{e}");
     let e = serve_fails(&tmp.path().join("d"), &["--tls-cert", j], &[]);
     assert!(e.contains("tls_key"), "{e}");
@@ -143,22 +97,10 @@ fn a_non_sqlite_database_file_is_refused_and_left_byte_for_byte() {
     let e = serve_fails(&data, &[], &[]);
     assert!(e.contains("not an SQLite database"), "{e}");
     assert_eq!(std::fs::read(&db).unwrap(), content);
-    let listing: Vec<_> = std::fs::read_dir(&data)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let listing: Vec<_> = std::fs::read_dir(&data).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(listing.len(), 1, "nothing else was created: {listing:?}");
 
-    let out = common::edgebeam(
-        &[
-            "project",
-            "create",
-            "--data-dir",
-            data.to_str().unwrap(),
-            "x",
-        ],
-        "",
-    );
+    let out = common::edgebeam(&["project", "create", "--data-dir", data.to_str().unwrap(), "x"], "");
     assert!(!out.status.success());
     assert_eq!(std::fs::read(&db).unwrap(), content);
 }
@@ -170,8 +112,7 @@ fn another_programs_sqlite_database_is_refused_and_left_unchanged() {
     std::fs::create_dir(&data).unwrap();
     let db = data.join("edgebeam.db");
     let conn = rusqlite::Connection::open(&db).unwrap();
-    conn.execute_batch("CREATE TABLE photos (id INTEGER PRIMARY KEY, path TEXT)")
-        .unwrap();
+    conn.execute_batch("CREATE TABLE photos (id INTEGER PRIMARY KEY, path TEXT)").unwrap();
     drop(conn);
     let before = std::fs::read(&db).unwrap();
     let e = serve_fails(&data, &[], &[]);

@@ -8,10 +8,7 @@ use common::{edgebeam, stderr, stdout};
 fn version_prints_the_crate_version() {
     let out = edgebeam(&["version"], "");
     assert!(out.status.success());
-    assert_eq!(
-        stdout(&out).trim(),
-        format!("edgebeam {}", env!("CARGO_PKG_VERSION"))
-    );
+    assert_eq!(stdout(&out).trim(), format!("edgebeam {}", env!("CARGO_PKG_VERSION")));
 }
 
 #[test]
@@ -22,18 +19,11 @@ fn project_create_prints_an_id_that_list_shows() {
     assert!(out.status.success(), "{}", stderr(&out));
     let id = stdout(&out).trim().to_owned();
     assert!(!id.is_empty() && id.len() <= 32);
-    assert!(
-        id.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'),
-        "{id}"
-    );
+    assert!(id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'), "{id}");
     let list = stdout(&edgebeam(&["project", "list", "--data-dir", d], ""));
     assert!(list.contains(&id) && list.contains("Video calls"), "{list}");
-    let json: serde_json::Value = serde_json::from_str(&stdout(&edgebeam(
-        &["project", "list", "--json", "--data-dir", d],
-        "",
-    )))
-    .unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&edgebeam(&["project", "list", "--json", "--data-dir", d], ""))).unwrap();
     assert_eq!(json[0]["id"], id.as_str());
 }
 
@@ -53,34 +43,18 @@ fn data_dir_also_comes_from_the_environment() {
 fn admin_create_reads_the_password_from_stdin_and_stores_only_a_hash() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path().to_str().unwrap();
-    let out = edgebeam(
-        &["admin", "create", "--data-dir", d, "--username", "ops"],
-        "a long enough secret\n",
-    );
+    let out = edgebeam(&["admin", "create", "--data-dir", d, "--username", "ops"], "a long enough secret\n");
     assert!(out.status.success(), "{}", stderr(&out));
     let conn = rusqlite::Connection::open(tmp.path().join("edgebeam.db")).unwrap();
-    let hash: String = conn
-        .query_row(
-            "SELECT password_hash FROM accounts WHERE username='ops'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let hash: String =
+        conn.query_row("SELECT password_hash FROM accounts WHERE username='ops'", [], |r| r.get(0)).unwrap();
     assert!(hash.starts_with("$argon2id$"));
     assert!(!hash.contains("a long enough secret"));
-    let audit: String = conn
-        .query_row(
-            "SELECT action FROM audit_log ORDER BY id DESC LIMIT 1",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let audit: String =
+        conn.query_row("SELECT action FROM audit_log ORDER BY id DESC LIMIT 1", [], |r| r.get(0)).unwrap();
     assert_eq!(audit, "account.create");
 
-    let dup = edgebeam(
-        &["admin", "create", "--data-dir", d, "--username", "ops"],
-        "another long secret\n",
-    );
+    let dup = edgebeam(&["admin", "create", "--data-dir", d, "--username", "ops"], "another long secret\n");
     assert!(!dup.status.success());
     assert!(stderr(&dup).contains("already exists"));
 }
@@ -90,47 +64,13 @@ fn bad_command_line_input_gives_one_clear_line_and_no_panic() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path().to_str().unwrap();
     let cases: &[(&[&str], &str, &str)] = &[
-        (
-            &["admin", "create", "--data-dir", d, "--username", "bad name"],
-            "long enough password\n",
-            "username",
-        ),
-        (
-            &["admin", "create", "--data-dir", d, "--username", "ops"],
-            "short\n",
-            "at least",
-        ),
-        (
-            &["admin", "create", "--data-dir", d, "--username", "ops"],
-            "",
-            "no password",
-        ),
-        (
-            &["project", "create", "--data-dir", d, ""],
-            "",
-            "project name",
-        ),
-        (
-            &["project", "create", "--data-dir", d, "a\nb"],
-            "",
-            "project name",
-        ),
-        (
-            &["project", "list", "--data-dir", "/nonexistent/edgebeam"],
-            "",
-            "no database",
-        ),
-        (
-            &[
-                "backup",
-                "--data-dir",
-                "/nonexistent/edgebeam",
-                "--out",
-                "/tmp/x.db",
-            ],
-            "",
-            "no database",
-        ),
+        (&["admin", "create", "--data-dir", d, "--username", "bad name"], "long enough password\n", "username"),
+        (&["admin", "create", "--data-dir", d, "--username", "ops"], "short\n", "at least"),
+        (&["admin", "create", "--data-dir", d, "--username", "ops"], "", "no password"),
+        (&["project", "create", "--data-dir", d, ""], "", "project name"),
+        (&["project", "create", "--data-dir", d, "a\nb"], "", "project name"),
+        (&["project", "list", "--data-dir", "/nonexistent/edgebeam"], "", "no database"),
+        (&["backup", "--data-dir", "/nonexistent/edgebeam", "--out", "/tmp/x.db"], "", "no database"),
         (&["frobnicate"], "", "Unrecognized"),
         (&["project"], "", "subcommand"),
     ];

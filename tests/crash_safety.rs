@@ -23,16 +23,7 @@ fn kill_9_during_a_burst_of_project_creates_loses_nothing_acknowledged() {
             if start.elapsed() > Duration::from_secs(30) {
                 break;
             }
-            let out = edgebeam(
-                &[
-                    "project",
-                    "create",
-                    "--data-dir",
-                    &burst_data,
-                    &format!("p{n}"),
-                ],
-                "",
-            );
+            let out = edgebeam(&["project", "create", "--data-dir", &burst_data, &format!("p{n}")], "");
             if out.status.success() {
                 acknowledged.push(stdout(&out).trim().to_owned());
             }
@@ -44,13 +35,7 @@ fn kill_9_during_a_burst_of_project_creates_loses_nothing_acknowledged() {
     let victims = std::thread::spawn(move || {
         for n in 0..40u64 {
             let mut child = std::process::Command::new(common::BIN)
-                .args([
-                    "project",
-                    "create",
-                    "--data-dir",
-                    &victim_data,
-                    &format!("victim{n}"),
-                ])
+                .args(["project", "create", "--data-dir", &victim_data, &format!("victim{n}")])
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
                 .spawn()
@@ -65,24 +50,15 @@ fn kill_9_during_a_burst_of_project_creates_loses_nothing_acknowledged() {
     victims.join().unwrap();
     // The burst keeps going against the stopped server's files, then a restart.
     let acknowledged = burst.join().unwrap();
-    assert!(
-        acknowledged.len() > 10,
-        "the burst made projects ({})",
-        acknowledged.len()
-    );
+    assert!(acknowledged.len() > 10, "the burst made projects ({})", acknowledged.len());
 
     let server = Server::start(&data, &[]);
     let conn = rusqlite::Connection::open(data.join("edgebeam.db")).unwrap();
-    let check: String = conn
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
+    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
     assert_eq!(check, "ok");
     let listed = stdout(&edgebeam(&["project", "list", "--data-dir", &data_s], ""));
     for id in &acknowledged {
-        assert!(
-            listed.contains(id.as_str()),
-            "project {id} was acknowledged but is gone"
-        );
+        assert!(listed.contains(id.as_str()), "project {id} was acknowledged but is gone");
     }
     drop(server);
 }

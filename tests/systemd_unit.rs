@@ -4,11 +4,7 @@ use std::process::Command;
 
 fn unit_pointing_at_the_test_binary() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/systemd/edgebeam.service"
-    ))
-    .unwrap();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/systemd/edgebeam.service")).unwrap();
     assert!(text.contains("ExecStart=/usr/local/bin/edgebeam serve"));
     let text = text.replace("/usr/local/bin/edgebeam", env!("CARGO_BIN_EXE_edgebeam"));
     std::fs::write(dir.path().join("edgebeam.service"), text).unwrap();
@@ -37,9 +33,6 @@ fn systemd_unit_exposure_is_at_most_2() {
         .output()
         .expect("systemd-analyze is installed");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let overall = stdout
-        .lines()
-        .find(|l| l.contains("Overall exposure"))
-        .unwrap_or("");
+    let overall = stdout.lines().find(|l| l.contains("Overall exposure")).unwrap_or("");
     assert!(out.status.success(), "exposure above 2.0: {overall}");
 }

@@ -84,10 +84,7 @@ impl ServeArgs {
             ("log_level", &self.log_level),
             ("shutdown_grace_secs", &self.shutdown_grace_secs),
         ];
-        pairs
-            .into_iter()
-            .filter_map(|(k, v)| v.as_deref().map(|v| (k, v)))
-            .collect()
+        pairs.into_iter().filter_map(|(k, v)| v.as_deref().map(|v| (k, v))).collect()
     }
 }
 

@@ -65,12 +65,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                     out(format_args!("{}", serde_json::Value::Array(list)))
                 } else {
                     for p in projects {
-                        out(format_args!(
-                            "{}\t{}\t{}",
-                            p.id,
-                            p.name,
-                            p.created_at.secs()
-                        ))?;
+                        out(format_args!("{}\t{}\t{}", p.id, p.name, p.created_at.secs()))?;
                     }
                     Ok(())
                 }
@@ -100,16 +95,13 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
 
 fn out(line: std::fmt::Arguments<'_>) -> Result<(), CliError> {
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{line}")
-        .and_then(|_| stdout.flush())
-        .map_err(CliError::Stdout)
+    writeln!(stdout, "{line}").and_then(|_| stdout.flush()).map_err(CliError::Stdout)
 }
 
 /// The data dir of a management command: the flag, else `EDGEBEAM_DATA_DIR`, else systemd's
 /// `STATE_DIRECTORY`, else the default; the same order `serve` uses.
 fn data_dir(flag: Option<String>) -> Result<PathBuf, CliError> {
-    let mut raw =
-        crate::config::RawConfig::defaults(std::env::var("STATE_DIRECTORY").ok().as_deref());
+    let mut raw = crate::config::RawConfig::defaults(std::env::var("STATE_DIRECTORY").ok().as_deref());
     if let Ok(v) = std::env::var("EDGEBEAM_DATA_DIR") {
         raw.apply_env([("EDGEBEAM_DATA_DIR".to_owned(), v)])?;
     }

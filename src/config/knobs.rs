@@ -10,11 +10,7 @@ pub struct Knob {
 }
 
 const fn knob(key: &'static str, default: Option<&'static str>) -> Knob {
-    Knob {
-        key,
-        default,
-        list: false,
-    }
+    Knob { key, default, list: false }
 }
 
 pub const KNOBS: &[Knob] = &[
@@ -25,11 +21,7 @@ pub const KNOBS: &[Knob] = &[
     knob("turns_listen", Some("0.0.0.0:5349")),
     knob("relay_ports", Some("49152-65535")),
     knob("public_ip", None),
-    Knob {
-        key: "public_names",
-        default: None,
-        list: true,
-    },
+    Knob { key: "public_names", default: None, list: true },
     knob("tls_cert", None),
     knob("tls_key", None),
     knob("log_level", Some("info")),

@@ -16,27 +16,15 @@ pub use values::{DnsName, PortRange};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Unreadable {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Unreadable { path: PathBuf, source: std::io::Error },
     #[error("config file {path}: {message}")]
     Syntax { path: PathBuf, message: String },
     #[error("unknown config key `{key}` in {origin}")]
     UnknownKey { key: String, origin: Origin },
     #[error("{key} = {value} (from {origin}): {reason}")]
-    BadValue {
-        key: &'static str,
-        value: String,
-        origin: Origin,
-        reason: String,
-    },
+    BadValue { key: &'static str, value: String, origin: Origin, reason: String },
     #[error("{first} and {second} both use {addr}")]
-    ListenerClash {
-        first: &'static str,
-        second: &'static str,
-        addr: SocketAddr,
-    },
+    ListenerClash { first: &'static str, second: &'static str, addr: SocketAddr },
     #[error("tls_cert and tls_key must be set together (only {given} is set)")]
     HalfTlsPair { given: &'static str },
 }
@@ -75,10 +63,8 @@ impl Config {
         let state_dir = std::env::var("STATE_DIRECTORY").ok();
         let mut raw = RawConfig::defaults(state_dir.as_deref());
         if let Some(path) = config_file {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable {
-                path: path.to_owned(),
-                source,
-            })?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| ConfigError::Unreadable { path: path.to_owned(), source })?;
             raw.apply_toml(path, &text)?;
         }
         raw.apply_env(std::env::vars())?;
@@ -95,9 +81,7 @@ impl Config {
             (None, Some(_)) => return Err(ConfigError::HalfTlsPair { given: "tls_key" }),
         };
         let config = Config {
-            data_dir: v
-                .opt_path("data_dir")?
-                .unwrap_or_else(|| PathBuf::from("./edgebeam-data")),
+            data_dir: v.opt_path("data_dir")?.unwrap_or_else(|| PathBuf::from("./edgebeam-data")),
             signal_listen: v.parse("signal_listen", parse_socket_addr)?,
             admin_listen: v.parse("admin_listen", parse_socket_addr)?,
             turn_listen: v.parse("turn_listen", parse_socket_addr)?,
@@ -123,14 +107,9 @@ impl Config {
         ];
         for (i, (first, a)) in tcp.iter().enumerate() {
             for (second, b) in &tcp[i + 1..] {
-                let overlapping_ip =
-                    a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified();
+                let overlapping_ip = a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified();
                 if a.port() != 0 && a.port() == b.port() && overlapping_ip {
-                    return Err(ConfigError::ListenerClash {
-                        first,
-                        second,
-                        addr: *b,
-                    });
+                    return Err(ConfigError::ListenerClash { first, second, addr: *b });
                 }
             }
         }
@@ -144,34 +123,19 @@ struct Validator<'a> {
 
 impl Validator<'_> {
     fn bad(&self, key: &'static str, value: &str, reason: String) -> ConfigError {
-        let origin = self
-            .raw
-            .entry(key)
-            .map(|e| e.origin.clone())
-            .unwrap_or(Origin::Default);
-        ConfigError::BadValue {
-            key,
-            value: format!("{value:?}"),
-            origin,
-            reason,
-        }
+        let origin = self.raw.entry(key).map(|e| e.origin.clone()).unwrap_or(Origin::Default);
+        ConfigError::BadValue { key, value: format!("{value:?}"), origin, reason }
     }
 
     fn one(&self, key: &'static str) -> Result<Option<&str>, ConfigError> {
         match self.raw.entry(key).map(|e| &e.value) {
             None => Ok(None),
             Some(RawValue::One(s)) => Ok(Some(s.as_str())),
-            Some(RawValue::List(l)) => {
-                Err(self.bad(key, &l.join(","), "expected a single value".into()))
-            }
+            Some(RawValue::List(l)) => Err(self.bad(key, &l.join(","), "expected a single value".into())),
         }
     }
 
-    fn opt_parse<T>(
-        &self,
-        key: &'static str,
-        f: impl Fn(&str) -> Result<T, String>,
-    ) -> Result<Option<T>, ConfigError> {
+    fn opt_parse<T>(&self, key: &'static str, f: impl Fn(&str) -> Result<T, String>) -> Result<Option<T>, ConfigError> {
         match self.one(key)? {
             None => Ok(None),
             Some("") => Ok(None),
@@ -179,38 +143,27 @@ impl Validator<'_> {
         }
     }
 
-    fn parse<T>(
-        &self,
-        key: &'static str,
-        f: impl Fn(&str) -> Result<T, String>,
-    ) -> Result<T, ConfigError> {
-        self.opt_parse(key, f)?
-            .ok_or_else(|| self.bad(key, "", "a value is required".into()))
+    fn parse<T>(&self, key: &'static str, f: impl Fn(&str) -> Result<T, String>) -> Result<T, ConfigError> {
+        self.opt_parse(key, f)?.ok_or_else(|| self.bad(key, "", "a value is required".into()))
     }
 
     fn opt_path(&self, key: &'static str) -> Result<Option<PathBuf>, ConfigError> {
         self.opt_parse(key, |s| Ok(PathBuf::from(s)))
     }
 
-    fn list<T>(
-        &self,
-        key: &'static str,
-        f: impl Fn(&str) -> Result<T, String>,
-    ) -> Result<Vec<T>, ConfigError> {
+    fn list<T>(&self, key: &'static str, f: impl Fn(&str) -> Result<T, String>) -> Result<Vec<T>, ConfigError> {
         match self.raw.entry(key).map(|e| &e.value) {
             None => Ok(Vec::new()),
             Some(RawValue::One(s)) => Err(self.bad(key, s, "expected a list".into())),
-            Some(RawValue::List(items)) => items
-                .iter()
-                .map(|s| f(s).map_err(|reason| self.bad(key, s, reason)))
-                .collect(),
+            Some(RawValue::List(items)) => {
+                items.iter().map(|s| f(s).map_err(|reason| self.bad(key, s, reason))).collect()
+            }
         }
     }
 }
 
 fn parse_socket_addr(s: &str) -> Result<SocketAddr, String> {
-    s.parse()
-        .map_err(|_| "not a socket address (expected IP:PORT or [IPv6]:PORT)".to_owned())
+    s.parse().map_err(|_| "not a socket address (expected IP:PORT or [IPv6]:PORT)".to_owned())
 }
 
 fn parse_public_ip(s: &str) -> Result<IpAddr, String> {
@@ -235,9 +188,7 @@ fn parse_level(s: &str) -> Result<log::LevelFilter, String> {
 fn parse_secs(s: &str, min: u64, max: u64) -> Result<Duration, String> {
     match s.parse::<u64>() {
         Ok(n) if (min..=max).contains(&n) => Ok(Duration::from_secs(n)),
-        _ => Err(format!(
-            "expected a whole number of seconds from {min} to {max}"
-        )),
+        _ => Err(format!("expected a whole number of seconds from {min} to {max}")),
     }
 }
 

@@ -61,11 +61,7 @@ impl RawConfig {
         if let Some(dir) = state_directory.filter(|d| !d.is_empty()) {
             // systemd may list several folders separated by ':'; the first is ours.
             let first = dir.split(':').next().unwrap_or(dir);
-            raw.set(
-                "data_dir",
-                RawValue::One(first.to_owned()),
-                Origin::SystemdStateDirectory,
-            );
+            raw.set("data_dir", RawValue::One(first.to_owned()), Origin::SystemdStateDirectory);
         }
         raw
     }
@@ -80,18 +76,14 @@ impl RawConfig {
 
     /// Layers a TOML document over the current values.
     pub fn apply_toml(&mut self, path: &Path, text: &str) -> Result<(), ConfigError> {
-        let table: toml::Table =
-            text.parse()
-                .map_err(|e: toml::de::Error| ConfigError::Syntax {
-                    path: path.to_owned(),
-                    message: e.message().to_owned(),
-                })?;
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Syntax {
+            path: path.to_owned(),
+            message: e.message().to_owned(),
+        })?;
         let origin = Origin::File(path.to_owned());
         for (key, value) in table {
-            let knob = knobs::find(&key).ok_or_else(|| ConfigError::UnknownKey {
-                key: key.clone(),
-                origin: origin.clone(),
-            })?;
+            let knob = knobs::find(&key)
+                .ok_or_else(|| ConfigError::UnknownKey { key: key.clone(), origin: origin.clone() })?;
             let bad = |reason: &str| ConfigError::BadValue {
                 key: knob.key,
                 value: format!("{value:?}"),
@@ -131,10 +123,7 @@ impl RawConfig {
             };
             let key = rest.to_ascii_lowercase();
             let origin = Origin::Env(name.clone());
-            let knob = knobs::find(&key).ok_or(ConfigError::UnknownKey {
-                key,
-                origin: origin.clone(),
-            })?;
+            let knob = knobs::find(&key).ok_or(ConfigError::UnknownKey { key, origin: origin.clone() })?;
             self.set(knob.key, split_if_list(knob.list, &value), origin);
         }
         Ok(())
@@ -156,14 +145,7 @@ impl RawConfig {
 
 fn split_if_list(list: bool, value: &str) -> RawValue {
     if list {
-        RawValue::List(
-            value
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
-        )
+        RawValue::List(value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
     } else {
         RawValue::One(value.to_owned())
     }
@@ -176,13 +158,8 @@ mod tests {
     #[test]
     fn later_layers_win_and_remember_their_origin() {
         let mut raw = RawConfig::defaults(None);
-        raw.apply_toml(
-            Path::new("c.toml"),
-            "admin_listen = \"127.0.0.1:1\"\nsignal_listen = \"127.0.0.1:2\"",
-        )
-        .unwrap();
-        raw.apply_env([("EDGEBEAM_ADMIN_LISTEN".to_owned(), "127.0.0.1:3".to_owned())])
-            .unwrap();
+        raw.apply_toml(Path::new("c.toml"), "admin_listen = \"127.0.0.1:1\"\nsignal_listen = \"127.0.0.1:2\"").unwrap();
+        raw.apply_env([("EDGEBEAM_ADMIN_LISTEN".to_owned(), "127.0.0.1:3".to_owned())]).unwrap();
         raw.apply_flags([("signal_listen", "127.0.0.1:4")]);
         let admin = raw.entry("admin_listen").unwrap();
         assert_eq!(admin.value, RawValue::One("127.0.0.1:3".into()));
@@ -195,51 +172,30 @@ mod tests {
     #[test]
     fn unknown_keys_are_errors_in_file_and_env() {
         let mut raw = RawConfig::defaults(None);
-        let e = raw
-            .apply_toml(Path::new("c.toml"), "admin_listn = \"x\"")
-            .unwrap_err();
+        let e = raw.apply_toml(Path::new("c.toml"), "admin_listn = \"x\"").unwrap_err();
         assert!(e.to_string().contains("admin_listn"), "{e}");
-        let e = raw
-            .apply_env([("EDGEBEAM_BOGUS".to_owned(), "1".to_owned())])
-            .unwrap_err();
+        let e = raw.apply_env([("EDGEBEAM_BOGUS".to_owned(), "1".to_owned())]).unwrap_err();
         assert!(e.to_string().contains("EDGEBEAM_BOGUS"), "{e}");
         // Other variables are ignored.
-        raw.apply_env([("PATH".to_owned(), "/bin".to_owned())])
-            .unwrap();
+        raw.apply_env([("PATH".to_owned(), "/bin".to_owned())]).unwrap();
     }
 
     #[test]
     fn lists_come_from_arrays_and_commas() {
         let mut raw = RawConfig::defaults(None);
-        raw.apply_toml(Path::new("c.toml"), "public_names = [\"a.lan\", \"b.lan\"]")
-            .unwrap();
-        assert_eq!(
-            raw.entry("public_names").unwrap().value,
-            RawValue::List(vec!["a.lan".into(), "b.lan".into()])
-        );
+        raw.apply_toml(Path::new("c.toml"), "public_names = [\"a.lan\", \"b.lan\"]").unwrap();
+        assert_eq!(raw.entry("public_names").unwrap().value, RawValue::List(vec!["a.lan".into(), "b.lan".into()]));
         raw.apply_flags([("public_names", "c.lan, d.lan")]);
-        assert_eq!(
-            raw.entry("public_names").unwrap().value,
-            RawValue::List(vec!["c.lan".into(), "d.lan".into()])
-        );
-        assert!(raw
-            .apply_toml(Path::new("c.toml"), "public_names = \"x\"")
-            .is_err());
-        assert!(raw
-            .apply_toml(Path::new("c.toml"), "admin_listen = [1]")
-            .is_err());
-        assert!(raw
-            .apply_toml(Path::new("c.toml"), "[section]\nx=1")
-            .is_err());
+        assert_eq!(raw.entry("public_names").unwrap().value, RawValue::List(vec!["c.lan".into(), "d.lan".into()]));
+        assert!(raw.apply_toml(Path::new("c.toml"), "public_names = \"x\"").is_err());
+        assert!(raw.apply_toml(Path::new("c.toml"), "admin_listen = [1]").is_err());
+        assert!(raw.apply_toml(Path::new("c.toml"), "[section]\nx=1").is_err());
         assert!(raw.apply_toml(Path::new("c.toml"), "= broken").is_err());
     }
 
     #[test]
     fn systemd_state_directory_replaces_the_default_data_dir() {
         let raw = RawConfig::defaults(Some("/var/lib/edgebeam:/var/lib/other"));
-        assert_eq!(
-            raw.entry("data_dir").unwrap().value,
-            RawValue::One("/var/lib/edgebeam".into())
-        );
+        assert_eq!(raw.entry("data_dir").unwrap().value, RawValue::One("/var/lib/edgebeam".into()));
     }
 }

@@ -52,9 +52,7 @@ impl DnsName {
         if lower.is_empty() || lower.len() > 253 || !lower.split('.').all(label_ok) {
             return Err("not a valid DNS host name".into());
         }
-        if lower.parse::<std::net::IpAddr>().is_ok()
-            || lower.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-        {
+        if lower.parse::<std::net::IpAddr>().is_ok() || lower.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
             return Err("an IP address is not a host name (use public_ip)".into());
         }
         Ok(DnsName(lower))

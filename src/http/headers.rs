@@ -12,10 +12,7 @@ pub const SECURITY_HEADERS: &[(&str, &str)] = &[
 
 pub fn apply_security_headers(headers: &mut HeaderMap) {
     for (name, value) in SECURITY_HEADERS {
-        headers.insert(
-            HeaderName::from_static(name),
-            HeaderValue::from_static(value),
-        );
+        headers.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
     }
 }
 

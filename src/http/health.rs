@@ -26,20 +26,13 @@ mod tests {
 
     #[test]
     fn reports_version_uptime_and_store() {
-        let r = Report {
-            version: "1.2.3",
-            uptime: Duration::from_millis(61_500),
-            store_ok: true,
-        };
+        let r = Report { version: "1.2.3", uptime: Duration::from_millis(61_500), store_ok: true };
         let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
         assert_eq!(v["status"], "ok");
         assert_eq!(v["version"], "1.2.3");
         assert_eq!(v["uptime_seconds"], 61);
         assert_eq!(v["store"], "ok");
-        let bad = Report {
-            store_ok: false,
-            ..r
-        };
+        let bad = Report { store_ok: false, ..r };
         let v: serde_json::Value = serde_json::from_str(&bad.to_json()).unwrap();
         assert_eq!(v["store"], "unavailable");
     }

@@ -17,10 +17,7 @@ pub struct Snapshot {
 }
 
 fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
-    let _ = writeln!(
-        out,
-        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-    );
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
 }
 
 impl Snapshot {
@@ -40,20 +37,8 @@ impl Snapshot {
             self.uptime.as_secs(),
         );
         if let Some(p) = &self.process {
-            metric(
-                &mut out,
-                "process_resident_memory_bytes",
-                "gauge",
-                "Resident set size.",
-                p.rss_bytes,
-            );
-            metric(
-                &mut out,
-                "process_virtual_memory_bytes",
-                "gauge",
-                "Virtual memory size.",
-                p.vsize_bytes,
-            );
+            metric(&mut out, "process_resident_memory_bytes", "gauge", "Resident set size.", p.rss_bytes);
+            metric(&mut out, "process_virtual_memory_bytes", "gauge", "Virtual memory size.", p.vsize_bytes);
             metric(
                 &mut out,
                 "process_cpu_seconds_total",
@@ -61,51 +46,15 @@ impl Snapshot {
                 "User and system CPU time.",
                 format!("{:.2}", p.cpu_seconds),
             );
-            metric(
-                &mut out,
-                "process_open_fds",
-                "gauge",
-                "Open file descriptors.",
-                p.open_fds,
-            );
-            metric(
-                &mut out,
-                "process_threads",
-                "gauge",
-                "OS threads.",
-                p.threads,
-            );
+            metric(&mut out, "process_open_fds", "gauge", "Open file descriptors.", p.open_fds);
+            metric(&mut out, "process_threads", "gauge", "OS threads.", p.threads);
         }
         let up = if self.store.is_some() { 1 } else { 0 };
-        metric(
-            &mut out,
-            "edgebeam_store_up",
-            "gauge",
-            "1 when the database answers.",
-            up,
-        );
+        metric(&mut out, "edgebeam_store_up", "gauge", "1 when the database answers.", up);
         if let Some(s) = &self.store {
-            metric(
-                &mut out,
-                "edgebeam_store_projects",
-                "gauge",
-                "Projects in the database.",
-                s.projects,
-            );
-            metric(
-                &mut out,
-                "edgebeam_store_accounts",
-                "gauge",
-                "Admin accounts.",
-                s.accounts,
-            );
-            metric(
-                &mut out,
-                "edgebeam_store_keys",
-                "gauge",
-                "Registered public keys.",
-                s.keys,
-            );
+            metric(&mut out, "edgebeam_store_projects", "gauge", "Projects in the database.", s.projects);
+            metric(&mut out, "edgebeam_store_accounts", "gauge", "Admin accounts.", s.accounts);
+            metric(&mut out, "edgebeam_store_keys", "gauge", "Registered public keys.", s.keys);
             metric(
                 &mut out,
                 "edgebeam_store_size_bytes",
@@ -127,13 +76,7 @@ impl Snapshot {
             "TLS handshakes that failed or timed out.",
             self.tls_handshake_failures,
         );
-        metric(
-            &mut out,
-            "edgebeam_http_open_connections",
-            "gauge",
-            "Open HTTPS connections.",
-            self.open_connections,
-        );
+        metric(&mut out, "edgebeam_http_open_connections", "gauge", "Open HTTPS connections.", self.open_connections);
         out
     }
 }
@@ -153,12 +96,7 @@ mod tests {
                 open_fds: 9,
                 threads: 3,
             }),
-            store: Some(StoreStats {
-                projects: 2,
-                accounts: 1,
-                keys: 0,
-                db_bytes: 4096,
-            }),
+            store: Some(StoreStats { projects: 2, accounts: 1, keys: 0, db_bytes: 4096 }),
             admin_requests: 7,
             signal_requests: 1,
             tls_handshake_failures: 0,

@@ -58,10 +58,7 @@ pub async fn handle<B>(
         Route::NotFound => text(StatusCode::NOT_FOUND, "not found\n"),
         Route::MethodNotAllowed { allow } => {
             let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
-            r.headers_mut().insert(
-                hyper::header::ALLOW,
-                hyper::header::HeaderValue::from_static(allow),
-            );
+            r.headers_mut().insert(hyper::header::ALLOW, hyper::header::HeaderValue::from_static(allow));
             r
         }
     };
@@ -76,16 +73,8 @@ async fn health_response(state: &HttpState) -> Response<Body> {
         false
     })
     .await;
-    let report = health::Report {
-        version: crate::VERSION,
-        uptime: state.started.elapsed(),
-        store_ok,
-    };
-    let status = if store_ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let report = health::Report { version: crate::VERSION, uptime: state.started.elapsed(), store_ok };
+    let status = if store_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     json(status, report.to_json())
 }
 
@@ -105,10 +94,7 @@ async fn metrics_response(state: &HttpState) -> Response<Body> {
         store,
         admin_requests: state.counters.admin_requests.load(Ordering::Relaxed),
         signal_requests: state.counters.signal_requests.load(Ordering::Relaxed),
-        tls_handshake_failures: state
-            .counters
-            .tls_handshake_failures
-            .load(Ordering::Relaxed),
+        tls_handshake_failures: state.counters.tls_handshake_failures.load(Ordering::Relaxed),
         open_connections: state.counters.open_connections.load(Ordering::Relaxed),
     };
     let mut r = Response::new(Full::new(Bytes::from(snapshot.render())));
@@ -122,23 +108,15 @@ async fn metrics_response(state: &HttpState) -> Response<Body> {
 pub fn text(status: StatusCode, body: &'static str) -> Response<Body> {
     let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
     *r.status_mut() = status;
-    r.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+    r.headers_mut()
+        .insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"));
     r
 }
 
 pub fn json(status: StatusCode, body: String) -> Response<Body> {
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = status;
-    r.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("application/json"),
-    );
-    r.headers_mut().insert(
-        hyper::header::CACHE_CONTROL,
-        hyper::header::HeaderValue::from_static("no-store"),
-    );
+    r.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(hyper::header::CACHE_CONTROL, hyper::header::HeaderValue::from_static("no-store"));
     r
 }

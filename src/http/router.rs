@@ -37,33 +37,12 @@ mod tests {
 
     #[test]
     fn health_on_both_metrics_on_admin_only() {
-        assert_eq!(
-            route(Listener::Admin, &Method::GET, "/healthz"),
-            Route::Health
-        );
-        assert_eq!(
-            route(Listener::Signal, &Method::GET, "/healthz"),
-            Route::Health
-        );
-        assert_eq!(
-            route(Listener::Admin, &Method::HEAD, "/metrics"),
-            Route::Metrics
-        );
-        assert_eq!(
-            route(Listener::Signal, &Method::GET, "/metrics"),
-            Route::NotFound
-        );
-        assert_eq!(
-            route(Listener::Admin, &Method::GET, "/healthz/"),
-            Route::NotFound
-        );
-        assert_eq!(
-            route(Listener::Admin, &Method::GET, "/nope"),
-            Route::NotFound
-        );
-        assert!(matches!(
-            route(Listener::Admin, &Method::POST, "/healthz"),
-            Route::MethodNotAllowed { .. }
-        ));
+        assert_eq!(route(Listener::Admin, &Method::GET, "/healthz"), Route::Health);
+        assert_eq!(route(Listener::Signal, &Method::GET, "/healthz"), Route::Health);
+        assert_eq!(route(Listener::Admin, &Method::HEAD, "/metrics"), Route::Metrics);
+        assert_eq!(route(Listener::Signal, &Method::GET, "/metrics"), Route::NotFound);
+        assert_eq!(route(Listener::Admin, &Method::GET, "/healthz/"), Route::NotFound);
+        assert_eq!(route(Listener::Admin, &Method::GET, "/nope"), Route::NotFound);
+        assert!(matches!(route(Listener::Admin, &Method::POST, "/healthz"), Route::MethodNotAllowed { .. }));
     }
 }

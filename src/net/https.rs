@@ -60,12 +60,7 @@ pub async fn serve<H, F>(
             }
         };
         let guard = guard.clone();
-        let (tls, handler, counters, shutdown) = (
-            tls.clone(),
-            handler.clone(),
-            counters.clone(),
-            shutdown.clone(),
-        );
+        let (tls, handler, counters, shutdown) = (tls.clone(), handler.clone(), counters.clone(), shutdown.clone());
         smol::spawn(async move {
             counters.open_connections.fetch_add(1, Ordering::Relaxed);
             serve_connection(name, stream, peer, tls, handler, &counters, shutdown).await;
@@ -99,16 +94,12 @@ async fn serve_connection<H, F>(
     let stream = match handshake {
         Some(Ok(s)) => s,
         Some(Err(e)) => {
-            counters
-                .tls_handshake_failures
-                .fetch_add(1, Ordering::Relaxed);
+            counters.tls_handshake_failures.fetch_add(1, Ordering::Relaxed);
             log::debug!("{name}: TLS handshake with {peer} failed: {e}");
             return;
         }
         None => {
-            counters
-                .tls_handshake_failures
-                .fetch_add(1, Ordering::Relaxed);
+            counters.tls_handshake_failures.fetch_add(1, Ordering::Relaxed);
             log::debug!("{name}: TLS handshake with {peer} timed out");
             return;
         }

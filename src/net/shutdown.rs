@@ -45,16 +45,11 @@ impl Signal {
 impl Drain {
     pub fn new() -> Self {
         let (tx, rx) = async_channel::bounded(1);
-        Drain {
-            guard: Some(Guard(tx)),
-            done: rx,
-        }
+        Drain { guard: Some(Guard(tx)), done: rx }
     }
 
     pub fn guard(&self) -> Guard {
-        self.guard
-            .clone()
-            .expect("guards are only handed out before wait() takes the last one")
+        self.guard.clone().expect("guards are only handed out before wait() takes the last one")
     }
 
     /// Returns true if every guard was dropped within `deadline`.

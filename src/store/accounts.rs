@@ -14,9 +14,7 @@ pub enum AccountError {
 
 impl Store {
     pub fn account_count(&self) -> Result<i64, StoreError> {
-        Ok(self
-            .conn
-            .query_row("SELECT count(*) FROM accounts", [], |r| r.get(0))?)
+        Ok(self.conn.query_row("SELECT count(*) FROM accounts", [], |r| r.get(0))?)
     }
 
     /// Creates a box-wide admin account; the setup token, if any, is spent in the same transaction.
@@ -36,19 +34,8 @@ impl Store {
         if inserted == 0 {
             return Err(AccountError::UsernameTaken(username.as_str().to_owned()).into());
         }
-        tx.execute(
-            "DELETE FROM secrets WHERE name = ?1",
-            [super::secrets::SETUP_TOKEN_HASH],
-        )?;
-        super::audit::insert(
-            &tx,
-            now,
-            actor,
-            source,
-            "account.create",
-            Some(username.as_str()),
-            Some("role=admin"),
-        )?;
+        tx.execute("DELETE FROM secrets WHERE name = ?1", [super::secrets::SETUP_TOKEN_HASH])?;
+        super::audit::insert(&tx, now, actor, source, "account.create", Some(username.as_str()), Some("role=admin"))?;
         tx.commit()?;
         Ok(())
     }

@@ -34,9 +34,9 @@ pub(super) fn insert(
 impl Store {
     /// The newest `limit` entries, newest first.
     pub fn recent_audit(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT at, actor, source, action, target, detail FROM audit_log ORDER BY id DESC LIMIT ?1",
-        )?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT at, actor, source, action, target, detail FROM audit_log ORDER BY id DESC LIMIT ?1")?;
         let rows = stmt.query_map([limit], |r| {
             Ok(AuditEntry {
                 at: UnixTime(r.get(0)?),

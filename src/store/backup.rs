@@ -18,12 +18,7 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 return Err(StoreError::OutputExists(out.to_owned()))
             }
-            Err(source) => {
-                return Err(StoreError::Output {
-                    path: out.to_owned(),
-                    source,
-                })
-            }
+            Err(source) => return Err(StoreError::Output { path: out.to_owned(), source }),
         }
         let result = self.copy_into(out);
         if result.is_err() {
@@ -41,10 +36,7 @@ impl Store {
         }
         let check: String = dest.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
         if check != "ok" {
-            return Err(StoreError::Corrupt {
-                path: out.to_owned(),
-                detail: check,
-            });
+            return Err(StoreError::Corrupt { path: out.to_owned(), detail: check });
         }
         let pages: i64 = dest.query_row("PRAGMA page_count", [], |r| r.get(0))?;
         dest.close().map_err(|(_, e)| e)?;

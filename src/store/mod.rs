@@ -36,20 +36,13 @@ pub enum StoreError {
     #[error("no database at {0} (has `edgebeam serve` run with this --data-dir?)")]
     Missing(PathBuf),
     #[error("cannot use data dir {path}: {source}")]
-    DataDir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    DataDir { path: PathBuf, source: std::io::Error },
     #[error("{0} is not an SQLite database; refusing to touch it")]
     NotADatabase(PathBuf),
     #[error("{0} is an SQLite database of another program; refusing to touch it")]
     ForeignDatabase(PathBuf),
     #[error("{path} has schema version {found}, newer than this edgebeam supports ({supported}); use a newer edgebeam or restore a backup")]
-    TooNew {
-        path: PathBuf,
-        found: i64,
-        supported: i64,
-    },
+    TooNew { path: PathBuf, found: i64, supported: i64 },
     #[error("{path} failed its integrity check ({detail}); restore a backup")]
     Corrupt { path: PathBuf, detail: String },
     #[error("cannot migrate {path}: {detail}")]
@@ -57,10 +50,7 @@ pub enum StoreError {
     #[error("output file {0} already exists; refusing to overwrite it")]
     OutputExists(PathBuf),
     #[error("cannot write {path}: {source}")]
-    Output {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Output { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Account(#[from] AccountError),
     #[error("database error: {0}")]
@@ -95,10 +85,7 @@ impl Store {
 
     pub fn open(data_dir: &Path, mode: OpenMode) -> Result<Store, StoreError> {
         let path = Store::db_path(data_dir);
-        let dir_err = |source| StoreError::DataDir {
-            path: data_dir.to_owned(),
-            source,
-        };
+        let dir_err = |source| StoreError::DataDir { path: data_dir.to_owned(), source };
         if !path.exists() {
             if mode == OpenMode::MustExist {
                 return Err(StoreError::Missing(path));
@@ -123,10 +110,7 @@ impl Store {
         configure(&conn)?;
         schema::migrations()
             .to_latest(&mut conn)
-            .map_err(|e| StoreError::Migration {
-                path: path.clone(),
-                detail: e.to_string(),
-            })?;
+            .map_err(|e| StoreError::Migration { path: path.clone(), detail: e.to_string() })?;
         Ok(Store { conn, path })
     }
 
@@ -142,8 +126,7 @@ impl Store {
 
     pub fn stats(&self) -> Result<StoreStats, StoreError> {
         let count = |table: &str| -> rusqlite::Result<i64> {
-            self.conn
-                .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            self.conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
         };
         let pages: i64 = self.conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
         let page_size: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
@@ -157,9 +140,7 @@ impl Store {
 
     /// `PRAGMA integrity_check`: "ok" or the first problems found.
     pub fn integrity_check(&self) -> Result<String, StoreError> {
-        Ok(self
-            .conn
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+        Ok(self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
     }
 }
 
@@ -182,21 +163,13 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
 /// Refuses, without opening it through SQLite, a non-empty file that is not an SQLite database.
 fn check_header(path: &Path) -> Result<(), StoreError> {
     let mut head = [0u8; 100];
-    let mut file = File::open(path).map_err(|source| StoreError::DataDir {
-        path: path.to_owned(),
-        source,
-    })?;
+    let mut file = File::open(path).map_err(|source| StoreError::DataDir { path: path.to_owned(), source })?;
     let mut filled = 0;
     while filled < head.len() {
         match file.read(&mut head[filled..]) {
             Ok(0) => break,
             Ok(n) => filled += n,
-            Err(source) => {
-                return Err(StoreError::DataDir {
-                    path: path.to_owned(),
-                    source,
-                })
-            }
+            Err(source) => return Err(StoreError::DataDir { path: path.to_owned(), source }),
         }
     }
     if filled == 0 {
@@ -213,41 +186,25 @@ fn check_existing(path: &Path) -> Result<(), StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let not_db = |e: rusqlite::Error| match e.sqlite_error_code() {
         Some(rusqlite::ErrorCode::NotADatabase) => StoreError::NotADatabase(path.to_owned()),
-        Some(rusqlite::ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
-            path: path.to_owned(),
-            detail: e.to_string(),
-        },
+        Some(rusqlite::ErrorCode::DatabaseCorrupt) => {
+            StoreError::Corrupt { path: path.to_owned(), detail: e.to_string() }
+        }
         _ => StoreError::Sqlite(e),
     };
     let conn = Connection::open_with_flags(path, flags).map_err(not_db)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
-    let app_id: i32 = conn
-        .query_row("PRAGMA application_id", [], |r| r.get(0))
-        .map_err(not_db)?;
-    let objects: i64 = conn
-        .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
-        .map_err(not_db)?;
+    let app_id: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0)).map_err(not_db)?;
+    let objects: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0)).map_err(not_db)?;
     if app_id != schema::APPLICATION_ID && !(app_id == 0 && objects == 0) {
         return Err(StoreError::ForeignDatabase(path.to_owned()));
     }
-    let version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(not_db)?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(not_db)?;
     if version > schema::latest_version() {
-        return Err(StoreError::TooNew {
-            path: path.to_owned(),
-            found: version,
-            supported: schema::latest_version(),
-        });
+        return Err(StoreError::TooNew { path: path.to_owned(), found: version, supported: schema::latest_version() });
     }
-    let check: String = conn
-        .query_row("PRAGMA quick_check", [], |r| r.get(0))
-        .map_err(not_db)?;
+    let check: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0)).map_err(not_db)?;
     if check != "ok" {
-        return Err(StoreError::Corrupt {
-            path: path.to_owned(),
-            detail: check,
-        });
+        return Err(StoreError::Corrupt { path: path.to_owned(), detail: check });
     }
     Ok(())
 }

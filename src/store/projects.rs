@@ -29,36 +29,18 @@ impl Store {
             "INSERT INTO projects (id, name, created_at) VALUES (?1, ?2, ?3)",
             params![id.as_str(), name.as_str(), now.secs()],
         )?;
-        super::audit::insert(
-            &tx,
-            now,
-            actor,
-            source,
-            "project.create",
-            Some(id.as_str()),
-            Some(name.as_str()),
-        )?;
+        super::audit::insert(&tx, now, actor, source, "project.create", Some(id.as_str()), Some(name.as_str()))?;
         tx.commit()?;
-        Ok(Project {
-            id: id.clone(),
-            name: name.as_str().to_owned(),
-            created_at: now,
-            max_token_ttl_secs: 86_400,
-        })
+        Ok(Project { id: id.clone(), name: name.as_str().to_owned(), created_at: now, max_token_ttl_secs: 86_400 })
     }
 
     pub fn list_projects(&self) -> Result<Vec<Project>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, name, created_at, max_token_ttl_secs FROM projects ORDER BY created_at, id",
-        )?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, name, created_at, max_token_ttl_secs FROM projects ORDER BY created_at, id")?;
         let rows = stmt.query_map([], |r| {
             let id: String = r.get(0)?;
-            Ok((
-                id,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, i64>(3)?,
-            ))
+            Ok((id, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
         })?;
         let mut out = Vec::new();
         for row in rows {
@@ -68,12 +50,7 @@ impl Store {
                 log::warn!("skipping project with malformed id {id:?}");
                 continue;
             };
-            out.push(Project {
-                id,
-                name,
-                created_at: UnixTime(created_at),
-                max_token_ttl_secs: ttl,
-            });
+            out.push(Project { id, name, created_at: UnixTime(created_at), max_token_ttl_secs: ttl });
         }
         Ok(out)
     }

@@ -13,38 +13,23 @@ impl Store {
     pub fn secret(&self, name: &str) -> Result<Option<(Vec<u8>, UnixTime)>, StoreError> {
         Ok(self
             .conn
-            .query_row(
-                "SELECT value, created_at FROM secrets WHERE name = ?1",
-                [name],
-                |r| Ok((r.get::<_, Vec<u8>>(0)?, UnixTime(r.get(1)?))),
-            )
+            .query_row("SELECT value, created_at FROM secrets WHERE name = ?1", [name], |r| {
+                Ok((r.get::<_, Vec<u8>>(0)?, UnixTime(r.get(1)?)))
+            })
             .optional()?)
     }
 
     /// Returns the stored secret, or stores and returns `fresh` if there is none. Two processes
     /// racing here agree on one value: the insert is conditional and the winner is read back.
-    pub fn secret_or_insert(
-        &mut self,
-        name: &str,
-        fresh: &[u8],
-        now: UnixTime,
-    ) -> Result<Vec<u8>, StoreError> {
+    pub fn secret_or_insert(&mut self, name: &str, fresh: &[u8], now: UnixTime) -> Result<Vec<u8>, StoreError> {
         self.conn.execute(
             "INSERT OR IGNORE INTO secrets (name, value, created_at) VALUES (?1, ?2, ?3)",
             params![name, fresh, now.secs()],
         )?;
-        Ok(self
-            .secret(name)?
-            .map(|(v, _)| v)
-            .unwrap_or_else(|| fresh.to_vec()))
+        Ok(self.secret(name)?.map(|(v, _)| v).unwrap_or_else(|| fresh.to_vec()))
     }
 
-    pub fn put_secret(
-        &mut self,
-        name: &str,
-        value: &[u8],
-        now: UnixTime,
-    ) -> Result<(), StoreError> {
+    pub fn put_secret(&mut self, name: &str, value: &[u8], now: UnixTime) -> Result<(), StoreError> {
         self.conn.execute(
             "INSERT INTO secrets (name, value, created_at) VALUES (?1, ?2, ?3)
              ON CONFLICT(name) DO UPDATE SET value = excluded.value, created_at = excluded.created_at",
@@ -54,8 +39,7 @@ impl Store {
     }
 
     pub fn delete_secret(&mut self, name: &str) -> Result<(), StoreError> {
-        self.conn
-            .execute("DELETE FROM secrets WHERE name = ?1", [name])?;
+        self.conn.execute("DELETE FROM secrets WHERE name = ?1", [name])?;
         Ok(())
     }
 }

@@ -9,15 +9,7 @@ fn mode(p: &Path) -> u32 {
 
 fn make_project(store: &mut Store, n: u8) -> ProjectId {
     let id = ProjectId::from_random([n; 16]);
-    store
-        .create_project(
-            &id,
-            &ProjectName::parse("app").unwrap(),
-            "test",
-            "test",
-            UnixTime(1),
-        )
-        .unwrap();
+    store.create_project(&id, &ProjectName::parse("app").unwrap(), "test", "test", UnixTime(1)).unwrap();
     id
 }
 
@@ -42,9 +34,7 @@ fn new_store_is_private_and_reopens_with_its_data() {
 #[test]
 fn must_exist_refuses_a_missing_database() {
     let tmp = tempfile::tempdir().unwrap();
-    let e = Store::open(&tmp.path().join("nope"), OpenMode::MustExist)
-        .err()
-        .unwrap();
+    let e = Store::open(&tmp.path().join("nope"), OpenMode::MustExist).err().unwrap();
     assert!(matches!(e, StoreError::Missing(_)));
     assert!(!tmp.path().join("nope").exists());
 }
@@ -55,9 +45,7 @@ fn a_text_file_is_refused_and_left_unchanged() {
     let path = tmp.path().join(DB_FILE);
     let content = b"this is my shopping list, not a database\n".repeat(10);
     std::fs::write(&path, &content).unwrap();
-    let e = Store::open(tmp.path(), OpenMode::CreateIfMissing)
-        .err()
-        .unwrap();
+    let e = Store::open(tmp.path(), OpenMode::CreateIfMissing).err().unwrap();
     assert!(matches!(e, StoreError::NotADatabase(_)), "{e}");
     assert_eq!(std::fs::read(&path).unwrap(), content);
 }
@@ -67,13 +55,10 @@ fn a_foreign_sqlite_database_is_refused_and_left_unchanged() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join(DB_FILE);
     let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute_batch("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('hi');")
-        .unwrap();
+    conn.execute_batch("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('hi');").unwrap();
     drop(conn);
     let before = std::fs::read(&path).unwrap();
-    let e = Store::open(tmp.path(), OpenMode::CreateIfMissing)
-        .err()
-        .unwrap();
+    let e = Store::open(tmp.path(), OpenMode::CreateIfMissing).err().unwrap();
     assert!(matches!(e, StoreError::ForeignDatabase(_)), "{e}");
     assert_eq!(std::fs::read(&path).unwrap(), before);
 }
@@ -85,9 +70,7 @@ fn a_database_from_a_newer_version_is_refused() {
     let conn = rusqlite::Connection::open(tmp.path().join(DB_FILE)).unwrap();
     conn.execute_batch("PRAGMA user_version = 99").unwrap();
     drop(conn);
-    let e = Store::open(tmp.path(), OpenMode::CreateIfMissing)
-        .err()
-        .unwrap();
+    let e = Store::open(tmp.path(), OpenMode::CreateIfMissing).err().unwrap();
     assert!(matches!(e, StoreError::TooNew { found: 99, .. }), "{e}");
 }
 
@@ -110,9 +93,7 @@ fn backup_copies_everything_and_never_overwrites() {
     store.backup_to(&out).unwrap();
     assert_eq!(mode(&out), 0o600);
     let copy = rusqlite::Connection::open(&out).unwrap();
-    let n: i64 = copy
-        .query_row("SELECT count(*) FROM projects", [], |r| r.get(0))
-        .unwrap();
+    let n: i64 = copy.query_row("SELECT count(*) FROM projects", [], |r| r.get(0)).unwrap();
     assert_eq!(n, 20);
     let before = std::fs::read(&out).unwrap();
     let e = store.backup_to(&out).err().unwrap();
@@ -124,18 +105,11 @@ fn backup_copies_everything_and_never_overwrites() {
 fn admin_creation_spends_the_setup_token_and_rejects_duplicates() {
     let tmp = tempfile::tempdir().unwrap();
     let mut store = Store::open(tmp.path(), OpenMode::CreateIfMissing).unwrap();
-    store
-        .put_secret(secrets::SETUP_TOKEN_HASH, b"h", UnixTime(1))
-        .unwrap();
+    store.put_secret(secrets::SETUP_TOKEN_HASH, b"h", UnixTime(1)).unwrap();
     let name = Username::parse("ops").unwrap();
-    store
-        .create_admin(&name, "$argon2id$x", "cli", "cli", UnixTime(2))
-        .unwrap();
+    store.create_admin(&name, "$argon2id$x", "cli", "cli", UnixTime(2)).unwrap();
     assert!(store.secret(secrets::SETUP_TOKEN_HASH).unwrap().is_none());
-    let e = store
-        .create_admin(&name, "$argon2id$y", "cli", "cli", UnixTime(3))
-        .err()
-        .unwrap();
+    let e = store.create_admin(&name, "$argon2id$y", "cli", "cli", UnixTime(3)).err().unwrap();
     assert!(e.to_string().contains("already exists"), "{e}");
     assert_eq!(store.account_count().unwrap(), 1);
 }
@@ -144,12 +118,8 @@ fn admin_creation_spends_the_setup_token_and_rejects_duplicates() {
 fn secret_or_insert_keeps_the_first_value() {
     let tmp = tempfile::tempdir().unwrap();
     let mut store = Store::open(tmp.path(), OpenMode::CreateIfMissing).unwrap();
-    let a = store
-        .secret_or_insert(secrets::TURN_SECRET, b"first", UnixTime(1))
-        .unwrap();
-    let b = store
-        .secret_or_insert(secrets::TURN_SECRET, b"second", UnixTime(2))
-        .unwrap();
+    let a = store.secret_or_insert(secrets::TURN_SECRET, b"first", UnixTime(1)).unwrap();
+    let b = store.secret_or_insert(secrets::TURN_SECRET, b"second", UnixTime(2)).unwrap();
     assert_eq!(a, b"first");
     assert_eq!(b, b"first");
 }

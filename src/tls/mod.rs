@@ -25,10 +25,7 @@ pub const KEY_FILE: &str = "key.pem";
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("cannot read {path}: {source}")]
-    Unreadable {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Unreadable { path: PathBuf, source: std::io::Error },
     #[error("{path}: no PEM certificate found")]
     NoCertificate { path: PathBuf },
     #[error("{path}: no PEM private key found (PKCS#8, SEC1 or PKCS#1)")]
@@ -42,10 +39,7 @@ pub enum TlsError {
     #[error("cannot make a self-signed certificate: {0}")]
     Generate(String),
     #[error("cannot write {path}: {source}")]
-    Unwritable {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Unwritable { path: PathBuf, source: std::io::Error },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,12 +78,7 @@ impl TlsMaterial {
 
 pub fn fingerprint(cert: &CertificateDer<'_>) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, cert.as_ref());
-    digest
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":")
+    digest.as_ref().iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
 }
 
 /// Loads the configured certificate, or reuses or creates the self-signed one.
@@ -122,47 +111,26 @@ fn self_signed(dir: &Path, sans: &SanInputs, now: UnixTime) -> Result<TlsMateria
     // makes a fresh pair instead of pairing a new certificate with a stale key.
     let _ = std::fs::remove_file(&cert_path);
     fsutil::write_private_atomic(&key_path, key_pem.as_bytes()).map_err(unwritable(&key_path))?;
-    fsutil::write_private_atomic(&cert_path, cert_pem.as_bytes())
-        .map_err(unwritable(&cert_path))?;
+    fsutil::write_private_atomic(&cert_path, cert_pem.as_bytes()).map_err(unwritable(&cert_path))?;
     let mut material = read_pair(&cert_path, &key_path, TlsOrigin::SelfSignedCreated)?;
     material.origin = TlsOrigin::SelfSignedCreated;
     Ok(material)
 }
 
 fn read_pair(cert: &Path, key: &Path, origin: TlsOrigin) -> Result<TlsMaterial, TlsError> {
-    let cert_bytes = std::fs::read(cert).map_err(|source| TlsError::Unreadable {
-        path: cert.to_owned(),
-        source,
-    })?;
-    let key_bytes = std::fs::read(key).map_err(|source| TlsError::Unreadable {
-        path: key.to_owned(),
-        source,
-    })?;
+    let cert_bytes = std::fs::read(cert).map_err(|source| TlsError::Unreadable { path: cert.to_owned(), source })?;
+    let key_bytes = std::fs::read(key).map_err(|source| TlsError::Unreadable { path: key.to_owned(), source })?;
     let chain = CertificateDer::pem_slice_iter(&cert_bytes)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TlsError::BadPem {
-            path: cert.to_owned(),
-            detail: e.to_string(),
-        })?;
+        .map_err(|e| TlsError::BadPem { path: cert.to_owned(), detail: e.to_string() })?;
     if chain.is_empty() {
-        return Err(TlsError::NoCertificate {
-            path: cert.to_owned(),
-        });
+        return Err(TlsError::NoCertificate { path: cert.to_owned() });
     }
     let key_der = PrivateKeyDer::from_pem_slice(&key_bytes).map_err(|e| match e {
-        rustls_pki_types::pem::Error::NoItemsFound => TlsError::NoPrivateKey {
-            path: key.to_owned(),
-        },
-        other => TlsError::BadPem {
-            path: key.to_owned(),
-            detail: other.to_string(),
-        },
+        rustls_pki_types::pem::Error::NoItemsFound => TlsError::NoPrivateKey { path: key.to_owned() },
+        other => TlsError::BadPem { path: key.to_owned(), detail: other.to_string() },
     })?;
-    Ok(TlsMaterial {
-        chain,
-        key: key_der,
-        origin,
-    })
+    Ok(TlsMaterial { chain, key: key_der, origin })
 }
 
 /// An operator's key must belong to the operator's certificate.
@@ -173,9 +141,7 @@ fn check_pair(material: &TlsMaterial, cert_path: &Path) -> Result<(), TlsError> 
         .load_private_key(material.key.clone_key())
         .map_err(|e| TlsError::Rejected(e.to_string()))?;
     let certified = rustls::sign::CertifiedKey::new(material.chain.clone(), signing);
-    certified.keys_match().map_err(|_| TlsError::KeyMismatch {
-        cert: cert_path.to_owned(),
-    })
+    certified.keys_match().map_err(|_| TlsError::KeyMismatch { cert: cert_path.to_owned() })
 }
 
 #[cfg(test)]

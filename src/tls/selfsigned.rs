@@ -4,10 +4,7 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use rcgen::{
-    CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, KeyPair,
-    KeyUsagePurpose, SanType,
-};
+use rcgen::{CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, KeyPair, KeyUsagePurpose, SanType};
 
 use super::TlsError;
 use crate::config::DnsName;
@@ -25,9 +22,7 @@ pub struct SanInputs {
 impl SanInputs {
     /// Reads the host name and the interface addresses of this machine.
     pub fn from_system(public_ip: Option<IpAddr>, public_names: &[DnsName]) -> Self {
-        let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .ok()
-            .map(|s| s.trim().to_owned());
+        let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|s| s.trim().to_owned());
         let interface_addrs = match if_addrs::get_if_addrs() {
             Ok(ifs) => ifs.into_iter().map(|i| i.ip()).collect(),
             Err(e) => {
@@ -35,12 +30,7 @@ impl SanInputs {
                 Vec::new()
             }
         };
-        SanInputs {
-            host_name,
-            interface_addrs,
-            public_ip,
-            public_names: public_names.to_vec(),
-        }
+        SanInputs { host_name, interface_addrs, public_ip, public_names: public_names.to_vec() }
     }
 }
 
@@ -54,11 +44,7 @@ pub enum San {
 pub fn collect_sans(inputs: &SanInputs) -> Vec<San> {
     let mut set = BTreeSet::new();
     set.insert(San::Dns("localhost".into()));
-    if let Some(name) = inputs
-        .host_name
-        .as_deref()
-        .and_then(|h| DnsName::parse(h).ok())
-    {
+    if let Some(name) = inputs.host_name.as_deref().and_then(|h| DnsName::parse(h).ok()) {
         set.insert(San::Dns(name.as_str().to_owned()));
     }
     for name in &inputs.public_names {

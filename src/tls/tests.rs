@@ -49,17 +49,8 @@ fn self_signed_is_created_once_then_reused() {
     assert_eq!(first.fingerprint(), second.fingerprint());
     assert_eq!(first.fingerprint().len(), 32 * 3 - 1);
     let dir = tmp.path().join(TLS_DIR);
-    for (p, want) in [
-        (dir.clone(), 0o700),
-        (dir.join(CERT_FILE), 0o600),
-        (dir.join(KEY_FILE), 0o600),
-    ] {
-        assert_eq!(
-            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
-            want,
-            "{}",
-            p.display()
-        );
+    for (p, want) in [(dir.clone(), 0o700), (dir.join(CERT_FILE), 0o600), (dir.join(KEY_FILE), 0o600)] {
+        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, want, "{}", p.display());
     }
     first.server_config(&[b"http/1.1"]).unwrap();
 }
@@ -75,56 +66,22 @@ fn operator_files_are_checked() {
         std::fs::write(&p, body).unwrap();
         p
     };
-    let (cert, key, other_key) = (
-        write("c.pem", &cert_a),
-        write("k.pem", &key_a),
-        write("k2.pem", &key_b),
-    );
+    let (cert, key, other_key) = (write("c.pem", &cert_a), write("k.pem", &key_a), write("k2.pem", &key_b));
     let garbage = write("g.pem", "hello");
     let mut c = config(tmp.path());
 
-    c.tls = TlsSource::Files {
-        cert: cert.clone(),
-        key: key.clone(),
-    };
-    assert_eq!(
-        load(&c, &SanInputs::default(), UnixTime(0)).unwrap().origin,
-        TlsOrigin::OperatorFiles
-    );
+    c.tls = TlsSource::Files { cert: cert.clone(), key: key.clone() };
+    assert_eq!(load(&c, &SanInputs::default(), UnixTime(0)).unwrap().origin, TlsOrigin::OperatorFiles);
 
-    c.tls = TlsSource::Files {
-        cert: cert.clone(),
-        key: other_key,
-    };
-    assert!(matches!(
-        load(&c, &SanInputs::default(), UnixTime(0)),
-        Err(TlsError::KeyMismatch { .. })
-    ));
+    c.tls = TlsSource::Files { cert: cert.clone(), key: other_key };
+    assert!(matches!(load(&c, &SanInputs::default(), UnixTime(0)), Err(TlsError::KeyMismatch { .. })));
 
-    c.tls = TlsSource::Files {
-        cert: garbage.clone(),
-        key: key.clone(),
-    };
-    assert!(matches!(
-        load(&c, &SanInputs::default(), UnixTime(0)),
-        Err(TlsError::NoCertificate { .. })
-    ));
+    c.tls = TlsSource::Files { cert: garbage.clone(), key: key.clone() };
+    assert!(matches!(load(&c, &SanInputs::default(), UnixTime(0)), Err(TlsError::NoCertificate { .. })));
 
-    c.tls = TlsSource::Files {
-        cert: cert.clone(),
-        key: garbage,
-    };
-    assert!(matches!(
-        load(&c, &SanInputs::default(), UnixTime(0)),
-        Err(TlsError::NoPrivateKey { .. })
-    ));
+    c.tls = TlsSource::Files { cert: cert.clone(), key: garbage };
+    assert!(matches!(load(&c, &SanInputs::default(), UnixTime(0)), Err(TlsError::NoPrivateKey { .. })));
 
-    c.tls = TlsSource::Files {
-        cert: tmp.path().join("missing.pem"),
-        key,
-    };
-    assert!(matches!(
-        load(&c, &SanInputs::default(), UnixTime(0)),
-        Err(TlsError::Unreadable { .. })
-    ));
+    c.tls = TlsSource::Files { cert: tmp.path().join("missing.pem"), key };
+    assert!(matches!(load(&c, &SanInputs::default(), UnixTime(0)), Err(TlsError::Unreadable { .. })));
 }

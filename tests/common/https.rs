@@ -62,10 +62,7 @@ pub struct HttpResponse {
 #[allow(dead_code)]
 impl HttpResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -74,9 +71,7 @@ pub fn request(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<Ht
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = Arc::new(RecordingVerifier {
         seen: Mutex::new(None),
-        schemes: provider
-            .signature_verification_algorithms
-            .supported_schemes(),
+        schemes: provider.signature_verification_algorithms.supported_schemes(),
     });
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -89,10 +84,7 @@ pub fn request(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<Ht
     let sock = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     sock.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut tls = rustls::StreamOwned::new(conn, sock);
-    write!(
-        tls,
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )?;
+    write!(tls, "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
     let mut raw = Vec::new();
     match tls.read_to_end(&mut raw) {
         Ok(_) => {}
@@ -108,22 +100,10 @@ pub fn request(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<Ht
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| std::io::Error::other(format!("bad response: {text:?}")))?;
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
-        .collect();
+    let headers =
+        lines.filter_map(|l| l.split_once(':')).map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned())).collect();
     let der = verifier.seen.lock().unwrap().clone().unwrap_or_default();
     let digest = ring::digest::digest(&ring::digest::SHA256, &der);
-    let cert_fingerprint = digest
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":");
-    Ok(HttpResponse {
-        status,
-        headers,
-        body: body.to_owned(),
-        cert_fingerprint,
-    })
+    let cert_fingerprint = digest.as_ref().iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":");
+    Ok(HttpResponse { status, headers, body: body.to_owned(), cert_fingerprint })
 }

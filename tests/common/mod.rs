@@ -11,11 +11,7 @@ use std::time::{Duration, Instant};
 pub const BIN: &str = env!("CARGO_BIN_EXE_edgebeam");
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Runs `edgebeam ARGS` to completion with `stdin` fed in.
@@ -71,12 +67,7 @@ impl Server {
         let child = Command::new(BIN)
             .arg("serve")
             .args(["--data-dir", data_dir.to_str().unwrap()])
-            .args([
-                "--admin-listen",
-                &admin.to_string(),
-                "--signal-listen",
-                &signal.to_string(),
-            ])
+            .args(["--admin-listen", &admin.to_string(), "--signal-listen", &signal.to_string()])
             .args(["--turn-listen", &turn, "--turns-listen", &turns])
             .args(extra)
             .env_remove("EDGEBEAM_DATA_DIR")
@@ -86,13 +77,7 @@ impl Server {
             .stderr(std::fs::File::create(log_dir.join("stderr")).unwrap())
             .spawn()
             .unwrap();
-        Server {
-            child,
-            data_dir: data_dir.to_owned(),
-            admin,
-            signal,
-            log_dir,
-        }
+        Server { child, data_dir: data_dir.to_owned(), admin, signal, log_dir }
     }
 
     pub fn wait_ready(&self, timeout: Duration) {
@@ -105,10 +90,7 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!(
-            "server not ready after {timeout:?}; stderr:\n{}",
-            self.stderr()
-        );
+        panic!("server not ready after {timeout:?}; stderr:\n{}", self.stderr());
     }
 
     pub fn get(&self, path: &str) -> https::HttpResponse {
@@ -133,10 +115,7 @@ impl Server {
             }
             if start.elapsed() > timeout {
                 let _ = self.child.kill();
-                panic!(
-                    "server still running {timeout:?} after SIGTERM; stderr:\n{}",
-                    self.stderr()
-                );
+                panic!("server still running {timeout:?} after SIGTERM; stderr:\n{}", self.stderr());
             }
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -156,9 +135,6 @@ impl Drop for Server {
 }
 
 pub fn signal(pid: u32, name: &str) {
-    let ok = Command::new("kill")
-        .args([&format!("-{name}"), &pid.to_string()])
-        .status()
-        .unwrap();
+    let ok = Command::new("kill").args([&format!("-{name}"), &pid.to_string()]).status().unwrap();
     assert!(ok.success());
 }
