@@ -27,6 +27,8 @@ struct Run {
     admin: SocketAddr,
 }
 
+// The child is handed to the caller, who waits for it in `stop`.
+#[allow(clippy::zombie_processes)]
 fn start(data: &Path) -> Run {
     let admin = free_addr();
     let signal = free_addr();
