@@ -10,6 +10,97 @@ pub enum IdError {
     BadProjectName,
     #[error("username {0:?} must be 1-64 characters of A-Z a-z 0-9 _ . @ -")]
     BadUsername(String),
+    #[error("group id {0:?} must be 1-64 characters of A-Z a-z 0-9 _ . @ -")]
+    BadGroupId(String),
+    #[error("peer id {0:?} must be 1-64 characters of A-Z a-z 0-9 _ . @ -")]
+    BadPeerId(String),
+    #[error("key id {0:?} must be kid_ followed by 16 lowercase hex digits")]
+    BadKid(String),
+}
+
+/// The characters of group ids, peer ids and user names: `A-Z a-z 0-9 _ . @ -`.
+pub fn is_id_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'@' | b'-')
+}
+
+/// 1-64 id characters.
+pub fn is_id(s: &str) -> bool {
+    (1..=64).contains(&s.len()) && s.bytes().all(is_id_byte)
+}
+
+macro_rules! id_newtype {
+    ($(#[$doc:meta])* $name:ident, $err:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(s: &str) -> Result<Self, IdError> {
+                if is_id(s) {
+                    Ok($name(s.to_owned()))
+                } else {
+                    Err(IdError::$err(s.to_owned()))
+                }
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+id_newtype!(
+    /// A group id (`gid`): 1-64 characters of `A-Z a-z 0-9 _ . @ -`.
+    GroupId,
+    BadGroupId
+);
+id_newtype!(
+    /// A peer id (`pid`): 1-64 characters of `A-Z a-z 0-9 _ . @ -`.
+    PeerId,
+    BadPeerId
+);
+
+/// A key id: `kid_` and 16 lowercase hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Kid(String);
+
+impl Kid {
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        let ok = s.len() == 20
+            && s.starts_with("kid_")
+            && s.bytes().skip(4).all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if ok {
+            Ok(Kid(s.to_owned()))
+        } else {
+            Err(IdError::BadKid(s.to_owned()))
+        }
+    }
+
+    /// A fresh kid from 8 injected random bytes.
+    pub fn from_random(bytes: [u8; 8]) -> Self {
+        let mut s = String::from("kid_");
+        for b in bytes {
+            s.push_str(&format!("{b:02x}"));
+        }
+        Kid(s)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Kid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// A project id: `[A-Za-z0-9_-]{1,32}`.
@@ -89,6 +180,31 @@ impl Username {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn group_and_peer_ids_follow_the_token_rules() {
+        for ok in ["a", "room-1", "alice@example.org", "A.b_c-d", &"x".repeat(64)] {
+            assert!(GroupId::parse(ok).is_ok(), "{ok}");
+            assert!(PeerId::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", " ", "a b", "a*", "a:b", "a/b", "é", "a\n", &"x".repeat(65)] {
+            assert!(GroupId::parse(bad).is_err(), "{bad:?}");
+            assert!(PeerId::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn kids_are_kid_and_16_lowercase_hex() {
+        assert!(Kid::parse("kid_0123456789abcdef").is_ok());
+        assert!(Kid::parse("kid_0123456789ABCDEF").is_err());
+        assert!(Kid::parse("kid_0123456789abcde").is_err());
+        assert!(Kid::parse("kid_0123456789abcdef0").is_err());
+        assert!(Kid::parse("key_0123456789abcdef").is_err());
+        assert!(Kid::parse("kid_0123456789abcdeg").is_err());
+        let k = Kid::from_random([0xab, 0, 1, 2, 3, 4, 5, 0xff]);
+        assert_eq!(k.as_str(), "kid_ab000102030405ff");
+        assert!(Kid::parse(k.as_str()).is_ok());
+    }
 
     #[test]
     fn project_ids_follow_the_contract_pattern() {

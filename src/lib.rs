@@ -23,6 +23,7 @@ pub mod logging;
 pub mod net;
 pub mod password;
 pub mod procstat;
+pub mod proto;
 pub mod random;
 pub mod store;
 pub mod tls;
