@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ALL=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf)
+ALL=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf)
 TARGETS=("$@")
 [ ${#TARGETS[@]} -eq 0 ] && TARGETS=("${ALL[@]}")
 mkdir -p dist
@@ -54,15 +54,23 @@ smoke_test() {
 }
 
 for target in "${TARGETS[@]}"; do
-  zig_target="$target"
-  rustflags="${RUSTFLAGS:-}"
-  case "$target" in
-    # glibc 2.28 symbols, linked statically so the binary runs anywhere (and under qemu-arm-static
-    # without an ARM sysroot).
-    armv7-unknown-linux-gnueabihf) zig_target="$target.2.28"; rustflags="$rustflags -C target-feature=+crt-static" ;;
-  esac
   echo "== building $target"
-  RUSTFLAGS="$rustflags" cargo zigbuild --release --locked --target "$zig_target" --bin edgebeam
+  case "$target" in
+    armv7-unknown-linux-musleabihf)
+      # rustup ships no std for this target here, and zig cannot link glibc statically, so a
+      # static armv7 binary needs std built from source (nightly + rust-src) with zig's musl
+      # start files instead of Rust's self-contained ones.
+      RUSTFLAGS="${RUSTFLAGS:-} -C link-self-contained=no" cargo +nightly zigbuild --release --locked \
+        --target "$target" -Zbuild-std=std,panic_abort --bin edgebeam ;;
+    armv7-unknown-linux-gnueabihf)
+      # glibc 2.28, dynamically linked (zig cannot link glibc statically); needs an armhf
+      # sysroot to run under qemu, so no smoke test here.
+      cargo zigbuild --release --locked --target "$target.2.28" --bin edgebeam
+      cp "target/$target/release/edgebeam" "dist/edgebeam-$target"
+      continue ;;
+    *)
+      cargo zigbuild --release --locked --target "$target" --bin edgebeam ;;
+  esac
   cp "target/$target/release/edgebeam" "dist/edgebeam-$target"
   smoke_test "dist/edgebeam-$target" "$(runner_for "$target")"
 done
