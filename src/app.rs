@@ -16,6 +16,7 @@ use crate::net::shutdown::{self, Drain};
 use crate::store::worker::StoreHandle;
 use crate::store::{secrets, OpenMode, Store, StoreError};
 use crate::tls::{self, SanInputs, TlsError, TlsOrigin};
+use crate::tokens::TokenService;
 use crate::unixtime::UnixTime;
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +41,7 @@ async fn run(config: Config) -> Result<(), AppError> {
     let mut store = Store::open(&config.data_dir, OpenMode::CreateIfMissing)?;
     store.secret_or_insert(secrets::TURN_SECRET, crate::random::token::<32>().as_bytes(), now)?;
     let setup_token = issue_setup_token_if_needed(&mut store, now)?;
+    let tokens = TokenService::new(store.load_keyset()?, config.token_leeway_secs, config.token_cache_entries);
 
     let sans = SanInputs::from_system(config.public_ip, &config.public_names);
     let material = tls::load(&config, &sans, now)?;
@@ -62,9 +64,11 @@ async fn run(config: Config) -> Result<(), AppError> {
 
     let (store, store_thread) = StoreHandle::spawn(store);
     let counters = Arc::new(Counters::default());
-    let state = Arc::new(HttpState { store: store.clone(), started, counters: counters.clone() });
+    let state =
+        Arc::new(HttpState { store: store.clone(), started, counters: counters.clone(), tokens: tokens.clone() });
     let (trigger, stop) = shutdown::channel();
     let drain = Drain::new();
+    let watcher = smol::spawn(crate::tokens::watch_store(tokens.clone(), store.clone(), stop.clone()));
 
     let mut listeners = Vec::new();
     for (name, listener, kind) in [("admin", admin, Listener::Admin), ("signal", signal, Listener::Signal)] {
@@ -100,6 +104,7 @@ async fn run(config: Config) -> Result<(), AppError> {
     for task in listeners {
         drop(task.cancel());
     }
+    watcher.cancel().await;
     drop(state);
     drop(store);
     if store_thread.join().is_err() {

@@ -27,6 +27,7 @@ pub mod proto;
 pub mod random;
 pub mod store;
 pub mod tls;
+pub mod tokens;
 pub mod unixtime;
 
 /// The version printed by `edgebeam version` and reported by `/healthz`.

@@ -18,6 +18,8 @@ pub enum Command {
     Project(ProjectArgs),
     Admin(AdminArgs),
     Backup(BackupArgs),
+    Key(KeyArgs),
+    Token(TokenArgs),
 }
 
 #[derive(FromArgs, Debug, Default)]
@@ -65,12 +67,18 @@ pub struct ServeArgs {
     /// seconds to let in-flight requests finish on SIGTERM, 1-60 (default 3)
     #[argh(option)]
     pub shutdown_grace_secs: Option<String>,
+    /// leeway in seconds on token exp, nbf and iat, 0-300 (default 30)
+    #[argh(option)]
+    pub token_leeway_secs: Option<String>,
+    /// verified tokens kept in the cache, 0-1000000 (default 10000)
+    #[argh(option)]
+    pub token_cache_entries: Option<String>,
 }
 
 impl ServeArgs {
     /// The flags that were given, as (config key, value).
     pub fn flag_values(&self) -> Vec<(&'static str, &str)> {
-        let pairs: [(&'static str, &Option<String>); 12] = [
+        let pairs: [(&'static str, &Option<String>); 14] = [
             ("data_dir", &self.data_dir),
             ("signal_listen", &self.signal_listen),
             ("admin_listen", &self.admin_listen),
@@ -83,6 +91,8 @@ impl ServeArgs {
             ("tls_key", &self.tls_key),
             ("log_level", &self.log_level),
             ("shutdown_grace_secs", &self.shutdown_grace_secs),
+            ("token_leeway_secs", &self.token_leeway_secs),
+            ("token_cache_entries", &self.token_cache_entries),
         ];
         pairs.into_iter().filter_map(|(k, v)| v.as_deref().map(|v| (k, v))).collect()
     }
@@ -168,4 +178,130 @@ pub struct BackupArgs {
     /// the new backup file; an existing file is never overwritten
     #[argh(option)]
     pub out: String,
+}
+
+#[derive(FromArgs, Debug)]
+/// Manage the public keys that verify a project's tokens.
+#[argh(subcommand, name = "key")]
+pub struct KeyArgs {
+    #[argh(subcommand)]
+    pub command: KeyCommand,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum KeyCommand {
+    Create(KeyCreateArgs),
+    Add(KeyAddArgs),
+    List(KeyListArgs),
+    Delete(KeyDeleteArgs),
+}
+
+#[derive(FromArgs, Debug)]
+/// Make a P-256 key pair: the private key goes to --out (PKCS#8 PEM, mode 0600) and is not
+/// kept; the public key is stored. Prints the kid.
+#[argh(subcommand, name = "create")]
+pub struct KeyCreateArgs {
+    /// data directory (default ./edgebeam-data, or $EDGEBEAM_DATA_DIR)
+    #[argh(option)]
+    pub data_dir: Option<String>,
+    /// the project id
+    #[argh(option)]
+    pub project: String,
+    /// new file for the private key; an existing file is never overwritten
+    #[argh(option)]
+    pub out: String,
+}
+
+#[derive(FromArgs, Debug)]
+/// Register an existing public key (SPKI PEM or JWK). Prints the kid.
+#[argh(subcommand, name = "add")]
+pub struct KeyAddArgs {
+    /// data directory (default ./edgebeam-data, or $EDGEBEAM_DATA_DIR)
+    #[argh(option)]
+    pub data_dir: Option<String>,
+    /// the project id
+    #[argh(option)]
+    pub project: String,
+    /// file with the public key: SPKI PEM, or a JWK with kty EC and crv P-256
+    #[argh(option)]
+    pub public_key: String,
+}
+
+#[derive(FromArgs, Debug)]
+/// List a project's keys: kid and creation time, tab-separated.
+#[argh(subcommand, name = "list")]
+pub struct KeyListArgs {
+    /// data directory (default ./edgebeam-data, or $EDGEBEAM_DATA_DIR)
+    #[argh(option)]
+    pub data_dir: Option<String>,
+    /// the project id
+    #[argh(option)]
+    pub project: String,
+    /// print a JSON array instead
+    #[argh(switch)]
+    pub json: bool,
+}
+
+#[derive(FromArgs, Debug)]
+/// Delete a key: its tokens stop working at once, its live sessions are closed.
+#[argh(subcommand, name = "delete")]
+pub struct KeyDeleteArgs {
+    /// data directory (default ./edgebeam-data, or $EDGEBEAM_DATA_DIR)
+    #[argh(option)]
+    pub data_dir: Option<String>,
+    /// the kid to delete
+    #[argh(positional)]
+    pub kid: String,
+}
+
+#[derive(FromArgs, Debug)]
+/// Mint and verify tokens.
+#[argh(subcommand, name = "token")]
+pub struct TokenArgs {
+    #[argh(subcommand)]
+    pub command: TokenCommand,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum TokenCommand {
+    Mint(TokenMintArgs),
+    Verify(TokenVerifyArgs),
+}
+
+#[derive(FromArgs, Debug)]
+/// Mint a token with a private key (what an app's backend does with any JWT library).
+#[argh(subcommand, name = "mint")]
+pub struct TokenMintArgs {
+    /// the private key file (PKCS#8 or SEC1 PEM)
+    #[argh(option)]
+    pub key: String,
+    /// the key's kid
+    #[argh(option)]
+    pub kid: String,
+    /// group id (gid)
+    #[argh(option)]
+    pub group: String,
+    /// peer id (pid)
+    #[argh(option)]
+    pub peer: String,
+    /// allow policy GROUP_PATTERN:PEER_PATTERN (default: own group, any peer)
+    #[argh(option)]
+    pub allow: Option<String>,
+    /// lifetime in seconds (default 3600)
+    #[argh(option, default = "3600")]
+    pub ttl: i64,
+}
+
+#[derive(FromArgs, Debug)]
+/// Verify a token against this box's keys; prints its claims as JSON, or why it is invalid.
+#[argh(subcommand, name = "verify")]
+pub struct TokenVerifyArgs {
+    /// data directory (default ./edgebeam-data, or $EDGEBEAM_DATA_DIR)
+    #[argh(option)]
+    pub data_dir: Option<String>,
+    /// the token, or - to read it from standard input
+    #[argh(positional)]
+    pub token: String,
 }

@@ -1,6 +1,8 @@
 //! Running one command. Each returns a [`CliError`] whose one-line message `main` prints.
 
 pub mod args;
+mod keys;
+mod token;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -31,11 +33,29 @@ pub enum CliError {
     NoPassword,
     #[error("cannot write to standard output: {0}")]
     Stdout(std::io::Error),
+    #[error("{0} already exists; refusing to overwrite it")]
+    OutputExists(PathBuf),
+    #[error("cannot write {path}: {source}")]
+    Output { path: PathBuf, source: std::io::Error },
+    #[error("cannot read {path}: {source}")]
+    Input { path: PathBuf, source: std::io::Error },
+    #[error("{path} is larger than {limit} bytes")]
+    InputTooLarge { path: PathBuf, limit: u64 },
+    #[error("{0} is not a text file")]
+    NotText(PathBuf),
+    #[error(transparent)]
+    Key(#[from] crate::proto::token::keyset::KeyError),
+    #[error(transparent)]
+    Mint(#[from] crate::proto::token::mint::MintError),
+    #[error("--allow {value:?}: {reason}")]
+    BadAllow { value: String, reason: String },
+    #[error("token invalid: {0}")]
+    TokenInvalid(crate::proto::token::TokenError),
 }
 
 /// Who the audit log names for actions taken from the command line.
-const CLI_ACTOR: &str = "cli";
-const CLI_SOURCE: &str = "local";
+pub(crate) const CLI_ACTOR: &str = "cli";
+pub(crate) const CLI_SOURCE: &str = "local";
 
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
@@ -90,17 +110,19 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             eprintln!("backup written to {} ({pages} pages)", out_path.display());
             Ok(())
         }
+        Command::Key(k) => keys::run(k.command),
+        Command::Token(t) => token::run(t.command),
     }
 }
 
-fn out(line: std::fmt::Arguments<'_>) -> Result<(), CliError> {
+pub(crate) fn out(line: std::fmt::Arguments<'_>) -> Result<(), CliError> {
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "{line}").and_then(|_| stdout.flush()).map_err(CliError::Stdout)
 }
 
 /// The data dir of a management command: the flag, else `EDGEBEAM_DATA_DIR`, else systemd's
 /// `STATE_DIRECTORY`, else the default; the same order `serve` uses.
-fn data_dir(flag: Option<String>) -> Result<PathBuf, CliError> {
+pub(crate) fn data_dir(flag: Option<String>) -> Result<PathBuf, CliError> {
     let mut raw = crate::config::RawConfig::defaults(std::env::var("STATE_DIRECTORY").ok().as_deref());
     if let Ok(v) = std::env::var("EDGEBEAM_DATA_DIR") {
         raw.apply_env([("EDGEBEAM_DATA_DIR".to_owned(), v)])?;

@@ -26,6 +26,8 @@ pub const KNOBS: &[Knob] = &[
     knob("tls_key", None),
     knob("log_level", Some("info")),
     knob("shutdown_grace_secs", Some("3")),
+    knob("token_leeway_secs", Some("30")),
+    knob("token_cache_entries", Some("10000")),
 ];
 
 pub fn find(key: &str) -> Option<&'static Knob> {

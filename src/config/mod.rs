@@ -52,6 +52,10 @@ pub struct Config {
     pub tls: TlsSource,
     pub log_level: log::LevelFilter,
     pub shutdown_grace: Duration,
+    /// Leeway on `exp`, `nbf` and `iat`.
+    pub token_leeway_secs: i64,
+    /// Capacity of the verified-token cache (0 turns it off).
+    pub token_cache_entries: usize,
 }
 
 impl Config {
@@ -92,6 +96,8 @@ impl Config {
             tls,
             log_level: v.parse("log_level", parse_level)?,
             shutdown_grace: v.parse("shutdown_grace_secs", |s| parse_secs(s, 1, 60))?,
+            token_leeway_secs: v.parse("token_leeway_secs", |s| parse_int(s, 0, 300))?,
+            token_cache_entries: v.parse("token_cache_entries", |s| parse_int(s, 0, 1_000_000).map(|n| n as usize))?,
         };
         config.check_listener_clashes()?;
         Ok(config)
@@ -189,6 +195,13 @@ fn parse_secs(s: &str, min: u64, max: u64) -> Result<Duration, String> {
     match s.parse::<u64>() {
         Ok(n) if (min..=max).contains(&n) => Ok(Duration::from_secs(n)),
         _ => Err(format!("expected a whole number of seconds from {min} to {max}")),
+    }
+}
+
+fn parse_int(s: &str, min: i64, max: i64) -> Result<i64, String> {
+    match s.parse::<i64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(format!("expected a whole number from {min} to {max}")),
     }
 }
 

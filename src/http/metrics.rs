@@ -14,6 +14,7 @@ pub struct Snapshot {
     pub signal_requests: u64,
     pub tls_handshake_failures: u64,
     pub open_connections: u64,
+    pub token_keys: u64,
 }
 
 fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
@@ -76,6 +77,7 @@ impl Snapshot {
             "TLS handshakes that failed or timed out.",
             self.tls_handshake_failures,
         );
+        metric(&mut out, "edgebeam_token_keys", "gauge", "Public keys the running verifier knows.", self.token_keys);
         metric(&mut out, "edgebeam_http_open_connections", "gauge", "Open HTTPS connections.", self.open_connections);
         out
     }
@@ -101,6 +103,7 @@ mod tests {
             signal_requests: 1,
             tls_handshake_failures: 0,
             open_connections: 1,
+            token_keys: 2,
         };
         let text = s.render();
         assert!(text.contains("\nedgebeam_store_projects 2\n"), "{text}");

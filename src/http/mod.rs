@@ -6,6 +6,7 @@ pub mod headers;
 pub mod health;
 pub mod metrics;
 pub mod router;
+mod whoami;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,6 +37,7 @@ pub struct HttpState {
     pub store: StoreHandle,
     pub started: Instant,
     pub counters: Arc<Counters>,
+    pub tokens: Arc<crate::tokens::TokenService>,
 }
 
 const STORE_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -55,6 +57,8 @@ pub async fn handle<B>(
     let mut response = match route {
         Route::Health => health_response(&state).await,
         Route::Metrics => metrics_response(&state).await,
+        Route::WhoAmI => whoami::respond(&state.tokens, req.headers()),
+        Route::Preflight => whoami::preflight(),
         Route::NotFound => text(StatusCode::NOT_FOUND, "not found\n"),
         Route::MethodNotAllowed { allow } => {
             let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
@@ -96,6 +100,7 @@ async fn metrics_response(state: &HttpState) -> Response<Body> {
         signal_requests: state.counters.signal_requests.load(Ordering::Relaxed),
         tls_handshake_failures: state.counters.tls_handshake_failures.load(Ordering::Relaxed),
         open_connections: state.counters.open_connections.load(Ordering::Relaxed),
+        token_keys: state.tokens.key_count() as u64,
     };
     let mut r = Response::new(Full::new(Bytes::from(snapshot.render())));
     r.headers_mut().insert(

@@ -12,8 +12,14 @@ pub enum Listener {
 pub enum Route {
     Health,
     Metrics,
+    /// Token introspection for app developers: who does this bearer token say I am?
+    WhoAmI,
+    /// CORS preflight of a cross-origin request.
+    Preflight,
     NotFound,
-    MethodNotAllowed { allow: &'static str },
+    MethodNotAllowed {
+        allow: &'static str,
+    },
 }
 
 pub fn route(listener: Listener, method: &Method, path: &str) -> Route {
@@ -27,6 +33,8 @@ pub fn route(listener: Listener, method: &Method, path: &str) -> Route {
     match (listener, path) {
         (_, "/healthz") => read_only(Route::Health),
         (Listener::Admin, "/metrics") => read_only(Route::Metrics),
+        (Listener::Signal, "/v1/whoami") if method == Method::OPTIONS => Route::Preflight,
+        (Listener::Signal, "/v1/whoami") => read_only(Route::WhoAmI),
         _ => Route::NotFound,
     }
 }
@@ -44,5 +52,8 @@ mod tests {
         assert_eq!(route(Listener::Admin, &Method::GET, "/healthz/"), Route::NotFound);
         assert_eq!(route(Listener::Admin, &Method::GET, "/nope"), Route::NotFound);
         assert!(matches!(route(Listener::Admin, &Method::POST, "/healthz"), Route::MethodNotAllowed { .. }));
+        assert_eq!(route(Listener::Signal, &Method::GET, "/v1/whoami"), Route::WhoAmI);
+        assert_eq!(route(Listener::Signal, &Method::OPTIONS, "/v1/whoami"), Route::Preflight);
+        assert_eq!(route(Listener::Admin, &Method::GET, "/v1/whoami"), Route::NotFound);
     }
 }

@@ -9,6 +9,7 @@
 mod accounts;
 mod audit;
 mod backup;
+mod keys;
 mod projects;
 pub mod schema;
 pub mod secrets;
@@ -23,6 +24,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use accounts::AccountError;
 pub use audit::AuditEntry;
+pub use keys::StoredKey;
 pub use projects::Project;
 
 use crate::fsutil;
@@ -51,6 +53,10 @@ pub enum StoreError {
     OutputExists(PathBuf),
     #[error("cannot write {path}: {source}")]
     Output { path: PathBuf, source: std::io::Error },
+    #[error("no project with id {0:?}")]
+    NoSuchProject(String),
+    #[error("no key with kid {0:?}")]
+    NoSuchKey(String),
     #[error(transparent)]
     Account(#[from] AccountError),
     #[error("database error: {0}")]

@@ -134,3 +134,39 @@ fn worker_runs_jobs_off_the_executor() {
     drop(handle);
     thread.join().unwrap();
 }
+
+#[test]
+fn keys_are_added_listed_loaded_and_deleted() {
+    use crate::ids::Kid;
+    use crate::proto::token::keyset::generate_key_pair;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut store = Store::open(tmp.path(), OpenMode::CreateIfMissing).unwrap();
+    let project = make_project(&mut store, 1);
+    let (_, material) = generate_key_pair([3; 32]).unwrap();
+    let kid = Kid::from_random([1; 8]);
+    store.add_key(&project, &kid, &material, None, "t", "t", UnixTime(5)).unwrap();
+    let missing = ProjectId::parse("nope").unwrap();
+    let e = store.add_key(&missing, &Kid::from_random([2; 8]), &material, None, "t", "t", UnixTime(5)).unwrap_err();
+    assert!(matches!(e, StoreError::NoSuchProject(_)));
+    assert_eq!(store.list_keys(&project).unwrap().len(), 1);
+    let set = store.load_keyset().unwrap();
+    let entry = set.get(kid.as_str()).unwrap();
+    assert_eq!(entry.project, project);
+    assert_eq!(entry.point, material.point);
+    assert_eq!(entry.max_ttl_secs, 86_400);
+    assert_eq!(store.delete_key(&kid, "t", "t", UnixTime(6)).unwrap(), project);
+    assert!(matches!(store.delete_key(&kid, "t", "t", UnixTime(7)), Err(StoreError::NoSuchKey(_))));
+    assert!(store.load_keyset().unwrap().is_empty());
+    let actions: Vec<String> = store.recent_audit(10).unwrap().into_iter().map(|a| a.action).collect();
+    assert_eq!(&actions[..2], ["key.delete", "key.add"]);
+}
+
+#[test]
+fn data_version_moves_when_another_connection_commits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path(), OpenMode::CreateIfMissing).unwrap();
+    let before = store.data_version().unwrap();
+    let mut other = Store::open(tmp.path(), OpenMode::MustExist).unwrap();
+    make_project(&mut other, 9);
+    assert_ne!(store.data_version().unwrap(), before);
+}

@@ -18,6 +18,7 @@ pub mod claims;
 pub mod es256;
 pub mod jws;
 pub mod keyset;
+pub mod mint;
 pub mod pattern;
 pub mod verify;
 

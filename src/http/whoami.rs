@@ -1,0 +1,61 @@
+//! `GET /v1/whoami` on the signal listener: an app developer's check of a token against the
+//! running server (the same verifier signaling uses). `Authorization: Bearer TOKEN` in; the
+//! verified claims, or `401` with the reason, out. CORS is open, like the SDK.
+
+use hyper::header::{HeaderMap, HeaderValue, ACCESS_CONTROL_ALLOW_ORIGIN, AUTHORIZATION, WWW_AUTHENTICATE};
+use hyper::{Response, StatusCode};
+
+use super::{json, Body};
+use crate::tokens::TokenService;
+use crate::unixtime::UnixTime;
+
+fn cors(mut r: Response<Body>) -> Response<Body> {
+    r.headers_mut().insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    r
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+pub fn respond(tokens: &TokenService, headers: &HeaderMap) -> Response<Body> {
+    let Some(token) = bearer(headers) else {
+        let body = serde_json::json!({"error": "token_invalid", "message": "send Authorization: Bearer TOKEN"});
+        let mut r = json(StatusCode::UNAUTHORIZED, body.to_string());
+        r.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return cors(r);
+    };
+    match tokens.verify(token, UnixTime::now()) {
+        Ok(v) => {
+            let body = serde_json::json!({
+                "project": v.project.as_str(),
+                "kid": v.kid.as_str(),
+                "gid": v.claims.gid.as_str(),
+                "pid": v.claims.pid.as_str(),
+                "ap": {"group_id": v.claims.policy.group_id.as_str(), "peer_id": v.claims.policy.peer_id.as_str()},
+                "expires_at": v.claims.exp.secs(),
+                "claims": v.payload,
+            });
+            cors(json(StatusCode::OK, body.to_string()))
+        }
+        Err(e) => {
+            let body = serde_json::json!({"error": "token_invalid", "message": e.to_string()});
+            let mut r = json(StatusCode::UNAUTHORIZED, body.to_string());
+            r.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""));
+            cors(r)
+        }
+    }
+}
+
+pub fn preflight() -> Response<Body> {
+    let mut r = Response::new(Body::default());
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    let h = r.headers_mut();
+    h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    h.insert("access-control-allow-methods", HeaderValue::from_static("GET, OPTIONS"));
+    h.insert("access-control-allow-headers", HeaderValue::from_static("authorization"));
+    h.insert("access-control-max-age", HeaderValue::from_static("600"));
+    r
+}

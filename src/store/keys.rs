@@ -1,0 +1,111 @@
+//! Public keys of projects. Private keys never reach this module.
+
+use rusqlite::{params, OptionalExtension};
+
+use super::{Store, StoreError};
+use crate::ids::{Kid, ProjectId};
+use crate::proto::token::keyset::PublicKeyMaterial;
+use crate::proto::token::{KeyEntry, KeySet};
+use crate::unixtime::UnixTime;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredKey {
+    pub kid: Kid,
+    pub project: ProjectId,
+    pub created_at: UnixTime,
+    pub label: Option<String>,
+}
+
+impl Store {
+    pub fn project_exists(&self, id: &ProjectId) -> Result<bool, StoreError> {
+        Ok(self.conn.query_row("SELECT 1 FROM projects WHERE id = ?1", [id.as_str()], |_| Ok(())).optional()?.is_some())
+    }
+
+    /// Registers a public key under `kid` for `project`, with its audit entry.
+    pub fn add_key(
+        &mut self,
+        project: &ProjectId,
+        kid: &Kid,
+        key: &PublicKeyMaterial,
+        label: Option<&str>,
+        actor: &str,
+        source: &str,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        let exists = tx.query_row("SELECT 1 FROM projects WHERE id = ?1", [project.as_str()], |_| Ok(())).optional()?;
+        if exists.is_none() {
+            return Err(StoreError::NoSuchProject(project.as_str().to_owned()));
+        }
+        tx.execute(
+            "INSERT INTO keys (kid, project_id, public_key_spki, label, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![kid.as_str(), project.as_str(), key.spki_der, label, now.secs()],
+        )?;
+        super::audit::insert(&tx, now, actor, source, "key.add", Some(kid.as_str()), Some(project.as_str()))?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn list_keys(&self, project: &ProjectId) -> Result<Vec<StoredKey>, StoreError> {
+        if !self.project_exists(project)? {
+            return Err(StoreError::NoSuchProject(project.as_str().to_owned()));
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT kid, created_at, label FROM keys WHERE project_id = ?1 ORDER BY created_at, kid")?;
+        let rows = stmt.query_map([project.as_str()], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, Option<String>>(2)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (kid, created_at, label) = row?;
+            let Ok(kid) = Kid::parse(&kid) else { continue };
+            out.push(StoredKey { kid, project: project.clone(), created_at: UnixTime(created_at), label });
+        }
+        Ok(out)
+    }
+
+    /// Deletes a key; its tokens stop verifying once the server reloads the key set.
+    pub fn delete_key(&mut self, kid: &Kid, actor: &str, source: &str, now: UnixTime) -> Result<ProjectId, StoreError> {
+        let tx = self.conn.transaction()?;
+        let project: Option<String> =
+            tx.query_row("SELECT project_id FROM keys WHERE kid = ?1", [kid.as_str()], |r| r.get(0)).optional()?;
+        let Some(project) = project else {
+            return Err(StoreError::NoSuchKey(kid.as_str().to_owned()));
+        };
+        tx.execute("DELETE FROM keys WHERE kid = ?1", [kid.as_str()])?;
+        super::audit::insert(&tx, now, actor, source, "key.delete", Some(kid.as_str()), Some(&project))?;
+        tx.commit()?;
+        ProjectId::parse(&project).map_err(|_| StoreError::NoSuchProject(project))
+    }
+
+    /// Every key of every project, ready for the verifier. A row that cannot be read is skipped
+    /// with a warning rather than taking every other key down with it.
+    pub fn load_keyset(&self) -> Result<KeySet, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT k.kid, k.project_id, k.public_key_spki, p.max_token_ttl_secs
+             FROM keys k JOIN projects p ON p.id = k.project_id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?, r.get::<_, i64>(3)?))
+        })?;
+        let mut entries = Vec::new();
+        for row in rows {
+            let (kid, project, spki, max_ttl_secs) = row?;
+            let parsed = (Kid::parse(&kid), ProjectId::parse(&project), PublicKeyMaterial::from_spki_der(&spki));
+            match parsed {
+                (Ok(kid), Ok(project), Some(material)) => {
+                    entries.push(KeyEntry { kid, project, point: material.point, max_ttl_secs })
+                }
+                _ => log::warn!("skipping unreadable key row {kid:?}"),
+            }
+        }
+        Ok(KeySet::new(entries))
+    }
+
+    /// Changes whenever another connection commits (`PRAGMA data_version`): the cheap signal
+    /// that the CLI changed something while `serve` runs.
+    pub fn data_version(&self) -> Result<i64, StoreError> {
+        Ok(self.conn.query_row("PRAGMA data_version", [], |r| r.get(0))?)
+    }
+}

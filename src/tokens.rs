@@ -1,0 +1,108 @@
+//! The server's token service: the verifier (key snapshot and cache) shared by every listener,
+//! kept in step with the database, and the revocation events that signaling and TURN
+//! subscribe to. The CLI may delete a key while `serve` runs: a watcher polls
+//! `PRAGMA data_version` twice a second and reloads the key set when it moves.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::ids::Kid;
+use crate::net::shutdown::Signal;
+use crate::proto::token::{KeySet, TokenError, VerifiedToken, Verifier};
+use crate::store::worker::StoreHandle;
+use crate::unixtime::UnixTime;
+
+pub const WATCH_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Published when keys disappear; subscribers close the sessions and allocations of those kids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyEvent {
+    KeysDeleted(Vec<Kid>),
+}
+
+pub struct TokenService {
+    verifier: Mutex<Verifier>,
+    subscribers: Mutex<Vec<async_channel::Sender<KeyEvent>>>,
+}
+
+impl TokenService {
+    pub fn new(keys: KeySet, leeway_secs: i64, cache_entries: usize) -> Arc<TokenService> {
+        Arc::new(TokenService {
+            verifier: Mutex::new(Verifier::new(Arc::new(keys), leeway_secs, cache_entries)),
+            subscribers: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn verifier(&self) -> std::sync::MutexGuard<'_, Verifier> {
+        // A panic while holding the lock cannot leave the verifier half-updated (every method
+        // is a single assignment), so a poisoned lock is still usable.
+        self.verifier.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn verify(&self, token: &str, now: UnixTime) -> Result<Arc<VerifiedToken>, TokenError> {
+        self.verifier().verify(token, now)
+    }
+
+    pub fn key_count(&self) -> usize {
+        self.verifier().keys().len()
+    }
+
+    pub fn subscribe(&self) -> async_channel::Receiver<KeyEvent> {
+        let (tx, rx) = async_channel::unbounded();
+        self.subscribers.lock().unwrap_or_else(|p| p.into_inner()).push(tx);
+        rx
+    }
+
+    /// Installs a fresh key set and tells subscribers which kids are gone.
+    pub fn install(&self, keys: KeySet) -> Vec<Kid> {
+        let removed = self.verifier().replace_keys(Arc::new(keys));
+        if !removed.is_empty() {
+            let event = KeyEvent::KeysDeleted(removed.clone());
+            let mut subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+            subs.retain(|tx| tx.try_send(event.clone()).is_ok());
+        }
+        removed
+    }
+}
+
+/// Reloads the key set whenever another process commits to the database.
+pub async fn watch_store(service: Arc<TokenService>, store: StoreHandle, stop: Signal) {
+    let mut seen: Option<i64> = None;
+    loop {
+        let tick = futures_lite::future::or(
+            async {
+                smol::Timer::after(WATCH_INTERVAL).await;
+                true
+            },
+            async {
+                stop.fired().await;
+                false
+            },
+        );
+        if !tick.await {
+            return;
+        }
+        let reloaded = store
+            .call(move |s| {
+                let version = s.data_version()?;
+                if seen == Some(version) {
+                    return Ok((version, None));
+                }
+                s.load_keyset().map(|keys| (version, Some(keys)))
+            })
+            .await;
+        match reloaded {
+            Ok(Ok((version, keys))) => {
+                seen = Some(version);
+                if let Some(keys) = keys {
+                    let removed = service.install(keys);
+                    if !removed.is_empty() {
+                        log::info!("keys deleted: {}", removed.iter().map(Kid::as_str).collect::<Vec<_>>().join(", "));
+                    }
+                }
+            }
+            Ok(Err(e)) => log::warn!("cannot reload keys: {e}"),
+            Err(_) => return,
+        }
+    }
+}
