@@ -3,10 +3,11 @@
 use std::path::Path;
 
 use super::args::KeyCommand;
-use super::{data_dir, out, CliError, CLI_ACTOR, CLI_SOURCE};
+use super::{data_dir, out, CliError};
 use crate::fsutil;
 use crate::ids::{Kid, ProjectId};
 use crate::proto::token::keyset::{generate_key_pair, parse_public_key};
+use crate::store::Actor;
 use crate::store::{OpenMode, Store};
 use crate::unixtime::UnixTime;
 
@@ -30,7 +31,7 @@ pub fn run(command: KeyCommand) -> Result<(), CliError> {
             // The private key file first: if it cannot be written, nothing is stored.
             let out_path = Path::new(&a.out);
             write_new_private(out_path, private_pem.as_bytes())?;
-            if let Err(e) = store.add_key(&project, &kid, &public, None, CLI_ACTOR, CLI_SOURCE, UnixTime::now()) {
+            if let Err(e) = store.add_key(&project, &kid, &public, None, Actor::CLI, UnixTime::now()) {
                 let _ = std::fs::remove_file(out_path);
                 return Err(e.into());
             }
@@ -42,7 +43,7 @@ pub fn run(command: KeyCommand) -> Result<(), CliError> {
             let public = parse_public_key(&text)?;
             let mut store = Store::open(&data_dir(a.data_dir)?, OpenMode::MustExist)?;
             let kid = Kid::from_random(crate::random::bytes());
-            store.add_key(&project, &kid, &public, None, CLI_ACTOR, CLI_SOURCE, UnixTime::now())?;
+            store.add_key(&project, &kid, &public, None, Actor::CLI, UnixTime::now())?;
             out(format_args!("{kid}"))
         }
         KeyCommand::List(a) => {
@@ -64,7 +65,7 @@ pub fn run(command: KeyCommand) -> Result<(), CliError> {
         KeyCommand::Delete(a) => {
             let kid = Kid::parse(&a.kid)?;
             let mut store = Store::open(&data_dir(a.data_dir)?, OpenMode::MustExist)?;
-            let project = store.delete_key(&kid, CLI_ACTOR, CLI_SOURCE, UnixTime::now())?;
+            let project = store.delete_key(&kid, Actor::CLI, UnixTime::now())?;
             eprintln!("deleted {kid} of project {project}");
             Ok(())
         }

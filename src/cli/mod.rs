@@ -12,7 +12,7 @@ use args::{AdminCommand, Cli, Command, ProjectCommand};
 use crate::config::{Config, ConfigError};
 use crate::ids::{IdError, ProjectId, ProjectName, Username};
 use crate::password::{self, PasswordError};
-use crate::store::{OpenMode, Store, StoreError};
+use crate::store::{Actor, OpenMode, Store, StoreError};
 use crate::unixtime::UnixTime;
 
 #[derive(Debug, thiserror::Error)]
@@ -53,10 +53,6 @@ pub enum CliError {
     TokenInvalid(crate::proto::token::TokenError),
 }
 
-/// Who the audit log names for actions taken from the command line.
-pub(crate) const CLI_ACTOR: &str = "cli";
-pub(crate) const CLI_SOURCE: &str = "local";
-
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Serve(args) => {
@@ -71,7 +67,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 let name = ProjectName::parse(&a.name)?;
                 let mut store = Store::open(&data_dir(a.data_dir)?, OpenMode::CreateIfMissing)?;
                 let id = ProjectId::from_random(crate::random::bytes());
-                store.create_project(&id, &name, CLI_ACTOR, CLI_SOURCE, UnixTime::now())?;
+                store.create_project(&id, &name, Actor::CLI, UnixTime::now())?;
                 out(format_args!("{id}"))
             }
             ProjectCommand::List(a) => {
@@ -98,7 +94,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 password::check_policy(&password)?;
                 let hash = password::hash(&password, crate::random::bytes());
                 let mut store = Store::open(&data_dir(a.data_dir)?, OpenMode::CreateIfMissing)?;
-                store.create_admin(&username, &hash, CLI_ACTOR, CLI_SOURCE, UnixTime::now())?;
+                store.create_admin(&username, &hash, Actor::CLI, UnixTime::now())?;
                 eprintln!("admin account {:?} created", username.as_str());
                 Ok(())
             }

@@ -2,7 +2,7 @@
 
 use rusqlite::params;
 
-use super::{Store, StoreError};
+use super::{Actor, Store, StoreError};
 use crate::ids::Username;
 use crate::unixtime::UnixTime;
 
@@ -22,8 +22,7 @@ impl Store {
         &mut self,
         username: &Username,
         password_hash: &str,
-        actor: &str,
-        source: &str,
+        actor: Actor<'_>,
         now: UnixTime,
     ) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
@@ -35,7 +34,7 @@ impl Store {
             return Err(AccountError::UsernameTaken(username.as_str().to_owned()).into());
         }
         tx.execute("DELETE FROM secrets WHERE name = ?1", [super::secrets::SETUP_TOKEN_HASH])?;
-        super::audit::insert(&tx, now, actor, source, "account.create", Some(username.as_str()), Some("role=admin"))?;
+        super::audit::insert(&tx, now, actor, "account.create", Some(username.as_str()), Some("role=admin"))?;
         tx.commit()?;
         Ok(())
     }

@@ -5,6 +5,18 @@ use rusqlite::{params, Connection};
 use super::{Store, StoreError};
 use crate::unixtime::UnixTime;
 
+/// Who did something, for the audit log: an account or `cli`, and the source address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Actor<'a> {
+    pub name: &'a str,
+    pub source: &'a str,
+}
+
+impl Actor<'static> {
+    /// A management command run on the box itself.
+    pub const CLI: Actor<'static> = Actor { name: "cli", source: "local" };
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
     pub at: UnixTime,
@@ -18,15 +30,14 @@ pub struct AuditEntry {
 pub(super) fn insert(
     conn: &Connection,
     now: UnixTime,
-    actor: &str,
-    source: &str,
+    actor: Actor<'_>,
     action: &str,
     target: Option<&str>,
     detail: Option<&str>,
 ) -> rusqlite::Result<()> {
     conn.execute(
         "INSERT INTO audit_log (at, actor, source, action, target, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![now.secs(), actor, source, action, target, detail],
+        params![now.secs(), actor.name, actor.source, action, target, detail],
     )?;
     Ok(())
 }

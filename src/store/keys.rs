@@ -2,7 +2,7 @@
 
 use rusqlite::{params, OptionalExtension};
 
-use super::{Store, StoreError};
+use super::{Actor, Store, StoreError};
 use crate::ids::{Kid, ProjectId};
 use crate::proto::token::keyset::PublicKeyMaterial;
 use crate::proto::token::{KeyEntry, KeySet};
@@ -28,8 +28,7 @@ impl Store {
         kid: &Kid,
         key: &PublicKeyMaterial,
         label: Option<&str>,
-        actor: &str,
-        source: &str,
+        actor: Actor<'_>,
         now: UnixTime,
     ) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
@@ -41,7 +40,7 @@ impl Store {
             "INSERT INTO keys (kid, project_id, public_key_spki, label, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![kid.as_str(), project.as_str(), key.spki_der, label, now.secs()],
         )?;
-        super::audit::insert(&tx, now, actor, source, "key.add", Some(kid.as_str()), Some(project.as_str()))?;
+        super::audit::insert(&tx, now, actor, "key.add", Some(kid.as_str()), Some(project.as_str()))?;
         tx.commit()?;
         Ok(())
     }
@@ -66,7 +65,7 @@ impl Store {
     }
 
     /// Deletes a key; its tokens stop verifying once the server reloads the key set.
-    pub fn delete_key(&mut self, kid: &Kid, actor: &str, source: &str, now: UnixTime) -> Result<ProjectId, StoreError> {
+    pub fn delete_key(&mut self, kid: &Kid, actor: Actor<'_>, now: UnixTime) -> Result<ProjectId, StoreError> {
         let tx = self.conn.transaction()?;
         let project: Option<String> =
             tx.query_row("SELECT project_id FROM keys WHERE kid = ?1", [kid.as_str()], |r| r.get(0)).optional()?;
@@ -74,7 +73,7 @@ impl Store {
             return Err(StoreError::NoSuchKey(kid.as_str().to_owned()));
         };
         tx.execute("DELETE FROM keys WHERE kid = ?1", [kid.as_str()])?;
-        super::audit::insert(&tx, now, actor, source, "key.delete", Some(kid.as_str()), Some(&project))?;
+        super::audit::insert(&tx, now, actor, "key.delete", Some(kid.as_str()), Some(&project))?;
         tx.commit()?;
         ProjectId::parse(&project).map_err(|_| StoreError::NoSuchProject(project))
     }

@@ -23,7 +23,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 pub use accounts::AccountError;
-pub use audit::AuditEntry;
+pub use audit::{Actor, AuditEntry};
 pub use keys::StoredKey;
 pub use projects::Project;
 

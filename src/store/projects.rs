@@ -2,7 +2,7 @@
 
 use rusqlite::params;
 
-use super::{Store, StoreError};
+use super::{Actor, Store, StoreError};
 use crate::ids::{ProjectId, ProjectName};
 use crate::unixtime::UnixTime;
 
@@ -20,8 +20,7 @@ impl Store {
         &mut self,
         id: &ProjectId,
         name: &ProjectName,
-        actor: &str,
-        source: &str,
+        actor: Actor<'_>,
         now: UnixTime,
     ) -> Result<Project, StoreError> {
         let tx = self.conn.transaction()?;
@@ -29,7 +28,7 @@ impl Store {
             "INSERT INTO projects (id, name, created_at) VALUES (?1, ?2, ?3)",
             params![id.as_str(), name.as_str(), now.secs()],
         )?;
-        super::audit::insert(&tx, now, actor, source, "project.create", Some(id.as_str()), Some(name.as_str()))?;
+        super::audit::insert(&tx, now, actor, "project.create", Some(id.as_str()), Some(name.as_str()))?;
         tx.commit()?;
         Ok(Project { id: id.clone(), name: name.as_str().to_owned(), created_at: now, max_token_ttl_secs: 86_400 })
     }

@@ -9,7 +9,7 @@ fn mode(p: &Path) -> u32 {
 
 fn make_project(store: &mut Store, n: u8) -> ProjectId {
     let id = ProjectId::from_random([n; 16]);
-    store.create_project(&id, &ProjectName::parse("app").unwrap(), "test", "test", UnixTime(1)).unwrap();
+    store.create_project(&id, &ProjectName::parse("app").unwrap(), Actor::CLI, UnixTime(1)).unwrap();
     id
 }
 
@@ -107,9 +107,9 @@ fn admin_creation_spends_the_setup_token_and_rejects_duplicates() {
     let mut store = Store::open(tmp.path(), OpenMode::CreateIfMissing).unwrap();
     store.put_secret(secrets::SETUP_TOKEN_HASH, b"h", UnixTime(1)).unwrap();
     let name = Username::parse("ops").unwrap();
-    store.create_admin(&name, "$argon2id$x", "cli", "cli", UnixTime(2)).unwrap();
+    store.create_admin(&name, "$argon2id$x", Actor::CLI, UnixTime(2)).unwrap();
     assert!(store.secret(secrets::SETUP_TOKEN_HASH).unwrap().is_none());
-    let e = store.create_admin(&name, "$argon2id$y", "cli", "cli", UnixTime(3)).err().unwrap();
+    let e = store.create_admin(&name, "$argon2id$y", Actor::CLI, UnixTime(3)).err().unwrap();
     assert!(e.to_string().contains("already exists"), "{e}");
     assert_eq!(store.account_count().unwrap(), 1);
 }
@@ -144,9 +144,9 @@ fn keys_are_added_listed_loaded_and_deleted() {
     let project = make_project(&mut store, 1);
     let (_, material) = generate_key_pair([3; 32]).unwrap();
     let kid = Kid::from_random([1; 8]);
-    store.add_key(&project, &kid, &material, None, "t", "t", UnixTime(5)).unwrap();
+    store.add_key(&project, &kid, &material, None, Actor::CLI, UnixTime(5)).unwrap();
     let missing = ProjectId::parse("nope").unwrap();
-    let e = store.add_key(&missing, &Kid::from_random([2; 8]), &material, None, "t", "t", UnixTime(5)).unwrap_err();
+    let e = store.add_key(&missing, &Kid::from_random([2; 8]), &material, None, Actor::CLI, UnixTime(5)).unwrap_err();
     assert!(matches!(e, StoreError::NoSuchProject(_)));
     assert_eq!(store.list_keys(&project).unwrap().len(), 1);
     let set = store.load_keyset().unwrap();
@@ -154,8 +154,8 @@ fn keys_are_added_listed_loaded_and_deleted() {
     assert_eq!(entry.project, project);
     assert_eq!(entry.point, material.point);
     assert_eq!(entry.max_ttl_secs, 86_400);
-    assert_eq!(store.delete_key(&kid, "t", "t", UnixTime(6)).unwrap(), project);
-    assert!(matches!(store.delete_key(&kid, "t", "t", UnixTime(7)), Err(StoreError::NoSuchKey(_))));
+    assert_eq!(store.delete_key(&kid, Actor::CLI, UnixTime(6)).unwrap(), project);
+    assert!(matches!(store.delete_key(&kid, Actor::CLI, UnixTime(7)), Err(StoreError::NoSuchKey(_))));
     assert!(store.load_keyset().unwrap().is_empty());
     let actions: Vec<String> = store.recent_audit(10).unwrap().into_iter().map(|a| a.action).collect();
     assert_eq!(&actions[..2], ["key.delete", "key.add"]);
