@@ -68,6 +68,16 @@ impl HttpResponse {
 
 /// One request over a fresh TLS connection.
 pub fn request(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<HttpResponse> {
+    request_with(addr, method, path, &[])
+}
+
+/// One request with extra headers.
+pub fn request_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<HttpResponse> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = Arc::new(RecordingVerifier {
         seen: Mutex::new(None),
@@ -84,7 +94,8 @@ pub fn request(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<Ht
     let sock = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     sock.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut tls = rustls::StreamOwned::new(conn, sock);
-    write!(tls, "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+    let extra: String = headers.iter().map(|(n, v)| format!("{n}: {v}\r\n")).collect();
+    write!(tls, "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{extra}\r\n")?;
     let mut raw = Vec::new();
     match tls.read_to_end(&mut raw) {
         Ok(_) => {}
