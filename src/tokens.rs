@@ -106,3 +106,38 @@ pub async fn watch_store(service: Arc<TokenService>, store: StoreHandle, stop: S
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::ProjectId;
+    use crate::proto::token::keyset::generate_key_pair;
+    use crate::proto::token::KeyEntry;
+
+    fn entry(seed: u8) -> KeyEntry {
+        let (_, public) = generate_key_pair([seed; 32]).unwrap();
+        KeyEntry {
+            kid: Kid::from_random([seed; 8]),
+            project: ProjectId::parse("prj").unwrap(),
+            point: public.point,
+            max_ttl_secs: 60,
+        }
+    }
+
+    #[test]
+    fn subscribers_hear_about_deleted_kids_only() {
+        let (a, b) = (entry(1), entry(2));
+        let service = TokenService::new(KeySet::new([a.clone(), b.clone()]), 30, 10);
+        let events = service.subscribe();
+        let c = entry(3);
+        assert!(service.install(KeySet::new([a.clone(), b.clone(), c.clone()])).is_empty());
+        assert!(events.try_recv().is_err(), "adding a key is not a revocation");
+        assert_eq!(service.install(KeySet::new([b.clone(), c])), vec![a.kid.clone()]);
+        assert_eq!(events.try_recv().unwrap(), KeyEvent::KeysDeleted(vec![a.kid.clone()]));
+        assert_eq!(service.key_count(), 2);
+        drop(events);
+        // A dropped subscriber is forgotten, not an error.
+        service.install(KeySet::default());
+        assert_eq!(service.subscribers.lock().unwrap().len(), 0);
+    }
+}
