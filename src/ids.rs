@@ -53,6 +53,13 @@ macro_rules! id_newtype {
                 f.write_str(&self.0)
             }
         }
+
+        // Hash, Eq and Ord of the newtype are those of its string, so maps can be searched by &str.
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
     };
 }
 

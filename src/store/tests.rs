@@ -170,3 +170,26 @@ fn data_version_moves_when_another_connection_commits() {
     make_project(&mut other, 9);
     assert_ne!(store.data_version().unwrap(), before);
 }
+
+#[test]
+fn a_corrupted_database_is_refused_and_left_unchanged() {
+    let tmp = tempfile::tempdir().unwrap();
+    {
+        let mut store = Store::open(tmp.path(), OpenMode::CreateIfMissing).unwrap();
+        for n in 0..50 {
+            make_project(&mut store, n);
+        }
+        store.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+    }
+    let path = tmp.path().join(DB_FILE);
+    let mut bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.len() > 8192);
+    // Scribble over every page after the first, keeping the header valid.
+    for b in bytes[4096..].iter_mut() {
+        *b = 0x5a;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let e = Store::open(tmp.path(), OpenMode::CreateIfMissing).err().expect("corruption is detected");
+    assert!(matches!(e, StoreError::Corrupt { .. } | StoreError::NotADatabase(_)), "{e}");
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+}

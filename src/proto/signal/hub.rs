@@ -1,0 +1,298 @@
+//! Sessions, routing, presence, limits and token lifetimes of signaling.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::index::PresenceIndex;
+use super::limits::{Bucket, Strikes};
+use super::messages::{out, parse_client, ClientMessage, ErrorCode, PeerAddr};
+use crate::ids::{Kid, ProjectId};
+use crate::proto::token::{Identity, TokenError, VerifiedToken};
+use crate::unixtime::UnixTime;
+
+/// A connection, numbered by the shell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+/// The current time, both clocks: monotonic for timers, wall for token times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Now {
+    pub mono: Instant,
+    pub wall: UnixTime,
+}
+
+/// WebSocket close codes of SPEC "Signaling".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseCode {
+    NoAuth,
+    TokenInvalid,
+    Revoked,
+    Expired,
+    Replaced,
+    SlowReader,
+    Abuse,
+    TooBig,
+    ShuttingDown,
+    /// The project is at its connection cap (RFC 6455 1013 "try again later").
+    TryAgainLater,
+}
+
+impl CloseCode {
+    pub fn code(self) -> u16 {
+        match self {
+            CloseCode::NoAuth => 4001,
+            CloseCode::TokenInvalid => 4002,
+            CloseCode::Revoked => 4003,
+            CloseCode::Expired => 4004,
+            CloseCode::Replaced => 4005,
+            CloseCode::SlowReader => 4007,
+            CloseCode::Abuse => 4008,
+            CloseCode::TooBig => 1009,
+            CloseCode::ShuttingDown => 1001,
+            CloseCode::TryAgainLater => 1013,
+        }
+    }
+
+    pub fn reason(self) -> &'static str {
+        match self {
+            CloseCode::NoAuth => "no auth",
+            CloseCode::TokenInvalid => "token invalid",
+            CloseCode::Revoked => "revoked",
+            CloseCode::Expired => "token expired",
+            CloseCode::Replaced => "replaced by a newer connection",
+            CloseCode::SlowReader => "too slow a reader",
+            CloseCode::Abuse => "too many errors",
+            CloseCode::TooBig => "message too big",
+            CloseCode::ShuttingDown => "server shutting down",
+            CloseCode::TryAgainLater => "project connection limit reached",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Send { conn: ConnId, text: String },
+    Close { conn: ConnId, code: CloseCode },
+}
+
+/// What the hub needs from the rest of the server.
+pub trait Directory {
+    fn verify(&mut self, token: &str, wall: UnixTime) -> Result<Arc<VerifiedToken>, TokenError>;
+    /// Whether a session of `project` may come from a page of `origin` (`None`: no Origin header).
+    fn origin_allowed(&self, project: &ProjectId, origin: Option<&str>) -> bool;
+    /// The RTCIceServer list for this token (TURN credentials expire with it).
+    fn ice_servers(&self, token: &VerifiedToken) -> Value;
+}
+
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    pub auth_timeout: Duration,
+    pub rate_per_sec: f64,
+    pub burst: f64,
+    pub abuse_limit: u32,
+    pub abuse_window: Duration,
+    pub max_conns_per_project: usize,
+    pub expiring_notice: Duration,
+    pub leeway_secs: i64,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            auth_timeout: Duration::from_secs(10),
+            rate_per_sec: 50.0,
+            burst: 100.0,
+            abuse_limit: 10,
+            abuse_window: Duration::from_secs(10),
+            max_conns_per_project: 10_000,
+            expiring_notice: Duration::from_secs(60),
+            leeway_secs: 30,
+        }
+    }
+}
+
+type SessionKey = (ProjectId, PeerAddr);
+
+struct Live {
+    key: SessionKey,
+    identity: Identity,
+    token: Arc<VerifiedToken>,
+    /// Bumped by every refresh, so timers of the previous token are ignored.
+    generation: u64,
+}
+
+enum State {
+    Pending,
+    Live(Box<Live>),
+}
+
+struct Conn {
+    origin: Option<String>,
+    bucket: Bucket,
+    strikes: Strikes,
+    state: State,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    AuthDeadline,
+    Expiring(u64),
+    Expire(u64),
+}
+
+pub struct Hub {
+    cfg: HubConfig,
+    conns: HashMap<ConnId, Conn>,
+    sessions: HashMap<SessionKey, ConnId>,
+    presence: PresenceIndex,
+    per_project: HashMap<ProjectId, usize>,
+    timers: BinaryHeap<Reverse<(Instant, ConnId, Timer)>>,
+    out: VecDeque<Command>,
+}
+
+impl Hub {
+    pub fn new(cfg: HubConfig) -> Hub {
+        Hub {
+            cfg,
+            conns: HashMap::new(),
+            sessions: HashMap::new(),
+            presence: PresenceIndex::default(),
+            per_project: HashMap::new(),
+            timers: BinaryHeap::new(),
+            out: VecDeque::new(),
+        }
+    }
+
+    pub fn connections(&self) -> usize {
+        self.conns.len()
+    }
+
+    pub fn sessions(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Live peers of a project (for the admin API).
+    pub fn peers_of(&self, project: &ProjectId) -> Vec<PeerAddr> {
+        let mut v: Vec<PeerAddr> = self.sessions.keys().filter(|(p, _)| p == project).map(|(_, a)| a.clone()).collect();
+        v.sort();
+        v
+    }
+
+    pub fn poll_command(&mut self) -> Option<Command> {
+        self.out.pop_front()
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.peek().map(|Reverse((at, _, _))| *at)
+    }
+
+    pub fn handle_open(&mut self, conn: ConnId, origin: Option<String>, now: Now) {
+        let bucket = Bucket::new(self.cfg.rate_per_sec, self.cfg.burst, now.mono);
+        self.conns.insert(conn, Conn { origin, bucket, strikes: Strikes::default(), state: State::Pending });
+        self.timers.push(Reverse((now.mono + self.cfg.auth_timeout, conn, Timer::AuthDeadline)));
+    }
+
+    /// The connection is gone (closed by the peer, by the shell, or after a hub `Close`).
+    pub fn handle_closed(&mut self, conn: ConnId) {
+        self.drop_conn(conn);
+    }
+
+    pub fn handle_binary(&mut self, conn: ConnId, now: Now) {
+        if self.conns.contains_key(&conn) {
+            self.reply_error(conn, None, ErrorCode::BadRequest, "binary frames are not supported; send JSON text", now);
+        }
+    }
+
+    pub fn handle_text(&mut self, conn: ConnId, text: &str, now: Now, dir: &mut dyn Directory) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let pending = matches!(c.state, State::Pending);
+        let parsed = parse_client(text);
+        if pending {
+            match parsed {
+                Ok(ClientMessage::Auth { token }) => self.authenticate(conn, &token, now, dir),
+                _ => self.close(conn, CloseCode::NoAuth),
+            }
+            return;
+        }
+        if !c.bucket.take(now.mono) {
+            let id = parsed.as_ref().ok().and_then(message_id).or_else(|| parsed.as_ref().err().and_then(|r| r.id));
+            self.reply_error(conn, id, ErrorCode::RateLimited, "slow down", now);
+            return;
+        }
+        match parsed {
+            Err(r) => self.reply_error(conn, r.id, ErrorCode::BadRequest, &r.error.to_string(), now),
+            Ok(ClientMessage::Auth { .. }) => {
+                self.reply_error(conn, None, ErrorCode::BadRequest, "already authenticated", now)
+            }
+            Ok(ClientMessage::Ping { id }) => self.send(conn, out::pong(id)),
+            Ok(ClientMessage::Signal { to, data, id }) => self.route(conn, to, &data, id, now),
+            Ok(ClientMessage::Refresh { token }) => self.refresh(conn, &token, now, dir),
+        }
+    }
+
+    /// Keys were deleted: close their sessions with 4003.
+    pub fn handle_keys_deleted(&mut self, kids: &[Kid]) {
+        let doomed: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| matches!(&c.state, State::Live(l) if kids.contains(&l.token.kid)))
+            .map(|(id, _)| *id)
+            .collect();
+        for conn in doomed {
+            self.close(conn, CloseCode::Revoked);
+        }
+    }
+
+    /// Kicks one peer (admin action); false if it was not present.
+    pub fn handle_kick(&mut self, project: &ProjectId, peer: &PeerAddr) -> bool {
+        match self.sessions.get(&(project.clone(), peer.clone())).copied() {
+            Some(conn) => {
+                self.close(conn, CloseCode::Revoked);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn handle_shutdown(&mut self) {
+        let all: Vec<ConnId> = self.conns.keys().copied().collect();
+        for conn in all {
+            self.close(conn, CloseCode::ShuttingDown);
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Now) {
+        while let Some(Reverse((at, conn, timer))) = self.timers.peek().copied() {
+            if at > now.mono {
+                break;
+            }
+            self.timers.pop();
+            let Some(c) = self.conns.get(&conn) else { continue };
+            match (timer, &c.state) {
+                (Timer::AuthDeadline, State::Pending) => self.close(conn, CloseCode::NoAuth),
+                (Timer::Expiring(g), State::Live(l)) if l.generation == g => {
+                    let exp = l.token.claims.exp.secs();
+                    self.send(conn, out::expiring(exp));
+                }
+                (Timer::Expire(g), State::Live(l)) if l.generation == g => self.close(conn, CloseCode::Expired),
+                _ => {}
+            }
+        }
+    }
+}
+
+fn message_id(m: &ClientMessage) -> Option<u64> {
+    match m {
+        ClientMessage::Signal { id, .. } | ClientMessage::Ping { id } => *id,
+        _ => None,
+    }
+}
+
+mod session;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,179 @@
+//! The hub's session life: authentication, refresh, routing, presence, closing.
+
+use std::cmp::Reverse;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{CloseCode, Command, ConnId, Directory, Hub, Live, Now, State, Timer};
+use crate::proto::signal::messages::{out, ErrorCode, PeerAddr};
+use crate::proto::token::{Identity, VerifiedToken};
+
+impl Hub {
+    pub(super) fn send(&mut self, conn: ConnId, text: String) {
+        self.out.push_back(Command::Send { conn, text });
+    }
+
+    /// Closes `conn` now: it leaves every table at once, so nothing more reaches it.
+    pub(super) fn close(&mut self, conn: ConnId, code: CloseCode) {
+        if self.conns.contains_key(&conn) {
+            self.out.push_back(Command::Close { conn, code });
+            self.drop_conn(conn);
+        }
+    }
+
+    pub(super) fn drop_conn(&mut self, conn: ConnId) {
+        let Some(c) = self.conns.remove(&conn) else { return };
+        let State::Live(live) = c.state else { return };
+        // A replaced session already belongs to the newer connection: no leave.
+        if self.sessions.get(&live.key) != Some(&conn) {
+            return;
+        }
+        self.sessions.remove(&live.key);
+        let (project, addr) = &live.key;
+        self.presence.remove(project, &addr.gid, &addr.pid);
+        if let Some(n) = self.per_project.get_mut(project) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_project.remove(project);
+            }
+        }
+        let text = out::presence(false, addr);
+        for peer in self.reachable(&live.identity) {
+            self.send(peer, text.clone());
+        }
+    }
+
+    pub(super) fn reply_error(&mut self, conn: ConnId, id: Option<u64>, code: ErrorCode, message: &str, now: Now) {
+        self.send(conn, out::error(id, code, message));
+        let (limit, window) = (self.cfg.abuse_limit, self.cfg.abuse_window);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            if c.strikes.add(now.mono, limit, window) {
+                self.close(conn, CloseCode::Abuse);
+            }
+        }
+    }
+
+    /// Connections of the present peers that `me` may reach (the rule is symmetric).
+    fn reachable(&self, me: &Identity) -> Vec<ConnId> {
+        self.presence
+            .matching(&me.project, &me.policy.group_id, &me.policy.peer_id)
+            .filter_map(|(gid, pid)| {
+                let key = (me.project.clone(), PeerAddr { gid: gid.clone(), pid: pid.clone() });
+                let conn = *self.sessions.get(&key)?;
+                match &self.conns.get(&conn)?.state {
+                    State::Live(l) if l.identity != *me && me.may_reach(&l.identity) => Some(conn),
+                    _ => None,
+                }
+            })
+            .collect()
+    }
+
+    fn addr_of(&self, conn: ConnId) -> Option<PeerAddr> {
+        match &self.conns.get(&conn)?.state {
+            State::Live(l) => Some(l.key.1.clone()),
+            State::Pending => None,
+        }
+    }
+
+    fn schedule_token_timers(&mut self, conn: ConnId, token: &VerifiedToken, generation: u64, now: Now) {
+        let exp = token.claims.exp.secs();
+        let until = |wall: i64| Duration::from_secs(wall.saturating_sub(now.wall.secs()).max(0) as u64);
+        let notice = exp - self.cfg.expiring_notice.as_secs() as i64;
+        if notice > now.wall.secs() {
+            self.timers.push(Reverse((now.mono + until(notice), conn, Timer::Expiring(generation))));
+        }
+        let close_at = exp.saturating_add(self.cfg.leeway_secs);
+        self.timers.push(Reverse((now.mono + until(close_at), conn, Timer::Expire(generation))));
+    }
+
+    pub(super) fn authenticate(&mut self, conn: ConnId, token: &str, now: Now, dir: &mut dyn Directory) {
+        let token = match dir.verify(token, now.wall) {
+            Ok(t) => t,
+            Err(_) => return self.close(conn, CloseCode::TokenInvalid),
+        };
+        let origin = self.conns.get(&conn).and_then(|c| c.origin.clone());
+        if !dir.origin_allowed(&token.project, origin.as_deref()) {
+            return self.close(conn, CloseCode::TokenInvalid);
+        }
+        let identity = token.identity();
+        let addr = PeerAddr { gid: identity.gid.clone(), pid: identity.pid.clone() };
+        let key = (identity.project.clone(), addr.clone());
+        let replaced = self.sessions.get(&key).copied();
+        if replaced.is_none() && self.per_project.get(&key.0).copied().unwrap_or(0) >= self.cfg.max_conns_per_project {
+            return self.close(conn, CloseCode::TryAgainLater);
+        }
+        if let Some(old) = replaced {
+            // The newer connection wins; the peer stays present, so no leave and no join.
+            self.sessions.insert(key.clone(), conn);
+            self.close(old, CloseCode::Replaced);
+        } else {
+            self.sessions.insert(key.clone(), conn);
+            self.presence.insert(&key.0, &addr.gid, &addr.pid);
+            *self.per_project.entry(key.0.clone()).or_default() += 1;
+        }
+        let ice = dir.ice_servers(&token);
+        let exp = token.claims.exp.secs();
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.state =
+                State::Live(Box::new(Live { key, identity: identity.clone(), token: token.clone(), generation: 0 }));
+        }
+        let peers_conns = self.reachable(&identity);
+        let peers: Vec<PeerAddr> = peers_conns.iter().filter_map(|c| self.addr_of(*c)).collect();
+        self.send(conn, out::welcome(&addr, exp, &ice, &peers));
+        if replaced.is_none() {
+            let join = out::presence(true, &addr);
+            for peer in peers_conns {
+                self.send(peer, join.clone());
+            }
+        }
+        self.schedule_token_timers(conn, &token, 0, now);
+    }
+
+    pub(super) fn refresh(&mut self, conn: ConnId, token: &str, now: Now, dir: &mut dyn Directory) {
+        let Some(State::Live(live)) = self.conns.get(&conn).map(|c| &c.state) else { return };
+        let current = live.identity.clone();
+        let fresh: Result<Arc<VerifiedToken>, &str> = match dir.verify(token, now.wall) {
+            Ok(t) if t.identity() == current => Ok(t),
+            Ok(_) => Err("the new token must keep the project, gid, pid and ap of the session"),
+            Err(_) => Err("the new token does not verify"),
+        };
+        match fresh {
+            Ok(t) => {
+                let ice = dir.ice_servers(&t);
+                let generation = match self.conns.get_mut(&conn).map(|c| &mut c.state) {
+                    Some(State::Live(l)) => {
+                        l.generation += 1;
+                        l.token = t.clone();
+                        l.generation
+                    }
+                    _ => return,
+                };
+                self.send(conn, out::refreshed(t.claims.exp.secs(), &ice));
+                self.schedule_token_timers(conn, &t, generation, now);
+            }
+            Err(why) => self.reply_error(conn, None, ErrorCode::TokenInvalid, why, now),
+        }
+    }
+
+    pub(super) fn route(&mut self, conn: ConnId, to: PeerAddr, data: &Value, id: Option<u64>, now: Now) {
+        let Some(State::Live(me)) = self.conns.get(&conn).map(|c| &c.state) else { return };
+        let target = self.sessions.get(&(me.identity.project.clone(), to)).copied();
+        let allowed = target.and_then(|t| match &self.conns.get(&t)?.state {
+            State::Live(other) if t != conn && me.identity.may_reach(&other.identity) => Some(t),
+            _ => None,
+        });
+        match allowed {
+            Some(target) => {
+                let from = me.key.1.clone();
+                self.send(target, out::signal(&from, data));
+                if let Some(id) = id {
+                    self.send(conn, out::ack(id));
+                }
+            }
+            // Offline and not allowed look the same on purpose.
+            None => self.reply_error(conn, id, ErrorCode::PeerUnavailable, "peer unavailable", now),
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! The signaling hub (SPEC "Signaling"), a pure state machine: connections come and go, text
+//! arrives, time passes; what to send and whom to close comes out as [`hub::Command`]s. No
+//! sockets, no clock: the shell passes `now` (monotonic and wall time) into every call.
+//!
+//! Left to the shell on purpose: WebSocket framing and the 64 KiB message limit (close 1009),
+//! WebSocket ping/pong liveness, the outbound queue cap (close 4007), and per-IP limits on
+//! unauthenticated connections. Token checks, origin lists and ICE server lists come through
+//! the [`hub::Directory`] trait.
+
+pub mod hub;
+mod index;
+pub mod limits;
+pub mod messages;
+
+pub use hub::{CloseCode, Command, ConnId, Directory, Hub, HubConfig, Now};
+pub use messages::PeerAddr;
