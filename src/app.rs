@@ -13,6 +13,10 @@ use crate::config::Config;
 use crate::http::router::Listener;
 use crate::http::{Counters, HttpState};
 use crate::net::shutdown::{self, Drain};
+use crate::net::signal::directory::ServerDirectory;
+use crate::net::signal::hub_task::HubTask;
+use crate::net::signal::SignalShared;
+use crate::proto::signal::{Hub, HubConfig};
 use crate::store::worker::StoreHandle;
 use crate::store::{secrets, OpenMode, Store, StoreError};
 use crate::tls::{self, SanInputs, TlsError, TlsOrigin};
@@ -39,7 +43,8 @@ async fn run(config: Config) -> Result<(), AppError> {
     let started = Instant::now();
     let now = UnixTime::now();
     let mut store = Store::open(&config.data_dir, OpenMode::CreateIfMissing)?;
-    store.secret_or_insert(secrets::TURN_SECRET, crate::random::token::<32>().as_bytes(), now)?;
+    let turn_secret = store.secret_or_insert(secrets::TURN_SECRET, crate::random::token::<32>().as_bytes(), now)?;
+    let origins = store.load_origins()?;
     let setup_token = issue_setup_token_if_needed(&mut store, now)?;
     let tokens = TokenService::new(store.load_keyset()?, config.token_leeway_secs, config.token_cache_entries);
 
@@ -58,20 +63,43 @@ async fn run(config: Config) -> Result<(), AppError> {
     let acceptor = TlsAcceptor::from(material.server_config(&[b"http/1.1"])?);
 
     let admin = bind("admin_listen", config.admin_listen).await?;
-    let signal = bind("signal_listen", config.signal_listen).await?;
+    let signal_listener = bind("signal_listen", config.signal_listen).await?;
     let mut signals = async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
         .map_err(AppError::Signals)?;
 
     let (store, store_thread) = StoreHandle::spawn(store);
     let counters = Arc::new(Counters::default());
-    let state =
-        Arc::new(HttpState { store: store.clone(), started, counters: counters.clone(), tokens: tokens.clone() });
+    let (events_tx, events) = async_channel::bounded(4096);
+    let signal = SignalShared::new(events_tx, config.signal.clone());
+    let state = Arc::new(HttpState {
+        store: store.clone(),
+        started,
+        counters: counters.clone(),
+        tokens: tokens.clone(),
+        signal: signal.clone(),
+    });
     let (trigger, stop) = shutdown::channel();
     let drain = Drain::new();
+    let hub = HubTask {
+        hub: Hub::new(hub_config(&config)),
+        dir: ServerDirectory {
+            tokens: tokens.clone(),
+            origins,
+            public_host: public_host(&config),
+            turn_port: config.turn_listen.port(),
+            turns_port: config.turns_listen.port(),
+            turn_secret,
+        },
+        events,
+        keys: tokens.subscribe(),
+        store: store.clone(),
+        max_queued_bytes: config.signal.max_queued_bytes,
+    };
+    let hub_task = smol::spawn(hub.run(stop.clone(), config.shutdown_grace, drain.guard()));
     let watcher = smol::spawn(crate::tokens::watch_store(tokens.clone(), store.clone(), stop.clone()));
 
     let mut listeners = Vec::new();
-    for (name, listener, kind) in [("admin", admin, Listener::Admin), ("signal", signal, Listener::Signal)] {
+    for (name, listener, kind) in [("admin", admin, Listener::Admin), ("signal", signal_listener, Listener::Signal)] {
         let state = state.clone();
         let handler = move |req, peer| crate::http::handle(state.clone(), kind, req, peer);
         let (acceptor, counters, stop, guard) = (acceptor.clone(), counters.clone(), stop.clone(), drain.guard());
@@ -105,6 +133,8 @@ async fn run(config: Config) -> Result<(), AppError> {
         drop(task.cancel());
     }
     watcher.cancel().await;
+    hub_task.cancel().await;
+    drop(signal);
     drop(state);
     drop(store);
     if store_thread.join().is_err() {
@@ -112,6 +142,26 @@ async fn run(config: Config) -> Result<(), AppError> {
     }
     log::info!("stopped");
     Ok(())
+}
+
+fn hub_config(config: &Config) -> HubConfig {
+    let s = &config.signal;
+    HubConfig {
+        auth_timeout: s.auth_timeout,
+        rate_per_sec: s.rate_per_sec,
+        burst: s.burst,
+        abuse_limit: s.abuse_limit,
+        abuse_window: s.abuse_window,
+        max_conns_per_project: s.max_conns_per_project,
+        expiring_notice: std::time::Duration::from_secs(60),
+        leeway_secs: config.token_leeway_secs,
+    }
+}
+
+/// The host put in ICE server URLs: the first public name, else the public IP; without either,
+/// each client gets the host it used to reach the signal listener.
+fn public_host(config: &Config) -> Option<String> {
+    config.public_names.first().map(|n| n.as_str().to_owned()).or_else(|| config.public_ip.map(|ip| ip.to_string()))
 }
 
 async fn bind(key: &'static str, addr: SocketAddr) -> Result<smol::net::TcpListener, AppError> {

@@ -18,6 +18,8 @@ pub const WATCH_INTERVAL: Duration = Duration::from_millis(500);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyEvent {
     KeysDeleted(Vec<Kid>),
+    /// Another process changed the database (projects' settings may have changed).
+    StoreChanged,
 }
 
 pub struct TokenService {
@@ -57,11 +59,14 @@ impl TokenService {
     pub fn install(&self, keys: KeySet) -> Vec<Kid> {
         let removed = self.verifier().replace_keys(Arc::new(keys));
         if !removed.is_empty() {
-            let event = KeyEvent::KeysDeleted(removed.clone());
-            let mut subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
-            subs.retain(|tx| tx.try_send(event.clone()).is_ok());
+            self.publish(KeyEvent::KeysDeleted(removed.clone()));
         }
         removed
+    }
+
+    fn publish(&self, event: KeyEvent) {
+        let mut subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+        subs.retain(|tx| tx.try_send(event.clone()).is_ok());
     }
 }
 
@@ -95,6 +100,7 @@ pub async fn watch_store(service: Arc<TokenService>, store: StoreHandle, stop: S
             Ok(Ok((version, keys))) => {
                 seen = Some(version);
                 if let Some(keys) = keys {
+                    service.publish(KeyEvent::StoreChanged);
                     let removed = service.install(keys);
                     if !removed.is_empty() {
                         log::info!("keys deleted: {}", removed.iter().map(Kid::as_str).collect::<Vec<_>>().join(", "));

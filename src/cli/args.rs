@@ -73,12 +73,45 @@ pub struct ServeArgs {
     /// verified tokens kept in the cache, 0-1000000 (default 10000)
     #[argh(option)]
     pub token_cache_entries: Option<String>,
+    /// seconds a new signaling connection has to send auth (default 10)
+    #[argh(option)]
+    pub signal_auth_timeout_secs: Option<String>,
+    /// largest signaling message in bytes (default 65536; larger closes 1009)
+    #[argh(option)]
+    pub signal_max_message_bytes: Option<String>,
+    /// signaling messages per second per connection (default 50)
+    #[argh(option)]
+    pub signal_rate_per_sec: Option<String>,
+    /// signaling burst per connection (default 100)
+    #[argh(option)]
+    pub signal_burst: Option<String>,
+    /// errors or rate-limited messages tolerated per window before close 4008 (default 10)
+    #[argh(option)]
+    pub signal_abuse_limit: Option<String>,
+    /// the abuse window in seconds (default 10)
+    #[argh(option)]
+    pub signal_abuse_window_secs: Option<String>,
+    /// signaling sessions per project (default 10000)
+    #[argh(option)]
+    pub signal_max_conns_per_project: Option<String>,
+    /// connections per source IP not yet authenticated (default 64)
+    #[argh(option)]
+    pub signal_max_unauthenticated_per_ip: Option<String>,
+    /// bytes queued to a slow reader before close 4007 (default 1048576)
+    #[argh(option)]
+    pub signal_max_queued_bytes: Option<String>,
+    /// seconds between server pings (default 30)
+    #[argh(option)]
+    pub signal_ping_interval_secs: Option<String>,
+    /// seconds of silence after which a peer is dropped (default 60)
+    #[argh(option)]
+    pub signal_idle_timeout_secs: Option<String>,
 }
 
 impl ServeArgs {
     /// The flags that were given, as (config key, value).
     pub fn flag_values(&self) -> Vec<(&'static str, &str)> {
-        let pairs: [(&'static str, &Option<String>); 14] = [
+        let pairs: [(&'static str, &Option<String>); 25] = [
             ("data_dir", &self.data_dir),
             ("signal_listen", &self.signal_listen),
             ("admin_listen", &self.admin_listen),
@@ -93,6 +126,17 @@ impl ServeArgs {
             ("shutdown_grace_secs", &self.shutdown_grace_secs),
             ("token_leeway_secs", &self.token_leeway_secs),
             ("token_cache_entries", &self.token_cache_entries),
+            ("signal_auth_timeout_secs", &self.signal_auth_timeout_secs),
+            ("signal_max_message_bytes", &self.signal_max_message_bytes),
+            ("signal_rate_per_sec", &self.signal_rate_per_sec),
+            ("signal_burst", &self.signal_burst),
+            ("signal_abuse_limit", &self.signal_abuse_limit),
+            ("signal_abuse_window_secs", &self.signal_abuse_window_secs),
+            ("signal_max_conns_per_project", &self.signal_max_conns_per_project),
+            ("signal_max_unauthenticated_per_ip", &self.signal_max_unauthenticated_per_ip),
+            ("signal_max_queued_bytes", &self.signal_max_queued_bytes),
+            ("signal_ping_interval_secs", &self.signal_ping_interval_secs),
+            ("signal_idle_timeout_secs", &self.signal_idle_timeout_secs),
         ];
         pairs.into_iter().filter_map(|(k, v)| v.as_deref().map(|v| (k, v))).collect()
     }

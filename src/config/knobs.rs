@@ -28,6 +28,17 @@ pub const KNOBS: &[Knob] = &[
     knob("shutdown_grace_secs", Some("3")),
     knob("token_leeway_secs", Some("30")),
     knob("token_cache_entries", Some("10000")),
+    knob("signal_auth_timeout_secs", Some("10")),
+    knob("signal_max_message_bytes", Some("65536")),
+    knob("signal_rate_per_sec", Some("50")),
+    knob("signal_burst", Some("100")),
+    knob("signal_abuse_limit", Some("10")),
+    knob("signal_abuse_window_secs", Some("10")),
+    knob("signal_max_conns_per_project", Some("10000")),
+    knob("signal_max_unauthenticated_per_ip", Some("64")),
+    knob("signal_max_queued_bytes", Some("1048576")),
+    knob("signal_ping_interval_secs", Some("30")),
+    knob("signal_idle_timeout_secs", Some("60")),
 ];
 
 pub fn find(key: &str) -> Option<&'static Knob> {

@@ -56,6 +56,23 @@ pub struct Config {
     pub token_leeway_secs: i64,
     /// Capacity of the verified-token cache (0 turns it off).
     pub token_cache_entries: usize,
+    pub signal: SignalLimits,
+}
+
+/// Signaling limits (SPEC "Signaling", all configurable).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignalLimits {
+    pub auth_timeout: Duration,
+    pub max_message_bytes: usize,
+    pub rate_per_sec: f64,
+    pub burst: f64,
+    pub abuse_limit: u32,
+    pub abuse_window: Duration,
+    pub max_conns_per_project: usize,
+    pub max_unauthenticated_per_ip: usize,
+    pub max_queued_bytes: usize,
+    pub ping_interval: Duration,
+    pub idle_timeout: Duration,
 }
 
 impl Config {
@@ -98,6 +115,23 @@ impl Config {
             shutdown_grace: v.parse("shutdown_grace_secs", |s| parse_secs(s, 1, 60))?,
             token_leeway_secs: v.parse("token_leeway_secs", |s| parse_int(s, 0, 300))?,
             token_cache_entries: v.parse("token_cache_entries", |s| parse_int(s, 0, 1_000_000).map(|n| n as usize))?,
+            signal: SignalLimits {
+                auth_timeout: v.parse("signal_auth_timeout_secs", |s| parse_secs(s, 1, 300))?,
+                max_message_bytes: v
+                    .parse("signal_max_message_bytes", |s| parse_int(s, 1024, 16 << 20).map(|n| n as usize))?,
+                rate_per_sec: v.parse("signal_rate_per_sec", |s| parse_int(s, 1, 100_000).map(|n| n as f64))?,
+                burst: v.parse("signal_burst", |s| parse_int(s, 1, 1_000_000).map(|n| n as f64))?,
+                abuse_limit: v.parse("signal_abuse_limit", |s| parse_int(s, 1, 1_000_000).map(|n| n as u32))?,
+                abuse_window: v.parse("signal_abuse_window_secs", |s| parse_secs(s, 1, 3600))?,
+                max_conns_per_project: v
+                    .parse("signal_max_conns_per_project", |s| parse_int(s, 1, 10_000_000).map(|n| n as usize))?,
+                max_unauthenticated_per_ip: v
+                    .parse("signal_max_unauthenticated_per_ip", |s| parse_int(s, 1, 1_000_000).map(|n| n as usize))?,
+                max_queued_bytes: v
+                    .parse("signal_max_queued_bytes", |s| parse_int(s, 65_536, 1 << 30).map(|n| n as usize))?,
+                ping_interval: v.parse("signal_ping_interval_secs", |s| parse_secs(s, 1, 3600))?,
+                idle_timeout: v.parse("signal_idle_timeout_secs", |s| parse_secs(s, 2, 7200))?,
+            },
         };
         config.check_listener_clashes()?;
         Ok(config)

@@ -38,15 +38,16 @@ pub struct HttpState {
     pub started: Instant,
     pub counters: Arc<Counters>,
     pub tokens: Arc<crate::tokens::TokenService>,
+    pub signal: Arc<crate::net::signal::SignalShared>,
 }
 
 const STORE_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub async fn handle<B>(
+pub async fn handle<B: Send + 'static>(
     state: Arc<HttpState>,
     listener: Listener,
     req: Request<B>,
-    _peer: SocketAddr,
+    peer: SocketAddr,
 ) -> Response<Body> {
     let counter = match listener {
         Listener::Admin => &state.counters.admin_requests,
@@ -59,6 +60,7 @@ pub async fn handle<B>(
         Route::Metrics => metrics_response(&state).await,
         Route::WhoAmI => whoami::respond(&state.tokens, req.headers()),
         Route::Preflight => whoami::preflight(),
+        Route::SignalUpgrade => crate::net::signal::upgrade::accept(&state.signal, req, peer),
         Route::NotFound => text(StatusCode::NOT_FOUND, "not found\n"),
         Route::MethodNotAllowed { allow } => {
             let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");

@@ -16,6 +16,8 @@ pub enum Route {
     WhoAmI,
     /// CORS preflight of a cross-origin request.
     Preflight,
+    /// The signaling WebSocket.
+    SignalUpgrade,
     NotFound,
     MethodNotAllowed {
         allow: &'static str,
@@ -35,6 +37,7 @@ pub fn route(listener: Listener, method: &Method, path: &str) -> Route {
         (Listener::Admin, "/metrics") => read_only(Route::Metrics),
         (Listener::Signal, "/v1/whoami") if method == Method::OPTIONS => Route::Preflight,
         (Listener::Signal, "/v1/whoami") => read_only(Route::WhoAmI),
+        (Listener::Signal, "/v1/signal") => Route::SignalUpgrade,
         _ => Route::NotFound,
     }
 }

@@ -3,3 +3,4 @@
 
 pub mod https;
 pub mod shutdown;
+pub mod signal;

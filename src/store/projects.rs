@@ -33,6 +33,22 @@ impl Store {
         Ok(Project { id: id.clone(), name: name.as_str().to_owned(), created_at: now, max_token_ttl_secs: 86_400 })
     }
 
+    /// Each project's allowed web origins (an empty list allows every origin).
+    pub fn load_origins(&self) -> Result<std::collections::HashMap<ProjectId, Vec<String>>, StoreError> {
+        let mut stmt = self.conn.prepare("SELECT id, allowed_origins FROM projects")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = std::collections::HashMap::new();
+        for row in rows {
+            let (id, json) = row?;
+            let (Ok(id), Ok(list)) = (ProjectId::parse(&id), serde_json::from_str::<Vec<String>>(&json)) else {
+                log::warn!("skipping unreadable allowed_origins of project {id:?}");
+                continue;
+            };
+            out.insert(id, list);
+        }
+        Ok(out)
+    }
+
     pub fn list_projects(&self) -> Result<Vec<Project>, StoreError> {
         let mut stmt = self
             .conn

@@ -71,13 +71,14 @@ pub fn request(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<Ht
     request_with(addr, method, path, &[])
 }
 
-/// One request with extra headers.
-pub fn request_with(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-) -> std::io::Result<HttpResponse> {
+pub type TlsStream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+/// A TLS connection to `addr` that accepts any certificate.
+pub fn connect(addr: SocketAddr) -> std::io::Result<TlsStream> {
+    connect_recording(addr).map(|(s, _)| s)
+}
+
+fn connect_recording(addr: SocketAddr) -> std::io::Result<(TlsStream, Arc<RecordingVerifier>)> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = Arc::new(RecordingVerifier {
         seen: Mutex::new(None),
@@ -93,7 +94,17 @@ pub fn request_with(
     let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
     let sock = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     sock.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut tls = rustls::StreamOwned::new(conn, sock);
+    Ok((rustls::StreamOwned::new(conn, sock), verifier))
+}
+
+/// One request with extra headers.
+pub fn request_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<HttpResponse> {
+    let (mut tls, verifier) = connect_recording(addr)?;
     let extra: String = headers.iter().map(|(n, v)| format!("{n}: {v}\r\n")).collect();
     write!(tls, "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{extra}\r\n")?;
     let mut raw = Vec::new();

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod https;
+pub mod ws;
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};

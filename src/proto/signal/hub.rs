@@ -84,8 +84,16 @@ pub trait Directory {
     fn verify(&mut self, token: &str, wall: UnixTime) -> Result<Arc<VerifiedToken>, TokenError>;
     /// Whether a session of `project` may come from a page of `origin` (`None`: no Origin header).
     fn origin_allowed(&self, project: &ProjectId, origin: Option<&str>) -> bool;
-    /// The RTCIceServer list for this token (TURN credentials expire with it).
-    fn ice_servers(&self, token: &VerifiedToken) -> Value;
+    /// The RTCIceServer list for this token (TURN credentials expire with it); `host` is the
+    /// host name the client used to reach the signal listener, if it sent one.
+    fn ice_servers(&self, token: &VerifiedToken, host: Option<&str>) -> Value;
+}
+
+/// What the shell knows about a new connection from its upgrade request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConnInfo {
+    pub origin: Option<String>,
+    pub host: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -131,7 +139,7 @@ enum State {
 }
 
 struct Conn {
-    origin: Option<String>,
+    info: ConnInfo,
     bucket: Bucket,
     strikes: Strikes,
     state: State,
@@ -190,9 +198,9 @@ impl Hub {
         self.timers.peek().map(|Reverse((at, _, _))| *at)
     }
 
-    pub fn handle_open(&mut self, conn: ConnId, origin: Option<String>, now: Now) {
+    pub fn handle_open(&mut self, conn: ConnId, info: ConnInfo, now: Now) {
         let bucket = Bucket::new(self.cfg.rate_per_sec, self.cfg.burst, now.mono);
-        self.conns.insert(conn, Conn { origin, bucket, strikes: Strikes::default(), state: State::Pending });
+        self.conns.insert(conn, Conn { info, bucket, strikes: Strikes::default(), state: State::Pending });
         self.timers.push(Reverse((now.mono + self.cfg.auth_timeout, conn, Timer::AuthDeadline)));
     }
 

@@ -12,5 +12,5 @@ mod index;
 pub mod limits;
 pub mod messages;
 
-pub use hub::{CloseCode, Command, ConnId, Directory, Hub, HubConfig, Now};
+pub use hub::{CloseCode, Command, ConnId, ConnInfo, Directory, Hub, HubConfig, Now};
 pub use messages::PeerAddr;

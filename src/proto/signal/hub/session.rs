@@ -80,10 +80,9 @@ impl Hub {
     fn schedule_token_timers(&mut self, conn: ConnId, token: &VerifiedToken, generation: u64, now: Now) {
         let exp = token.claims.exp.secs();
         let until = |wall: i64| Duration::from_secs(wall.saturating_sub(now.wall.secs()).max(0) as u64);
+        // A token with less than the notice left is warned about at once, so the client refreshes.
         let notice = exp - self.cfg.expiring_notice.as_secs() as i64;
-        if notice > now.wall.secs() {
-            self.timers.push(Reverse((now.mono + until(notice), conn, Timer::Expiring(generation))));
-        }
+        self.timers.push(Reverse((now.mono + until(notice), conn, Timer::Expiring(generation))));
         let close_at = exp.saturating_add(self.cfg.leeway_secs);
         self.timers.push(Reverse((now.mono + until(close_at), conn, Timer::Expire(generation))));
     }
@@ -93,8 +92,8 @@ impl Hub {
             Ok(t) => t,
             Err(_) => return self.close(conn, CloseCode::TokenInvalid),
         };
-        let origin = self.conns.get(&conn).and_then(|c| c.origin.clone());
-        if !dir.origin_allowed(&token.project, origin.as_deref()) {
+        let info = self.conns.get(&conn).map(|c| c.info.clone()).unwrap_or_default();
+        if !dir.origin_allowed(&token.project, info.origin.as_deref()) {
             return self.close(conn, CloseCode::TokenInvalid);
         }
         let identity = token.identity();
@@ -113,7 +112,7 @@ impl Hub {
             self.presence.insert(&key.0, &addr.gid, &addr.pid);
             *self.per_project.entry(key.0.clone()).or_default() += 1;
         }
-        let ice = dir.ice_servers(&token);
+        let ice = dir.ice_servers(&token, info.host.as_deref());
         let exp = token.claims.exp.secs();
         if let Some(c) = self.conns.get_mut(&conn) {
             c.state =
@@ -141,7 +140,8 @@ impl Hub {
         };
         match fresh {
             Ok(t) => {
-                let ice = dir.ice_servers(&t);
+                let host = self.conns.get(&conn).and_then(|c| c.info.host.clone());
+                let ice = dir.ice_servers(&t, host.as_deref());
                 let generation = match self.conns.get_mut(&conn).map(|c| &mut c.state) {
                     Some(State::Live(l)) => {
                         l.generation += 1;

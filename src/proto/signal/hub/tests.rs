@@ -52,7 +52,7 @@ impl Directory for FakeDirectory {
         list.is_empty() || origin.is_none_or(|o| list.contains(&o))
     }
 
-    fn ice_servers(&self, token: &VerifiedToken) -> Value {
+    fn ice_servers(&self, token: &VerifiedToken, _host: Option<&str>) -> Value {
         serde_json::json!([{"urls": "stun:box", "exp": token.claims.exp.secs()}])
     }
 }
@@ -91,7 +91,7 @@ impl World {
         let c = ConnId(self.next);
         self.next += 1;
         let now = self.now();
-        self.hub.handle_open(c, origin.map(str::to_owned), now);
+        self.hub.handle_open(c, ConnInfo { origin: origin.map(str::to_owned), host: None }, now);
         c
     }
     fn text(&mut self, c: ConnId, text: &str) {

@@ -1,0 +1,130 @@
+//! One task per WebSocket: frames in go to the hub task as events; frames the hub task queues
+//! go out in order. Also WebSocket-level liveness (a ping every interval; silence past the idle
+//! timeout drops the peer), the message size limit (close 1009, enforced by tungstenite while
+//! reading frames, so an oversize message is never buffered whole) and slow-reader closes.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
+use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
+use async_tungstenite::tungstenite::protocol::CloseFrame;
+use async_tungstenite::tungstenite::Message;
+use async_tungstenite::WebSocketStream;
+use futures_lite::future::or;
+use futures_lite::{AsyncRead, AsyncWrite, StreamExt};
+
+use super::{Frame, HubEvent, Outbound, PendingSlot, SignalShared};
+use crate::proto::signal::ConnInfo;
+
+const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+
+enum Step {
+    Incoming(Option<Result<Message, WsError>>),
+    Queued(Option<Frame>),
+    Urgent(Option<(u16, &'static str)>),
+    Tick,
+}
+
+pub async fn run<S>(mut ws: WebSocketStream<S>, shared: Arc<SignalShared>, info: ConnInfo, slot: PendingSlot)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let conn = shared.next_conn_id();
+    let (frames_tx, frames) = async_channel::unbounded();
+    let (urgent_tx, urgent) = async_channel::bounded(1);
+    let queued = Arc::new(AtomicUsize::new(0));
+    let outbound = Outbound { frames: frames_tx, queued: queued.clone(), urgent: urgent_tx };
+    if shared.events.send(HubEvent::Open { conn, info, outbound }).await.is_err() {
+        return; // the hub is gone: shutting down
+    }
+    shared.open.fetch_add(1, Ordering::Relaxed);
+    let mut slot = Some(slot);
+    let limits = &shared.limits;
+    let mut last_heard = Instant::now();
+    let mut next_ping = Instant::now() + limits.ping_interval;
+
+    loop {
+        let step = or(
+            async { Step::Incoming(ws.next().await) },
+            or(
+                async { Step::Queued(frames.recv().await.ok()) },
+                or(async { Step::Urgent(urgent.recv().await.ok()) }, async {
+                    smol::Timer::at(next_ping).await;
+                    Step::Tick
+                }),
+            ),
+        )
+        .await;
+        match step {
+            Step::Incoming(Some(Ok(msg))) => {
+                last_heard = Instant::now();
+                let event = match msg {
+                    Message::Text(t) => HubEvent::Text { conn, text: t.as_str().to_owned() },
+                    Message::Binary(_) => HubEvent::Binary { conn },
+                    Message::Close(_) => break,
+                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+                };
+                if shared.events.send(event).await.is_err() {
+                    break;
+                }
+            }
+            Step::Incoming(Some(Err(WsError::Capacity(CapacityError::MessageTooLong { .. })))) => {
+                close(&mut ws, 1009, "message too big").await;
+                break;
+            }
+            Step::Incoming(_) => break,
+            Step::Queued(Some(Frame::Text(text))) => {
+                let len = text.len();
+                // The first thing the hub sends a connection is its welcome: it is authenticated.
+                slot.take();
+                let sent = ws.send(Message::text(text)).await;
+                queued.fetch_sub(len, Ordering::Relaxed);
+                if sent.is_err() {
+                    break;
+                }
+            }
+            Step::Queued(Some(Frame::Close(code, reason))) | Step::Urgent(Some((code, reason))) => {
+                close(&mut ws, code, reason).await;
+                break;
+            }
+            Step::Queued(None) | Step::Urgent(None) => {
+                close(&mut ws, 1001, "server shutting down").await;
+                break;
+            }
+            Step::Tick => {
+                if last_heard.elapsed() >= limits.idle_timeout {
+                    log::debug!("signal: dropping a silent peer");
+                    break;
+                }
+                next_ping = Instant::now() + limits.ping_interval;
+                if ws.send(Message::Ping(Vec::new().into())).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    shared.open.fetch_sub(1, Ordering::Relaxed);
+    let _ = shared.events.send(HubEvent::Closed { conn }).await;
+}
+
+/// Sends a close frame, then reads until the peer answers with its own (RFC 6455 §5.5.1) or the
+/// timeout: closing the socket with unread data would reset it and could destroy our close
+/// frame before the peer reads it.
+async fn close<S>(ws: &mut WebSocketStream<S>, code: u16, reason: &'static str)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let frame = CloseFrame { code: WsCloseCode::from(code), reason: reason.into() };
+    let _ = or(
+        async {
+            let _ = ws.close(Some(frame)).await;
+            while let Some(Ok(_)) = ws.next().await {}
+        },
+        async {
+            smol::Timer::after(CLOSE_WRITE_TIMEOUT).await;
+        },
+    )
+    .await;
+}

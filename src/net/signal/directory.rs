@@ -1,0 +1,68 @@
+//! The hub's view of the rest of the server: the token service, each project's allowed web
+//! origins, and the TURN endpoints and secret for ICE server lists.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::ids::ProjectId;
+use crate::proto::ice::{ice_servers, IceEndpoints};
+use crate::proto::signal::Directory;
+use crate::proto::token::{TokenError, VerifiedToken};
+use crate::tokens::TokenService;
+use crate::unixtime::UnixTime;
+
+pub struct ServerDirectory {
+    pub tokens: Arc<TokenService>,
+    pub origins: HashMap<ProjectId, Vec<String>>,
+    /// From `public_names` or `public_ip`; else the Host the client used.
+    pub public_host: Option<String>,
+    pub turn_port: u16,
+    pub turns_port: u16,
+    pub turn_secret: Vec<u8>,
+}
+
+impl Directory for ServerDirectory {
+    fn verify(&mut self, token: &str, wall: UnixTime) -> Result<Arc<VerifiedToken>, TokenError> {
+        self.tokens.verify(token, wall)
+    }
+
+    fn origin_allowed(&self, project: &ProjectId, origin: Option<&str>) -> bool {
+        match (self.origins.get(project), origin) {
+            (Some(list), Some(origin)) if !list.is_empty() => list.iter().any(|o| o.eq_ignore_ascii_case(origin)),
+            _ => true,
+        }
+    }
+
+    fn ice_servers(&self, token: &VerifiedToken, host: Option<&str>) -> Value {
+        let host =
+            self.public_host.clone().or_else(|| host.map(host_without_port)).unwrap_or_else(|| "localhost".into());
+        let endpoints = IceEndpoints { host, turn_port: self.turn_port, turns_port: self.turns_port };
+        ice_servers(&endpoints, &self.turn_secret, token)
+    }
+}
+
+/// `example.org:8443` -> `example.org`; `[fd00::1]:8443` -> `fd00::1`.
+fn host_without_port(host: &str) -> String {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest).to_owned();
+    }
+    match host.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !h.contains(':') => h.to_owned(),
+        _ => host.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_header_loses_its_port() {
+        assert_eq!(host_without_port("edge.lan:8443"), "edge.lan");
+        assert_eq!(host_without_port("edge.lan"), "edge.lan");
+        assert_eq!(host_without_port("[fd00::1]:8443"), "fd00::1");
+        assert_eq!(host_without_port("192.168.1.2:8443"), "192.168.1.2");
+    }
+}

@@ -1,0 +1,136 @@
+//! The task that owns the hub: it feeds events, timers and revocations in, and carries the
+//! hub's commands out to the connection tasks.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use futures_lite::future::or;
+
+use super::directory::ServerDirectory;
+use super::{Frame, HubEvent, Outbound};
+use crate::net::shutdown::{Guard, Signal};
+use crate::proto::signal::{CloseCode, Command, ConnId, Hub, Now};
+use crate::store::worker::StoreHandle;
+use crate::tokens::KeyEvent;
+use crate::unixtime::UnixTime;
+
+fn now() -> Now {
+    Now { mono: Instant::now(), wall: UnixTime::now() }
+}
+
+enum Input {
+    Event(Option<HubEvent>),
+    Key(Option<KeyEvent>),
+    Timer,
+    Stop,
+}
+
+pub struct HubTask {
+    pub hub: Hub,
+    pub dir: ServerDirectory,
+    pub events: async_channel::Receiver<HubEvent>,
+    pub keys: async_channel::Receiver<KeyEvent>,
+    pub store: StoreHandle,
+    pub max_queued_bytes: usize,
+}
+
+impl HubTask {
+    pub async fn run(mut self, stop: Signal, grace: Duration, guard: Guard) {
+        let mut conns: HashMap<ConnId, Outbound> = HashMap::new();
+        let mut stopping: Option<Instant> = None;
+        loop {
+            let wake = self.hub.poll_timeout().unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            let input = or(
+                async { Input::Event(self.events.recv().await.ok()) },
+                or(
+                    async { Input::Key(self.keys.recv().await.ok()) },
+                    or(
+                        async {
+                            smol::Timer::at(wake).await;
+                            Input::Timer
+                        },
+                        async {
+                            if stopping.is_some() {
+                                std::future::pending::<()>().await;
+                            }
+                            stop.fired().await;
+                            Input::Stop
+                        },
+                    ),
+                ),
+            )
+            .await;
+            match input {
+                Input::Event(Some(event)) => self.on_event(event, &mut conns),
+                Input::Event(None) => break,
+                Input::Key(Some(KeyEvent::KeysDeleted(kids))) => self.hub.handle_keys_deleted(&kids),
+                Input::Key(Some(KeyEvent::StoreChanged)) => self.reload_origins().await,
+                Input::Key(None) => {}
+                Input::Timer => self.hub.handle_timeout(now()),
+                Input::Stop => {
+                    self.hub.handle_shutdown();
+                    stopping = Some(Instant::now());
+                }
+            }
+            self.flush(&mut conns);
+            if let Some(since) = stopping {
+                if conns.is_empty() || since.elapsed() > grace {
+                    break;
+                }
+            }
+            // Let connection tasks run between bursts of events.
+            smol::future::yield_now().await;
+        }
+        drop(guard);
+    }
+
+    fn on_event(&mut self, event: HubEvent, conns: &mut HashMap<ConnId, Outbound>) {
+        match event {
+            HubEvent::Open { conn, info, outbound } => {
+                conns.insert(conn, outbound);
+                self.hub.handle_open(conn, info, now());
+            }
+            HubEvent::Text { conn, text } => self.hub.handle_text(conn, &text, now(), &mut self.dir),
+            HubEvent::Binary { conn } => self.hub.handle_binary(conn, now()),
+            HubEvent::Closed { conn } => {
+                conns.remove(&conn);
+                self.hub.handle_closed(conn);
+            }
+            HubEvent::KeysDeleted(kids) => self.hub.handle_keys_deleted(&kids),
+        }
+    }
+
+    async fn reload_origins(&mut self) {
+        match self.store.call(|s| s.load_origins()).await {
+            Ok(Ok(origins)) => self.dir.origins = origins,
+            Ok(Err(e)) => log::warn!("signal: cannot reload allowed origins: {e}"),
+            Err(_) => {}
+        }
+    }
+
+    fn flush(&mut self, conns: &mut HashMap<ConnId, Outbound>) {
+        while let Some(cmd) = self.hub.poll_command() {
+            match cmd {
+                Command::Send { conn, text } => {
+                    let Some(out) = conns.get(&conn) else { continue };
+                    let queued = out.queued.load(Ordering::Relaxed);
+                    if queued + text.len() > self.max_queued_bytes {
+                        let code = CloseCode::SlowReader;
+                        let _ = out.urgent.try_send((code.code(), code.reason()));
+                        conns.remove(&conn);
+                        self.hub.handle_closed(conn);
+                        continue;
+                    }
+                    out.queued.fetch_add(text.len(), Ordering::Relaxed);
+                    let _ = out.frames.try_send(Frame::Text(text));
+                }
+                Command::Close { conn, code } => {
+                    if let Some(out) = conns.remove(&conn) {
+                        let _ = out.frames.try_send(Frame::Close(code.code(), code.reason()));
+                    }
+                }
+            }
+        }
+    }
+}

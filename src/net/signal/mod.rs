@@ -1,0 +1,98 @@
+//! The signaling shell: the `/v1/signal` WebSocket upgrade ([`upgrade`]), one task per
+//! connection moving frames ([`conn`]), and the hub task that owns the pure
+//! [`crate::proto::signal::Hub`] ([`hub_task`]). The hub never sees a socket; connection tasks
+//! never see a JSON field.
+
+pub mod conn;
+pub mod directory;
+pub mod hub_task;
+pub mod upgrade;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::config::SignalLimits;
+use crate::ids::Kid;
+use crate::proto::signal::{ConnId, ConnInfo};
+
+/// What connection tasks tell the hub task.
+pub enum HubEvent {
+    Open { conn: ConnId, info: ConnInfo, outbound: Outbound },
+    Text { conn: ConnId, text: String },
+    Binary { conn: ConnId },
+    Closed { conn: ConnId },
+    KeysDeleted(Vec<Kid>),
+}
+
+/// What the hub task tells one connection task, in order.
+#[derive(Debug)]
+pub enum Frame {
+    Text(String),
+    Close(u16, &'static str),
+}
+
+/// The hub task's handle on one connection.
+#[derive(Clone)]
+pub struct Outbound {
+    pub frames: async_channel::Sender<Frame>,
+    /// Bytes queued and not yet written; over the limit the reader is too slow (4007).
+    pub queued: Arc<AtomicUsize>,
+    /// Closes that must not wait behind queued frames (4007).
+    pub urgent: async_channel::Sender<(u16, &'static str)>,
+}
+
+/// Shared by the upgrade handler and the connection tasks.
+pub struct SignalShared {
+    pub events: async_channel::Sender<HubEvent>,
+    pub limits: SignalLimits,
+    next_conn: AtomicU64,
+    unauthenticated: Mutex<HashMap<IpAddr, usize>>,
+    pub open: AtomicUsize,
+}
+
+impl SignalShared {
+    pub fn new(events: async_channel::Sender<HubEvent>, limits: SignalLimits) -> Arc<SignalShared> {
+        Arc::new(SignalShared {
+            events,
+            limits,
+            next_conn: AtomicU64::new(1),
+            unauthenticated: Mutex::new(HashMap::new()),
+            open: AtomicUsize::new(0),
+        })
+    }
+
+    fn next_conn_id(&self) -> ConnId {
+        ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Reserves an unauthenticated slot for `ip`, or `None` if it has too many.
+    fn reserve(self: &Arc<Self>, ip: IpAddr) -> Option<PendingSlot> {
+        let mut map = self.unauthenticated.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(ip).or_default();
+        if *n >= self.limits.max_unauthenticated_per_ip {
+            return None;
+        }
+        *n += 1;
+        Some(PendingSlot { shared: self.clone(), ip })
+    }
+}
+
+/// Counts one not-yet-authenticated connection of an IP until dropped.
+pub struct PendingSlot {
+    shared: Arc<SignalShared>,
+    ip: IpAddr,
+}
+
+impl Drop for PendingSlot {
+    fn drop(&mut self) {
+        let mut map = self.shared.unauthenticated.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
