@@ -1,6 +1,6 @@
 //! A tiny blocking HTTPS/1.1 client for tests and benchmarks. It accepts any server certificate
-#![allow(dead_code)]
 //! (edgebeam's is self-signed) but records the leaf, so a test can compare fingerprints.
+#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
