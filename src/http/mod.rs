@@ -2,6 +2,7 @@
 //! [`health`] and [`metrics`] render bodies (pure), and [`handle`] performs the IO they need
 //! (a store call) and wraps every response in the security headers of [`headers`].
 
+pub mod assets;
 pub mod headers;
 pub mod health;
 pub mod metrics;
@@ -61,6 +62,7 @@ pub async fn handle<B: Send + 'static>(
         Route::WhoAmI => whoami::respond(&state.tokens, req.headers()),
         Route::Preflight => whoami::preflight(),
         Route::SignalUpgrade => crate::net::signal::upgrade::accept(&state.signal, req, peer),
+        Route::Asset(asset) => asset_response(asset),
         Route::NotFound => text(StatusCode::NOT_FOUND, "not found\n"),
         Route::MethodNotAllowed { allow } => {
             let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
@@ -109,6 +111,19 @@ async fn metrics_response(state: &HttpState) -> Response<Body> {
         hyper::header::CONTENT_TYPE,
         hyper::header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
+    r
+}
+
+fn asset_response(asset: &'static assets::Asset) -> Response<Body> {
+    use hyper::header::{HeaderValue, ACCESS_CONTROL_ALLOW_ORIGIN, CACHE_CONTROL, CONTENT_TYPE};
+    let mut r = Response::new(Full::new(Bytes::from_static(asset.body.as_bytes())));
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if asset.cors {
+        h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+        h.insert("cross-origin-resource-policy", HeaderValue::from_static("cross-origin"));
+    }
     r
 }
 

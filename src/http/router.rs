@@ -18,6 +18,8 @@ pub enum Route {
     Preflight,
     /// The signaling WebSocket.
     SignalUpgrade,
+    /// An embedded static file.
+    Asset(&'static super::assets::Asset),
     NotFound,
     MethodNotAllowed {
         allow: &'static str,
@@ -38,6 +40,10 @@ pub fn route(listener: Listener, method: &Method, path: &str) -> Route {
         (Listener::Signal, "/v1/whoami") if method == Method::OPTIONS => Route::Preflight,
         (Listener::Signal, "/v1/whoami") => read_only(Route::WhoAmI),
         (Listener::Signal, "/v1/signal") => Route::SignalUpgrade,
+        (Listener::Signal, p) if super::assets::find(p).is_some() => match super::assets::find(p) {
+            Some(asset) => read_only(Route::Asset(asset)),
+            None => Route::NotFound,
+        },
         _ => Route::NotFound,
     }
 }
@@ -58,5 +64,8 @@ mod tests {
         assert_eq!(route(Listener::Signal, &Method::GET, "/v1/whoami"), Route::WhoAmI);
         assert_eq!(route(Listener::Signal, &Method::OPTIONS, "/v1/whoami"), Route::Preflight);
         assert_eq!(route(Listener::Admin, &Method::GET, "/v1/whoami"), Route::NotFound);
+        assert!(matches!(route(Listener::Signal, &Method::GET, "/sdk/edgebeam.js"), Route::Asset(a) if a.cors));
+        assert!(matches!(route(Listener::Signal, &Method::GET, "/demo"), Route::Asset(a) if !a.cors));
+        assert!(matches!(route(Listener::Admin, &Method::GET, "/sdk/edgebeam.js"), Route::NotFound));
     }
 }
