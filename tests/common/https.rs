@@ -79,6 +79,23 @@ pub fn connect(addr: SocketAddr) -> std::io::Result<TlsStream> {
     connect_recording(addr).map(|(s, _)| s)
 }
 
+/// A client configuration that accepts any server certificate (for async clients).
+pub fn client_config() -> Arc<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = Arc::new(RecordingVerifier {
+        seen: Mutex::new(None),
+        schemes: provider.signature_verification_algorithms.supported_schemes(),
+    });
+    Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth(),
+    )
+}
+
 fn connect_recording(addr: SocketAddr) -> std::io::Result<(TlsStream, Arc<RecordingVerifier>)> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = Arc::new(RecordingVerifier {
