@@ -290,12 +290,19 @@ fn edgebeam_cli(data: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+/// The server binary: this build's, or `EDGEBEAM_LOAD_SERVER_BIN` (e.g. a static musl release
+/// binary from cross/build.sh, which is what ships).
+fn server_bin() -> PathBuf {
+    std::env::var_os("EDGEBEAM_LOAD_SERVER_BIN").map(PathBuf::from).unwrap_or_else(|| env!("CARGO_BIN_EXE_edgebeam").into())
+}
+
 fn start_edgebeam(data: &Path, conns: usize) -> (Child, SocketAddr) {
     let signal = free_addr("127.0.0.1");
     let admin = free_addr("127.0.0.1");
     let turn = free_addr("127.0.0.1");
     let turns = free_addr("127.0.0.1");
-    let child = Command::new(env!("CARGO_BIN_EXE_edgebeam"))
+    println!("server binary: {}", server_bin().display());
+    let child = Command::new(server_bin())
         .arg("serve")
         .arg("--data-dir")
         .arg(data)
