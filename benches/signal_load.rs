@@ -45,7 +45,11 @@ fn opts() -> Opts {
     let args: Vec<String> = std::env::args().collect();
     let bench = args.iter().any(|a| a == "--bench");
     let get = |name: &str, default: u64| {
-        args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
     };
     if !bench {
         // `cargo test --benches`: a small smoke run, edgebeam only.
@@ -206,7 +210,14 @@ fn signal_text(proto: Proto, to: usize, t: u64) -> String {
     }
 }
 
-fn run_scenario(name: &'static str, proto: Proto, addr: SocketAddr, server_pid: u32, tokens: &[String], o: &Opts) -> Report {
+fn run_scenario(
+    name: &'static str,
+    proto: Proto,
+    addr: SocketAddr,
+    server_pid: u32,
+    tokens: &[String],
+    o: &Opts,
+) -> Report {
     std::thread::sleep(Duration::from_millis(500));
     let rss_base_kib = rss_kib(server_pid);
     let latencies = Arc::new(Mutex::new(Vec::with_capacity((o.rate * o.secs) as usize)));
@@ -266,7 +277,8 @@ fn run_scenario(name: &'static str, proto: Proto, addr: SocketAddr, server_pid: 
         smol::Timer::after(Duration::from_secs(1)).await;
         let mut lat = latencies.lock().unwrap().clone();
         lat.sort_unstable();
-        let pct = |p: f64| lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or(0);
+        let pct =
+            |p: f64| lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or(0);
         let report = Report {
             name,
             held,
@@ -293,7 +305,9 @@ fn edgebeam_cli(data: &Path, args: &[&str]) -> String {
 /// The server binary: this build's, or `EDGEBEAM_LOAD_SERVER_BIN` (e.g. a static musl release
 /// binary from cross/build.sh, which is what ships).
 fn server_bin() -> PathBuf {
-    std::env::var_os("EDGEBEAM_LOAD_SERVER_BIN").map(PathBuf::from).unwrap_or_else(|| env!("CARGO_BIN_EXE_edgebeam").into())
+    std::env::var_os("EDGEBEAM_LOAD_SERVER_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_edgebeam").into())
 }
 
 fn start_edgebeam(data: &Path, conns: usize) -> (Child, SocketAddr) {
@@ -366,7 +380,10 @@ fn stop(mut child: Child) {
 
 fn main() {
     let o = opts();
-    println!("scenario: {} connections, groups of {GROUP}, {} signals/s for {} s, client = this process", o.conns, o.rate, o.secs);
+    println!(
+        "scenario: {} connections, groups of {GROUP}, {} signals/s for {} s, client = this process",
+        o.conns, o.rate, o.secs
+    );
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let project = edgebeam_cli(&data, &["project", "create", "load"]);
@@ -379,7 +396,14 @@ fn main() {
         .map(|i| {
             let gid = edgebeam::ids::GroupId::parse(&format!("g{}", i / GROUP)).unwrap();
             let pid = edgebeam::ids::PeerId::parse(&format!("p{i}")).unwrap();
-            let req = edgebeam::proto::token::mint::MintRequest { kid: &kid, gid: &gid, pid: &pid, policy: None, iat: now, ttl_secs: 3600 };
+            let req = edgebeam::proto::token::mint::MintRequest {
+                kid: &kid,
+                gid: &gid,
+                pid: &pid,
+                policy: None,
+                iat: now,
+                ttl_secs: 3600,
+            };
             edgebeam::proto::token::mint::mint(&key, &req).unwrap()
         })
         .collect();

@@ -36,7 +36,7 @@ pub fn respond(tokens: &TokenService, headers: &HeaderMap) -> Response<Body> {
                 "pid": v.claims.pid.as_str(),
                 "ap": {"group_id": v.claims.policy.group_id.as_str(), "peer_id": v.claims.policy.peer_id.as_str()},
                 "expires_at": v.claims.exp.secs(),
-                "claims": v.payload,
+                "claims": v.payload_json(),
             });
             cors(json(StatusCode::OK, body.to_string()))
         }

@@ -93,7 +93,7 @@ mod tests {
                 iat: None,
             },
             max_ttl_secs: 86_400,
-            payload: Value::Null,
+            payload: "{}".into(),
         };
         let v4 = IceEndpoints { host: "192.168.1.20".into(), turn_port: 3478, turns_port: 5349 };
         let list = ice_servers(&v4, b"sekrit-text-secret", &token);

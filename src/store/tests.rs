@@ -176,9 +176,10 @@ fn a_corrupted_database_is_refused_and_left_unchanged() {
     let tmp = tempfile::tempdir().unwrap();
     {
         let mut store = Store::open(tmp.path(), OpenMode::CreateIfMissing).unwrap();
-        for n in 0..50 {
+        for n in 0..30 {
             make_project(&mut store, n);
         }
+        store.put_secret("padding", &vec![7u8; 20_000], UnixTime(1)).unwrap();
         store.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
     }
     let path = tmp.path().join(DB_FILE);

@@ -39,11 +39,17 @@ pub struct VerifiedToken {
     pub claims: Claims,
     /// The project's max TTL the token was checked against (a change invalidates the cache).
     pub max_ttl_secs: i64,
-    /// The payload as sent, for `token verify` and introspection.
-    pub payload: serde_json::Value,
+    /// The payload's JSON text as sent, for `token verify` and introspection. Kept as text:
+    /// a parsed map costs several times the memory, per live session.
+    pub payload: Box<str>,
 }
 
 impl VerifiedToken {
+    /// The payload as a JSON value.
+    pub fn payload_json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.payload).unwrap_or(serde_json::Value::Null)
+    }
+
     pub fn identity(&self) -> Identity {
         Identity {
             project: self.project.clone(),
@@ -62,7 +68,8 @@ pub fn verify_token(token: &str, keys: &KeySet, now: UnixTime, leeway_secs: i64)
     es256::verify(&entry.point, jws.signing_input.as_bytes(), &jws.signature)?;
     let rules = TimeRules { leeway_secs, max_ttl_secs: entry.max_ttl_secs };
     let claims = claims::check(&jws.payload, now, rules)?;
-    let payload = serde_json::from_slice(&jws.payload).map_err(|e| ClaimsError::NotJson(e.to_string()))?;
+    // `claims::check` parsed it as a JSON object, so it is UTF-8.
+    let payload = String::from_utf8(jws.payload).map_err(|e| ClaimsError::NotJson(e.to_string()))?.into_boxed_str();
     Ok(VerifiedToken {
         kid: entry.kid.clone(),
         project: entry.project.clone(),

@@ -42,7 +42,7 @@ impl Directory for FakeDirectory {
                 iat: None,
             },
             max_ttl_secs: 86_400,
-            payload: Value::Null,
+            payload: "{}".into(),
         }))
     }
 

@@ -40,7 +40,7 @@ fn a_fresh_token_verifies_and_names_its_project() {
     assert_eq!(v.project.as_str(), "prj_a");
     assert_eq!(v.kid, f.kid);
     assert_eq!(v.claims.pid.as_str(), "alice");
-    assert_eq!(v.payload["custom"], serde_json::json!([1, 2]));
+    assert_eq!(v.payload_json()["custom"], serde_json::json!([1, 2]));
 }
 
 #[test]
