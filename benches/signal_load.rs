@@ -302,10 +302,10 @@ fn edgebeam_cli(data: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-/// The server binary: this build's, or `EDGEBEAM_LOAD_SERVER_BIN` (e.g. a static musl release
+/// The server binary: this build's, or `SIGNAL_LOAD_SERVER_BIN` (e.g. a static musl release
 /// binary from cross/build.sh, which is what ships).
 fn server_bin() -> PathBuf {
-    std::env::var_os("EDGEBEAM_LOAD_SERVER_BIN")
+    std::env::var_os("SIGNAL_LOAD_SERVER_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| env!("CARGO_BIN_EXE_edgebeam").into())
 }
