@@ -316,7 +316,18 @@ fn start_edgebeam(data: &Path, conns: usize) -> (Child, SocketAddr) {
     let turn = free_addr("127.0.0.1");
     let turns = free_addr("127.0.0.1");
     println!("server binary: {}", server_bin().display());
-    let child = Command::new(server_bin())
+    // SIGNAL_LOAD_SERVER_PREFIX runs the server under a tool (e.g. "valgrind --tool=massif").
+    let prefix = std::env::var("SIGNAL_LOAD_SERVER_PREFIX").unwrap_or_default();
+    let mut words = prefix.split_whitespace();
+    let mut cmd = match words.next() {
+        Some(tool) => {
+            let mut c = Command::new(tool);
+            c.args(words).arg(server_bin());
+            c
+        }
+        None => Command::new(server_bin()),
+    };
+    let child = cmd
         .arg("serve")
         .arg("--data-dir")
         .arg(data)

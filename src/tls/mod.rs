@@ -63,8 +63,20 @@ impl TlsMaterial {
     }
 
     /// A rustls server configuration (ring provider, TLS 1.2 and 1.3) advertising `alpn`.
+    ///
+    /// ChaCha20-Poly1305 is preferred over AES-GCM whatever the client's order: ARM edge boxes
+    /// often lack AES instructions (Raspberry Pi 2-4), and its per-connection key state is about
+    /// 1 KiB smaller, which counts with tens of thousands of idle signaling connections.
     pub fn server_config(&self, alpn: &[&[u8]]) -> Result<Arc<ServerConfig>, TlsError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut provider = rustls::crypto::ring::default_provider();
+        provider.cipher_suites.sort_by_key(|s| {
+            !matches!(
+                s.suite(),
+                rustls::CipherSuite::TLS13_CHACHA20_POLY1305_SHA256
+                    | rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256
+            )
+        });
+        let provider = Arc::new(provider);
         let mut config = ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| TlsError::Rejected(e.to_string()))?
@@ -72,6 +84,7 @@ impl TlsMaterial {
             .with_single_cert(self.chain.clone(), self.key.clone_key())
             .map_err(|e| TlsError::Rejected(e.to_string()))?;
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        config.ignore_client_order = true;
         Ok(Arc::new(config))
     }
 }

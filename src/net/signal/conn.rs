@@ -15,15 +15,14 @@ use async_tungstenite::WebSocketStream;
 use futures_lite::future::or;
 use futures_lite::{AsyncRead, AsyncWrite, StreamExt};
 
-use super::{Frame, HubEvent, Outbound, PendingSlot, SignalShared};
-use crate::proto::signal::ConnInfo;
+use super::{Frame, HubEvent, Outbound, PendingSlot, SignalShared, SLOW_READER_FLAG};
+use crate::proto::signal::{CloseCode, ConnInfo};
 
 const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 
 enum Step {
     Incoming(Option<Result<Message, WsError>>),
     Queued(Option<Frame>),
-    Urgent(Option<(u16, &'static str)>),
     Tick,
 }
 
@@ -33,9 +32,8 @@ where
 {
     let conn = shared.next_conn_id();
     let (frames_tx, frames) = async_channel::unbounded();
-    let (urgent_tx, urgent) = async_channel::bounded(1);
     let queued = Arc::new(AtomicUsize::new(0));
-    let outbound = Outbound { frames: frames_tx, queued: queued.clone(), urgent: urgent_tx };
+    let outbound = Outbound { frames: frames_tx, queued: queued.clone() };
     if shared.events.send(HubEvent::Open { conn, info, outbound }).await.is_err() {
         return; // the hub is gone: shutting down
     }
@@ -48,13 +46,10 @@ where
     loop {
         let step = or(
             async { Step::Incoming(ws.next().await) },
-            or(
-                async { Step::Queued(frames.recv().await.ok()) },
-                or(async { Step::Urgent(urgent.recv().await.ok()) }, async {
-                    smol::Timer::at(next_ping).await;
-                    Step::Tick
-                }),
-            ),
+            or(async { Step::Queued(frames.recv().await.ok()) }, async {
+                smol::Timer::at(next_ping).await;
+                Step::Tick
+            }),
         )
         .await;
         match step {
@@ -85,12 +80,17 @@ where
                     break;
                 }
             }
-            Step::Queued(Some(Frame::Close(code, reason))) | Step::Urgent(Some((code, reason))) => {
+            Step::Queued(Some(Frame::Close(code, reason))) => {
                 close(&mut ws, code, reason).await;
                 break;
             }
-            Step::Queued(None) | Step::Urgent(None) => {
-                close(&mut ws, 1001, "server shutting down").await;
+            Step::Queued(None) => {
+                if queued.load(Ordering::Relaxed) & SLOW_READER_FLAG != 0 {
+                    let code = CloseCode::SlowReader;
+                    close(&mut ws, code.code(), code.reason()).await;
+                } else {
+                    close(&mut ws, 1001, "server shutting down").await;
+                }
                 break;
             }
             Step::Tick => {

@@ -10,7 +10,7 @@ use futures_lite::future::or;
 use super::directory::ServerDirectory;
 use super::{Frame, HubEvent, Outbound};
 use crate::net::shutdown::{Guard, Signal};
-use crate::proto::signal::{CloseCode, Command, ConnId, Hub, Now};
+use crate::proto::signal::{Command, ConnId, Hub, Now};
 use crate::store::worker::StoreHandle;
 use crate::tokens::KeyEvent;
 use crate::unixtime::UnixTime;
@@ -119,10 +119,9 @@ impl HubTask {
             match cmd {
                 Command::Send { conn, text } => {
                     let Some(out) = conns.get(&conn) else { continue };
-                    let queued = out.queued.load(Ordering::Relaxed);
+                    let queued = out.queued.load(Ordering::Relaxed) & !super::SLOW_READER_FLAG;
                     if queued + text.len() > self.max_queued_bytes {
-                        let code = CloseCode::SlowReader;
-                        let _ = out.urgent.try_send((code.code(), code.reason()));
+                        out.close_slow_reader();
                         conns.remove(&conn);
                         self.hub.handle_closed(conn);
                         continue;

@@ -39,9 +39,20 @@ pub struct Outbound {
     pub frames: async_channel::Sender<Frame>,
     /// Bytes queued and not yet written; over the limit the reader is too slow (4007).
     pub queued: Arc<AtomicUsize>,
-    /// Closes that must not wait behind queued frames (4007).
-    pub urgent: async_channel::Sender<(u16, &'static str)>,
 }
+
+impl Outbound {
+    /// Closes with 4007 at once, ahead of queued frames: the connection task sees its channel
+    /// closed and this flag set. (The byte count below the flag stays exact: writes in flight
+    /// still subtract what they added.)
+    pub fn close_slow_reader(&self) {
+        self.queued.fetch_or(SLOW_READER_FLAG, Ordering::Relaxed);
+        self.frames.close();
+    }
+}
+
+/// The top bit of `Outbound::queued`, set by `close_slow_reader`.
+pub const SLOW_READER_FLAG: usize = 1 << (usize::BITS - 1);
 
 /// Shared by the upgrade handler and the connection tasks.
 pub struct SignalShared {

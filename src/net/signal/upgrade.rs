@@ -17,6 +17,10 @@ use smol::net::TcpStream;
 use smol_hyper::rt::FuturesIo;
 
 use super::SignalShared;
+
+/// tungstenite's read buffer per connection. Signaling messages are small; a larger one simply
+/// takes more reads. Idle connections are what count here: each keeps this buffer.
+const READ_BUFFER_BYTES: usize = 1024;
 use crate::http::{text, Body};
 use crate::proto::signal::ConnInfo;
 
@@ -82,19 +86,19 @@ where
                 return;
             }
         };
+        // Copy out what hyper read past the request (normally nothing) and let go of hyper's
+        // 8 KiB read buffer now, not at the end of the connection.
+        let hyper::upgrade::Parts { io, read_buf, .. } = parts;
+        let early = read_buf.to_vec();
+        drop(read_buf);
         let config = WebSocketConfig::default()
-            .read_buffer_size(4096)
+            .read_buffer_size(READ_BUFFER_BYTES)
             .write_buffer_size(0)
             .max_message_size(Some(shared.limits.max_message_bytes))
             .max_frame_size(Some(shared.limits.max_message_bytes));
-        let ws = WebSocketStream::from_partially_read(
-            parts.io.into_inner(),
-            parts.read_buf.to_vec(),
-            Role::Server,
-            Some(config),
-        )
-        .await;
-        super::conn::run(ws, shared, info, slot).await;
+        let ws = WebSocketStream::from_partially_read(io.into_inner(), early, Role::Server, Some(config)).await;
+        // A task of its own: this one's state (the upgrade futures) is freed now.
+        smol::spawn(super::conn::run(ws, shared, info, slot)).detach();
     })
     .detach();
 
