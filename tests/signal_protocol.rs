@@ -217,8 +217,7 @@ fn flooding_gets_rate_limited_then_closed_4008() {
 fn an_oversize_message_closes_1009() {
     let b = boot(&[]);
     let mut ws = b.joined("room", "big");
-    let data = "x".repeat(70 * 1024);
-    ws.send_text_lossy(&json!({"type": "signal", "to": {"gid": "room", "pid": "a"}, "data": data}).to_string());
+    ws.send_frame_header_claiming(70 * 1024);
     assert_eq!(ws.close_code(Duration::from_secs(3)), 1009);
 }
 
@@ -275,4 +274,22 @@ fn plain_http_to_the_signal_endpoint_is_refused_clearly() {
     let r = common::https::request(b.server.signal, "GET", "/v1/signal").unwrap();
     assert_eq!(r.status, 400);
     assert!(r.body.contains("WebSocket"));
+}
+
+#[test]
+fn a_reader_that_falls_too_far_behind_is_closed_4007() {
+    let b = boot(&["--signal-max-queued-bytes", "262144"]);
+    let mut slow = b.joined("room", "slow");
+    let payload = "y".repeat(60 * 1024);
+    // Three senders within their bursts push ~17 MiB at a reader that reads nothing, more than
+    // the loopback socket buffers hold, so the server's queue for it must grow past the limit.
+    let mut senders: Vec<Ws> = (0..3).map(|i| b.joined("room", &format!("s{i}"))).collect();
+    for s in senders.iter_mut() {
+        for _ in 0..95 {
+            s.send_text_lossy(
+                &json!({"type": "signal", "to": {"gid": "room", "pid": "slow"}, "data": payload}).to_string(),
+            );
+        }
+    }
+    assert_eq!(slow.close_code(Duration::from_secs(20)), 4007);
 }

@@ -48,6 +48,19 @@ impl Ws {
         let _ = self.inner.send(Message::text(t));
     }
 
+    /// Writes only the start of a masked text frame that claims `len` payload bytes: the server
+    /// must refuse it from the header, without waiting for (or buffering) the payload.
+    pub fn send_frame_header_claiming(&mut self, len: u64) {
+        use std::io::Write;
+        let mut frame = vec![0x81, 0x80 | 127];
+        frame.extend_from_slice(&len.to_be_bytes());
+        frame.extend_from_slice(&[1, 2, 3, 4]);
+        frame.extend_from_slice(&[b'x' ^ 1; 512]);
+        let stream = self.inner.get_mut();
+        stream.write_all(&frame).unwrap();
+        stream.flush().unwrap();
+    }
+
     pub fn send_binary(&mut self, b: &[u8]) {
         self.inner.send(Message::binary(b.to_vec())).unwrap();
     }
