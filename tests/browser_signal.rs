@@ -6,14 +6,10 @@ mod common;
 use std::process::Command;
 
 use common::cdp::Browser;
-use common::{edgebeam, stderr, stdout, Server};
+use common::Server;
 use serde_json::json;
 
-fn ok(args: &[&str]) -> String {
-    let out = edgebeam(args, "");
-    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
-    stdout(&out).trim().to_owned()
-}
+use common::edgebeam_ok as ok;
 
 fn pyjwt(pem: &str, kid: &str, gid: &str, pid: &str, ap: Option<(&str, &str)>) -> String {
     let script = r#"

@@ -6,8 +6,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use common::edgebeam_ok as ok;
 use common::ws::{Got, Ws};
-use common::{edgebeam, stderr, stdout, Server};
+use common::Server;
 use edgebeam::ids::{GroupId, Kid, PeerId};
 use edgebeam::proto::token::mint::{mint, signing_key_from_pem, MintRequest};
 use edgebeam::proto::token::{AllowPolicy, Pattern};
@@ -20,12 +21,6 @@ struct Box {
     server: Server,
     kid: String,
     pem: String,
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = edgebeam(args, "");
-    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
-    stdout(&out).trim().to_owned()
 }
 
 fn boot(extra: &[&str]) -> Box {

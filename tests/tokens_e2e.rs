@@ -7,13 +7,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{edgebeam, stderr, stdout, Server};
+use common::{edgebeam, stderr, Server};
 
-fn ok(args: &[&str]) -> String {
-    let out = edgebeam(args, "");
-    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
-    stdout(&out).trim().to_owned()
-}
+use common::edgebeam_ok as ok;
 
 fn python(script: &str, args: &[&str]) -> String {
     let out = Command::new("python3").arg("-c").arg(script).args(args).output().expect("python3 runs");

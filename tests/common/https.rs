@@ -79,24 +79,8 @@ pub fn connect(addr: SocketAddr) -> std::io::Result<TlsStream> {
     connect_recording(addr).map(|(s, _)| s)
 }
 
-/// A client configuration that accepts any server certificate (for async clients).
-pub fn client_config() -> Arc<rustls::ClientConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = Arc::new(RecordingVerifier {
-        seen: Mutex::new(None),
-        schemes: provider.signature_verification_algorithms.supported_schemes(),
-    });
-    Arc::new(
-        rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .dangerous()
-            .with_custom_certificate_verifier(verifier)
-            .with_no_client_auth(),
-    )
-}
-
-fn connect_recording(addr: SocketAddr) -> std::io::Result<(TlsStream, Arc<RecordingVerifier>)> {
+/// A client configuration that accepts any certificate, and the verifier that records it.
+fn recording_config() -> (Arc<rustls::ClientConfig>, Arc<RecordingVerifier>) {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = Arc::new(RecordingVerifier {
         seen: Mutex::new(None),
@@ -108,8 +92,18 @@ fn connect_recording(addr: SocketAddr) -> std::io::Result<(TlsStream, Arc<Record
         .dangerous()
         .with_custom_certificate_verifier(verifier.clone())
         .with_no_client_auth();
+    (Arc::new(config), verifier)
+}
+
+/// A client configuration that accepts any server certificate (for async clients).
+pub fn client_config() -> Arc<rustls::ClientConfig> {
+    recording_config().0
+}
+
+fn connect_recording(addr: SocketAddr) -> std::io::Result<(TlsStream, Arc<RecordingVerifier>)> {
+    let (config, verifier) = recording_config();
     let name = ServerName::try_from("localhost").unwrap();
-    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let conn = rustls::ClientConnection::new(config, name).unwrap();
     let sock = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     sock.set_read_timeout(Some(Duration::from_secs(10)))?;
     Ok((rustls::StreamOwned::new(conn, sock), verifier))

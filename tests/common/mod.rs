@@ -140,3 +140,10 @@ pub fn signal(pid: u32, name: &str) {
     let ok = Command::new("kill").args([&format!("-{name}"), &pid.to_string()]).status().unwrap();
     assert!(ok.success());
 }
+
+/// Runs `edgebeam ARGS`, which must succeed; returns its trimmed stdout.
+pub fn edgebeam_ok(args: &[&str]) -> String {
+    let out = edgebeam(args, "");
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    stdout(&out).trim().to_owned()
+}
