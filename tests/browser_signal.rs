@@ -84,6 +84,11 @@ fn two_browsers_open_a_data_channel_through_the_hub() {
                 new Promise((_, j) => setTimeout(() => j(new Error("data channel did not open: " + call.pc.connectionState)), 15000)),
             ]);
             ch.send("hello over WebRTC");
+            // The channel opens with DTLS done; the aggregate state may report it a moment later.
+            const until = Date.now() + 10000;
+            while (call.pc.connectionState !== "connected" && Date.now() < until) {
+                await new Promise((r) => setTimeout(r, 50));
+            }
             return call.pc.connectionState;
         })()"#,
     );
