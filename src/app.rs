@@ -94,6 +94,7 @@ async fn run(config: Config) -> Result<(), AppError> {
         keys: tokens.subscribe(),
         store: store.clone(),
         max_queued_bytes: config.signal.max_queued_bytes,
+        shared: signal.clone(),
     };
     let hub_task = smol::spawn(hub.run(stop.clone(), config.shutdown_grace, drain.guard()));
     let watcher = smol::spawn(crate::tokens::watch_store(tokens.clone(), store.clone(), stop.clone()));

@@ -33,6 +33,8 @@ pub struct HubTask {
     pub keys: async_channel::Receiver<KeyEvent>,
     pub store: StoreHandle,
     pub max_queued_bytes: usize,
+    /// To wait, at shutdown, until every connection task has sent its close frame.
+    pub shared: std::sync::Arc<super::SignalShared>,
 }
 
 impl HubTask {
@@ -41,7 +43,10 @@ impl HubTask {
         let mut stopping: Option<Instant> = None;
         let mut budget = 0u32;
         loop {
-            let wake = self.hub.poll_timeout().unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            let mut wake = self.hub.poll_timeout().unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            if let Some(since) = stopping {
+                wake = wake.min(since + grace);
+            }
             let input = or(
                 async { Input::Event(self.events.recv().await.ok()) },
                 or(
@@ -76,7 +81,9 @@ impl HubTask {
             }
             self.flush(&mut conns);
             if let Some(since) = stopping {
-                if conns.is_empty() || since.elapsed() > grace {
+                // Connection tasks report `Closed` after their close frame went out.
+                let open = self.shared.open.load(Ordering::Relaxed);
+                if (conns.is_empty() && open == 0) || since.elapsed() > grace {
                     break;
                 }
             }
