@@ -40,7 +40,7 @@ pub fn route(listener: Listener, method: &Method, path: &str) -> Route {
         (Listener::Signal, "/v1/whoami") if method == Method::OPTIONS => Route::Preflight,
         (Listener::Signal, "/v1/whoami") => read_only(Route::WhoAmI),
         (Listener::Signal, "/v1/signal") => Route::SignalUpgrade,
-        (Listener::Signal, p) if super::assets::find(p).is_some() => match super::assets::find(p) {
+        (Listener::Signal, p) => match super::assets::find(p) {
             Some(asset) => read_only(Route::Asset(asset)),
             None => Route::NotFound,
         },

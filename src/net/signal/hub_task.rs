@@ -109,7 +109,6 @@ impl HubTask {
                 conns.remove(&conn);
                 self.hub.handle_closed(conn);
             }
-            HubEvent::KeysDeleted(kids) => self.hub.handle_keys_deleted(&kids),
         }
     }
 

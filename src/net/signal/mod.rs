@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::config::SignalLimits;
-use crate::ids::Kid;
 use crate::proto::signal::{ConnId, ConnInfo};
 
 /// What connection tasks tell the hub task.
@@ -23,7 +22,6 @@ pub enum HubEvent {
     Text { conn: ConnId, text: String },
     Binary { conn: ConnId },
     Closed { conn: ConnId },
-    KeysDeleted(Vec<Kid>),
 }
 
 /// What the hub task tells one connection task, in order.
