@@ -4,3 +4,4 @@
 pub mod ice;
 pub mod signal;
 pub mod token;
+pub mod stun;

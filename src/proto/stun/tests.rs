@@ -1,0 +1,1 @@
+//! RFC 5769 vectors, codec round trips.
