@@ -106,12 +106,48 @@ pub struct ServeArgs {
     /// seconds of silence after which a peer is dropped (default 60)
     #[argh(option)]
     pub signal_idle_timeout_secs: Option<String>,
+    /// TURN realm, 1-127 printable ASCII characters without spaces or quotes (default edgebeam)
+    #[argh(option)]
+    pub turn_realm: Option<String>,
+    /// comma-separated CIDRs the relay may reach even if denied by default, e.g. 127.0.0.0/8
+    #[argh(option)]
+    pub turn_allow_peers: Option<String>,
+    /// comma-separated CIDRs the relay never reaches; wins over --turn-allow-peers
+    #[argh(option)]
+    pub turn_deny_peers: Option<String>,
+    /// TURN allocations per peer (project, group, peer id), 1-1000 (default 10)
+    #[argh(option)]
+    pub turn_max_allocations_per_peer: Option<String>,
+    /// TURN allocations per project, 1-1000000 (default 1000)
+    #[argh(option)]
+    pub turn_max_allocations_per_project: Option<String>,
+    /// permissions per TURN allocation, 1-1000 (default 32)
+    #[argh(option)]
+    pub turn_max_permissions_per_allocation: Option<String>,
+    /// channel bindings per TURN allocation, 1-4096 (default 32)
+    #[argh(option)]
+    pub turn_max_channels_per_allocation: Option<String>,
+    /// relayed bytes per second per allocation, both directions summed, 1 s burst (default 2500000)
+    #[argh(option)]
+    pub turn_bandwidth_bytes_per_sec: Option<String>,
+    /// failed TURN authentications per minute per source IP before it is refused (default 30)
+    #[argh(option)]
+    pub turn_auth_failures_per_minute: Option<String>,
+    /// seconds the previous TURN secret stays valid after a rotation, 0-2592000 (default 86400)
+    #[argh(option)]
+    pub turn_secret_grace_secs: Option<String>,
+    /// TURN allocation lifetime when the client asks for none, 60-3600 (default 600)
+    #[argh(option)]
+    pub turn_default_lifetime_secs: Option<String>,
+    /// longest TURN allocation lifetime granted, 60-86400, >= the default (default 3600)
+    #[argh(option)]
+    pub turn_max_lifetime_secs: Option<String>,
 }
 
 impl ServeArgs {
     /// The flags that were given, as (config key, value).
     pub fn flag_values(&self) -> Vec<(&'static str, &str)> {
-        let pairs: [(&'static str, &Option<String>); 25] = [
+        let pairs: [(&'static str, &Option<String>); 37] = [
             ("data_dir", &self.data_dir),
             ("signal_listen", &self.signal_listen),
             ("admin_listen", &self.admin_listen),
@@ -137,6 +173,18 @@ impl ServeArgs {
             ("signal_max_queued_bytes", &self.signal_max_queued_bytes),
             ("signal_ping_interval_secs", &self.signal_ping_interval_secs),
             ("signal_idle_timeout_secs", &self.signal_idle_timeout_secs),
+            ("turn_realm", &self.turn_realm),
+            ("turn_allow_peers", &self.turn_allow_peers),
+            ("turn_deny_peers", &self.turn_deny_peers),
+            ("turn_max_allocations_per_peer", &self.turn_max_allocations_per_peer),
+            ("turn_max_allocations_per_project", &self.turn_max_allocations_per_project),
+            ("turn_max_permissions_per_allocation", &self.turn_max_permissions_per_allocation),
+            ("turn_max_channels_per_allocation", &self.turn_max_channels_per_allocation),
+            ("turn_bandwidth_bytes_per_sec", &self.turn_bandwidth_bytes_per_sec),
+            ("turn_auth_failures_per_minute", &self.turn_auth_failures_per_minute),
+            ("turn_secret_grace_secs", &self.turn_secret_grace_secs),
+            ("turn_default_lifetime_secs", &self.turn_default_lifetime_secs),
+            ("turn_max_lifetime_secs", &self.turn_max_lifetime_secs),
         ];
         pairs.into_iter().filter_map(|(k, v)| v.as_deref().map(|v| (k, v))).collect()
     }

@@ -39,6 +39,18 @@ pub const KNOBS: &[Knob] = &[
     knob("signal_max_queued_bytes", Some("1048576")),
     knob("signal_ping_interval_secs", Some("30")),
     knob("signal_idle_timeout_secs", Some("60")),
+    knob("turn_realm", Some("edgebeam")),
+    Knob { key: "turn_allow_peers", default: None, list: true },
+    Knob { key: "turn_deny_peers", default: None, list: true },
+    knob("turn_max_allocations_per_peer", Some("10")),
+    knob("turn_max_allocations_per_project", Some("1000")),
+    knob("turn_max_permissions_per_allocation", Some("32")),
+    knob("turn_max_channels_per_allocation", Some("32")),
+    knob("turn_bandwidth_bytes_per_sec", Some("2500000")),
+    knob("turn_auth_failures_per_minute", Some("30")),
+    knob("turn_secret_grace_secs", Some("86400")),
+    knob("turn_default_lifetime_secs", Some("600")),
+    knob("turn_max_lifetime_secs", Some("3600")),
 ];
 
 pub fn find(key: &str) -> Option<&'static Knob> {

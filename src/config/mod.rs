@@ -13,6 +13,8 @@ use std::time::Duration;
 pub use raw::{Origin, RawConfig, RawValue};
 pub use values::{DnsName, PortRange};
 
+use crate::proto::addr_policy::Cidr;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
@@ -57,6 +59,7 @@ pub struct Config {
     /// Capacity of the verified-token cache (0 turns it off).
     pub token_cache_entries: usize,
     pub signal: SignalLimits,
+    pub turn: TurnLimits,
 }
 
 /// Signaling limits (SPEC "Signaling", all configurable).
@@ -73,6 +76,32 @@ pub struct SignalLimits {
     pub max_queued_bytes: usize,
     pub ping_interval: Duration,
     pub idle_timeout: Duration,
+}
+
+/// TURN relay settings (SPEC "TURN": realm, peer addresses, quotas, lifetimes).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TurnLimits {
+    /// REALM of the long-term credentials; printable ASCII without spaces or `"`.
+    pub realm: String,
+    /// Peer blocks re-opened although denied by default (see `proto::addr_policy`).
+    pub allow_peers: Vec<Cidr>,
+    /// Peer blocks never relayed to; wins over `allow_peers`.
+    pub deny_peers: Vec<Cidr>,
+    /// Per (project, gid, pid).
+    pub max_allocations_per_peer: usize,
+    pub max_allocations_per_project: usize,
+    pub max_permissions_per_allocation: usize,
+    pub max_channels_per_allocation: usize,
+    /// Token bucket per allocation, both directions summed, with a burst of one second's worth.
+    pub bandwidth_bytes_per_sec: u64,
+    /// Failed authentications tolerated per source IP per minute.
+    pub auth_failures_per_minute: u32,
+    /// How long the previous TURN secret stays valid after a rotation.
+    pub secret_grace: Duration,
+    /// Allocation lifetime when the request carries no LIFETIME.
+    pub default_lifetime: Duration,
+    /// Longest lifetime granted; never shorter than `default_lifetime`.
+    pub max_lifetime: Duration,
 }
 
 impl Config {
@@ -132,8 +161,10 @@ impl Config {
                 ping_interval: v.parse("signal_ping_interval_secs", |s| parse_secs(s, 1, 3600))?,
                 idle_timeout: v.parse("signal_idle_timeout_secs", |s| parse_secs(s, 2, 7200))?,
             },
+            turn: v.turn_limits()?,
         };
         config.check_listener_clashes()?;
+        v.check_relay_range(&config)?;
         Ok(config)
     }
 
@@ -200,6 +231,44 @@ impl Validator<'_> {
             }
         }
     }
+
+    fn turn_limits(&self) -> Result<TurnLimits, ConfigError> {
+        let count = |key: &'static str, max: i64| self.parse(key, |s| parse_int(s, 1, max).map(|n| n as usize));
+        let limits = TurnLimits {
+            realm: self.parse("turn_realm", parse_realm)?,
+            allow_peers: self.list("turn_allow_peers", Cidr::parse)?,
+            deny_peers: self.list("turn_deny_peers", Cidr::parse)?,
+            max_allocations_per_peer: count("turn_max_allocations_per_peer", 1000)?,
+            max_allocations_per_project: count("turn_max_allocations_per_project", 1_000_000)?,
+            max_permissions_per_allocation: count("turn_max_permissions_per_allocation", 1000)?,
+            max_channels_per_allocation: count("turn_max_channels_per_allocation", 4096)?,
+            bandwidth_bytes_per_sec: self
+                .parse("turn_bandwidth_bytes_per_sec", |s| parse_int(s, 1000, 1_000_000_000).map(|n| n as u64))?,
+            auth_failures_per_minute: self
+                .parse("turn_auth_failures_per_minute", |s| parse_int(s, 1, 100_000).map(|n| n as u32))?,
+            secret_grace: self.parse("turn_secret_grace_secs", |s| parse_secs(s, 0, 2_592_000))?,
+            default_lifetime: self.parse("turn_default_lifetime_secs", |s| parse_secs(s, 60, 3600))?,
+            max_lifetime: self.parse("turn_max_lifetime_secs", |s| parse_secs(s, 60, 86_400))?,
+        };
+        if limits.max_lifetime < limits.default_lifetime {
+            let value = limits.max_lifetime.as_secs().to_string();
+            let reason = format!("shorter than turn_default_lifetime_secs ({})", limits.default_lifetime.as_secs());
+            return Err(self.bad("turn_max_lifetime_secs", &value, reason));
+        }
+        Ok(limits)
+    }
+
+    /// A relay port equal to the TURN listener's UDP port would let a permission on the box's
+    /// own address (open on relay ports) feed relayed data back into the TURN listener.
+    fn check_relay_range(&self, config: &Config) -> Result<(), ConfigError> {
+        let port = config.turn_listen.port();
+        let range = config.relay_ports;
+        if (range.low..=range.high).contains(&port) {
+            let reason = format!("includes the UDP port of turn_listen ({port})");
+            return Err(self.bad("relay_ports", &range.to_string(), reason));
+        }
+        Ok(())
+    }
 }
 
 fn parse_socket_addr(s: &str) -> Result<SocketAddr, String> {
@@ -212,6 +281,16 @@ fn parse_public_ip(s: &str) -> Result<IpAddr, String> {
         return Err("must be a unicast address that clients can reach".into());
     }
     Ok(ip)
+}
+
+/// RFC 8489 14.9: fewer than 128 characters; printable ASCII keeps it safe to quote anywhere.
+fn parse_realm(s: &str) -> Result<String, String> {
+    let printable = |b: u8| b.is_ascii_graphic() && b != b'"';
+    if (1..=127).contains(&s.len()) && s.bytes().all(printable) {
+        Ok(s.to_owned())
+    } else {
+        Err("expected 1 to 127 printable ASCII characters without spaces or `\"`".into())
+    }
 }
 
 fn parse_level(s: &str) -> Result<log::LevelFilter, String> {

@@ -1,6 +1,7 @@
 //! Pure protocol cores: no sockets, files, threads, runtime or clock. Time and randomness come
 //! in as arguments, so every core is tested to the second without a network.
 
+pub mod addr_policy;
 pub mod ice;
 pub mod signal;
 pub mod token;
