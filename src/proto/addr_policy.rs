@@ -229,6 +229,13 @@ impl PeerPolicy {
         PeerPolicy { allow, deny, own_addrs, relay_ports }
     }
 
+    /// Checks an address for a permission, which covers every port of the address (RFC 8656
+    /// §9): the address must be usable on at least the relay ports; the exact port is checked
+    /// when data is sent.
+    pub fn check_ip(&self, ip: IpAddr) -> Result<(), PeerDenied> {
+        self.check(SocketAddr::new(ip, *self.relay_ports.start()))
+    }
+
     /// Rules, in order, on the canonical address: the deny list refuses; a port below 1024 is
     /// refused; the allow list admits (re-opening any default-denied range, the box's own
     /// addresses included); default-denied ranges refuse; the box's own addresses refuse unless

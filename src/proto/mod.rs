@@ -4,5 +4,6 @@
 pub mod addr_policy;
 pub mod ice;
 pub mod signal;
-pub mod token;
 pub mod stun;
+pub mod token;
+pub mod turn;

@@ -1,0 +1,202 @@
+//! Long-term credentials of the REST shared-secret scheme (SPEC "TURN"), stateless nonces, the
+//! failed-authentication limiter, and the registry of usernames granted per signing key.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use crate::ids::{GroupId, Kid, PeerId, ProjectId};
+use crate::proto::ice::turn_credential;
+use crate::proto::stun::LongTermKey;
+use crate::unixtime::UnixTime;
+
+/// Who an allocation belongs to: the identity of the token the credentials were derived from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Identity {
+    pub project: ProjectId,
+    pub gid: GroupId,
+    pub pid: PeerId,
+}
+
+/// A parsed `EXPIRY:PROJECT:GID:PID` username.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TurnUser {
+    pub expiry: UnixTime,
+    pub identity: Identity,
+}
+
+impl TurnUser {
+    pub fn parse(username: &str) -> Option<TurnUser> {
+        let mut parts = username.split(':');
+        let expiry = parts.next()?.parse::<i64>().ok()?;
+        let project = ProjectId::parse(parts.next()?).ok()?;
+        let gid = GroupId::parse(parts.next()?).ok()?;
+        let pid = PeerId::parse(parts.next()?).ok()?;
+        if parts.next().is_some() {
+            return None;
+        }
+        Some(TurnUser { expiry: UnixTime(expiry), identity: Identity { project, gid, pid } })
+    }
+}
+
+/// The TURN secret and, after a rotation, the previous one with the end of its grace period.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secrets {
+    pub current: Vec<u8>,
+    pub previous: Option<(Vec<u8>, UnixTime)>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secrets(..)")
+    }
+}
+
+impl Secrets {
+    /// Candidate long-term keys for `username`: the current secret's, then the previous one's
+    /// while its grace lasts.
+    pub fn keys(&self, username: &str, realm: &str, wall: UnixTime) -> Vec<LongTermKey> {
+        let mut keys = vec![LongTermKey::new(username, realm, &turn_credential(&self.current, username))];
+        if let Some((prev, until)) = &self.previous {
+            if wall < *until {
+                keys.push(LongTermKey::new(username, realm, &turn_credential(prev, username)));
+            }
+        }
+        keys
+    }
+}
+
+/// Stateless nonces: `HEX(expiry) || HEX(HMAC(key, expiry || client ip))[..16]`, so no state is
+/// kept per client and a nonce is useless from another address or after its expiry.
+pub struct Nonces {
+    key: ring::hmac::Key,
+    lifetime: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NonceCheck {
+    Valid,
+    Stale,
+    Invalid,
+}
+
+impl Nonces {
+    pub fn new(key_bytes: &[u8], lifetime: Duration) -> Nonces {
+        Nonces { key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key_bytes), lifetime }
+    }
+
+    fn tag(&self, expiry: i64, ip: IpAddr) -> String {
+        let mut ctx = ring::hmac::Context::with_key(&self.key);
+        ctx.update(&expiry.to_be_bytes());
+        match ip {
+            IpAddr::V4(v4) => ctx.update(&v4.octets()),
+            IpAddr::V6(v6) => ctx.update(&v6.octets()),
+        }
+        ctx.sign().as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    pub fn issue(&self, ip: IpAddr, wall: UnixTime) -> String {
+        let expiry = wall.secs() + self.lifetime.as_secs() as i64;
+        format!("{expiry:016x}{}", self.tag(expiry, ip))
+    }
+
+    pub fn check(&self, nonce: &str, ip: IpAddr, wall: UnixTime) -> NonceCheck {
+        if nonce.len() != 32 || !nonce.is_ascii() {
+            return NonceCheck::Invalid;
+        }
+        let Ok(expiry) = i64::from_str_radix(&nonce[..16], 16) else {
+            return NonceCheck::Invalid;
+        };
+        if !crate::proto::stun::integrity::constant_time_eq(self.tag(expiry, ip).as_bytes(), &nonce.as_bytes()[16..]) {
+            return NonceCheck::Invalid;
+        }
+        if wall.secs() >= expiry {
+            NonceCheck::Stale
+        } else {
+            NonceCheck::Valid
+        }
+    }
+}
+
+/// Counts failed authentications per source address over a fixed window; at the limit the
+/// source is ignored until the window ends, which stops online guessing cheaply.
+pub struct FailureLimiter {
+    per_window: u32,
+    window: Duration,
+    max_sources: usize,
+    sources: HashMap<IpAddr, (Instant, u32)>,
+}
+
+impl FailureLimiter {
+    pub fn new(per_window: u32, window: Duration) -> FailureLimiter {
+        FailureLimiter { per_window, window, max_sources: 65_536, sources: HashMap::new() }
+    }
+
+    pub fn is_blocked(&self, ip: IpAddr, now: Instant) -> bool {
+        self.sources.get(&ip).is_some_and(|(start, n)| *n >= self.per_window && now < *start + self.window)
+    }
+
+    pub fn record_failure(&mut self, ip: IpAddr, now: Instant) {
+        if self.sources.len() >= self.max_sources && !self.sources.contains_key(&ip) {
+            self.prune(now);
+            if self.sources.len() >= self.max_sources {
+                return;
+            }
+        }
+        let entry = self.sources.entry(ip).or_insert((now, 0));
+        if now >= entry.0 + self.window {
+            *entry = (now, 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
+    }
+
+    pub fn prune(&mut self, now: Instant) {
+        let window = self.window;
+        self.sources.retain(|_, (start, _)| now < *start + window);
+    }
+}
+
+/// Which signing key each issued username came from, so deleting a key revokes the TURN
+/// credentials derived from its tokens. Entries live until the username's expiry.
+#[derive(Default)]
+pub struct Grants {
+    by_username: HashMap<String, (Kid, UnixTime, bool)>,
+}
+
+/// Cap on remembered grants; beyond it the oldest-expiring are dropped first.
+const MAX_GRANTS: usize = 200_000;
+
+impl Grants {
+    pub fn grant(&mut self, username: String, kid: Kid, expiry: UnixTime) {
+        if self.by_username.len() >= MAX_GRANTS {
+            if let Some(oldest) = self.by_username.iter().min_by_key(|(_, v)| v.1).map(|(k, _)| k.clone()) {
+                self.by_username.remove(&oldest);
+            }
+        }
+        self.by_username.entry(username).or_insert((kid, expiry, false));
+    }
+
+    /// Marks every username of these kids revoked and returns them.
+    pub fn revoke(&mut self, kids: &[Kid]) -> Vec<String> {
+        let mut out = Vec::new();
+        for (user, (kid, _, revoked)) in self.by_username.iter_mut() {
+            if kids.contains(kid) {
+                *revoked = true;
+                out.push(user.clone());
+            }
+        }
+        out
+    }
+
+    pub fn is_revoked(&self, username: &str) -> bool {
+        self.by_username.get(username).is_some_and(|(_, _, revoked)| *revoked)
+    }
+
+    pub fn prune(&mut self, wall: UnixTime) {
+        self.by_username.retain(|_, (_, exp, _)| *exp > wall);
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_username.len()
+    }
+}

@@ -1,0 +1,296 @@
+//! The TURN server core (RFC 8656, with RFC 6156 for IPv6): allocations, permissions, channels,
+//! nonces, quotas and the peer address policy, as a state machine with no IO and no clock.
+//!
+//! Inputs are `handle_*` calls with the time (`Now`: a monotonic instant for lifetimes and the
+//! Unix time for credential expiry and nonces). Outputs are drained with `poll_transmit`
+//! (responses for clients), `poll_command` (relay sockets to bind or close) and `poll_timeout`.
+//! The data path returns its decision directly (`Forward`, or bytes written into the caller's
+//! buffer) so a relayed packet costs no allocation.
+//!
+//! Left out on purpose: TCP relaying (RFC 6062; REQUESTED-TRANSPORT must be UDP), dual
+//! allocation via ADDITIONAL-ADDRESS-FAMILY (answered with ADDRESS-ERROR-CODE 440, per §7.2),
+//! RESERVATION-TOKEN and the R bit of EVEN-PORT (508), ICMP attributes, ALTERNATE-SERVER.
+
+mod allocation;
+pub mod auth;
+mod data;
+mod requests;
+#[cfg(test)]
+mod tests;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+pub use allocation::{AllocId, Usage};
+use auth::{FailureLimiter, Grants, Nonces};
+pub use auth::{Identity, Secrets};
+
+use crate::ids::{Kid, ProjectId};
+use crate::proto::addr_policy::PeerPolicy;
+use crate::proto::stun::Family;
+use crate::unixtime::UnixTime;
+use allocation::Allocation;
+
+/// The current time in both clocks the core needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Now {
+    pub mono: Instant,
+    pub wall: UnixTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    Udp,
+    Tcp,
+    Tls,
+}
+
+/// A client's 5-tuple as the shell knows it: the transport, the stream connection (0 for UDP)
+/// and the client's address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Client {
+    pub transport: Transport,
+    pub conn: u64,
+    pub addr: SocketAddr,
+}
+
+impl Client {
+    pub fn is_stream(&self) -> bool {
+        self.transport != Transport::Udp
+    }
+}
+
+/// A message for a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    pub to: Client,
+    pub bytes: Vec<u8>,
+}
+
+/// Relay sockets for the shell to open or close.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Bind a UDP socket of this family in the relay port range (an even port if asked), then
+    /// call [`Server::handle_relay_bound`].
+    BindRelay {
+        alloc: AllocId,
+        family: Family,
+        even_port: bool,
+    },
+    CloseRelay {
+        alloc: AllocId,
+    },
+}
+
+/// A client's payload to send from an allocation's relay socket to a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Forward<'a> {
+    pub alloc: AllocId,
+    pub peer: SocketAddr,
+    pub payload: &'a [u8],
+}
+
+#[derive(Debug, Clone)]
+pub struct TurnConfig {
+    pub realm: String,
+    pub software: String,
+    pub default_lifetime: Duration,
+    pub max_lifetime: Duration,
+    pub nonce_lifetime: Duration,
+    pub max_allocations_per_peer: usize,
+    pub max_allocations_per_project: usize,
+    pub max_permissions_per_allocation: usize,
+    pub max_channels_per_allocation: usize,
+    pub bandwidth_bytes_per_sec: u64,
+    pub auth_failures_per_minute: u32,
+    /// Families this box can relay.
+    pub relay_v4: bool,
+    pub relay_v6: bool,
+}
+
+/// Totals for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub allocations: usize,
+    pub allocations_created: u64,
+    pub auth_failures: u64,
+    pub forbidden_peers: u64,
+    pub dropped_packets: u64,
+}
+
+pub struct Server {
+    config: TurnConfig,
+    policy: PeerPolicy,
+    secrets: Secrets,
+    nonces: Nonces,
+    failures: FailureLimiter,
+    grants: Grants,
+    next_id: u64,
+    allocations: HashMap<AllocId, Allocation>,
+    by_client: HashMap<Client, AllocId>,
+    per_identity: HashMap<Identity, usize>,
+    per_project: HashMap<ProjectId, usize>,
+    expiries: BinaryHeap<Reverse<(Instant, AllocId)>>,
+    next_sweep: Option<Instant>,
+    transmits: VecDeque<Transmit>,
+    commands: VecDeque<Command>,
+    /// Usage of closed allocations not yet taken by [`Server::take_usage`].
+    closed_usage: HashMap<ProjectId, (Usage, u64)>,
+    totals: Totals,
+    /// Transaction ids of Data indications: a counter masked with a random seed.
+    indications: u64,
+    tid_seed: u64,
+}
+
+const SWEEP_EVERY: Duration = Duration::from_secs(30);
+
+impl Server {
+    pub fn new(config: TurnConfig, policy: PeerPolicy, secrets: Secrets, nonce_key: &[u8]) -> Server {
+        Server {
+            nonces: Nonces::new(nonce_key, config.nonce_lifetime),
+            failures: FailureLimiter::new(config.auth_failures_per_minute, Duration::from_secs(60)),
+            config,
+            policy,
+            secrets,
+            grants: Grants::default(),
+            next_id: 1,
+            allocations: HashMap::new(),
+            by_client: HashMap::new(),
+            per_identity: HashMap::new(),
+            per_project: HashMap::new(),
+            expiries: BinaryHeap::new(),
+            next_sweep: None,
+            transmits: VecDeque::new(),
+            commands: VecDeque::new(),
+            closed_usage: HashMap::new(),
+            totals: Totals::default(),
+            indications: 0,
+            tid_seed: u64::from_be_bytes(
+                ring::digest::digest(&ring::digest::SHA256, nonce_key).as_ref()[..8]
+                    .try_into()
+                    .expect("SHA-256 is 32 bytes"),
+            ),
+        }
+    }
+
+    pub fn set_secrets(&mut self, secrets: Secrets) {
+        self.secrets = secrets;
+    }
+
+    /// Remembers that `username` was issued for a token signed by `kid`.
+    pub fn grant(&mut self, username: String, kid: Kid, expiry: UnixTime) {
+        self.grants.grant(username, kid, expiry);
+    }
+
+    /// Deleted keys: their usernames stop working and their allocations are removed.
+    pub fn revoke_kids(&mut self, kids: &[Kid]) -> usize {
+        let users = self.grants.revoke(kids);
+        let doomed: Vec<AllocId> =
+            self.allocations.values().filter(|a| users.contains(&a.username)).map(|a| a.id).collect();
+        doomed.iter().for_each(|id| self.remove(*id));
+        doomed.len()
+    }
+
+    /// A kicked peer loses its allocations.
+    pub fn revoke_identity(&mut self, identity: &Identity) -> usize {
+        let doomed: Vec<AllocId> =
+            self.allocations.values().filter(|a| &a.identity == identity).map(|a| a.id).collect();
+        doomed.iter().for_each(|id| self.remove(*id));
+        doomed.len()
+    }
+
+    /// A stream transport closed: its allocation goes with it (RFC 8656 §3.1).
+    pub fn handle_client_closed(&mut self, client: Client) {
+        if let Some(id) = self.by_client.get(&client).copied() {
+            self.remove(id);
+        }
+    }
+
+    /// The shell bound (or failed to bind) the relay socket of a pending allocation.
+    pub fn handle_relay_bound(&mut self, alloc: AllocId, relay: Option<SocketAddr>, now: Now) {
+        requests::complete_allocate(self, alloc, relay, now);
+    }
+
+    pub fn handle_timeout(&mut self, now: Now) {
+        while let Some(Reverse((at, id))) = self.expiries.peek().copied() {
+            if at > now.mono {
+                break;
+            }
+            self.expiries.pop();
+            if self.allocations.get(&id).is_some_and(|a| a.expires <= now.mono) {
+                log::debug!("turn: allocation {} expired", id.0);
+                self.remove(id);
+            }
+        }
+        if self.next_sweep.is_none_or(|t| t <= now.mono) {
+            for a in self.allocations.values_mut() {
+                a.sweep(now.mono);
+            }
+            self.failures.prune(now.mono);
+            self.grants.prune(now.wall);
+            self.next_sweep = Some(now.mono + SWEEP_EVERY);
+        }
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let expiry = self.expiries.peek().map(|Reverse((at, _))| *at);
+        match (expiry, self.next_sweep) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    pub fn poll_command(&mut self) -> Option<Command> {
+        self.commands.pop_front()
+    }
+
+    pub fn totals(&self) -> Totals {
+        Totals { allocations: self.allocations.len(), ..self.totals }
+    }
+
+    /// Per-project usage since the last call: relayed bytes and packets, and allocations created.
+    pub fn take_usage(&mut self) -> HashMap<ProjectId, (Usage, u64)> {
+        let mut out = std::mem::take(&mut self.closed_usage);
+        for a in self.allocations.values_mut() {
+            if a.usage != Usage::default() {
+                let e = out.entry(a.identity.project.clone()).or_default();
+                e.0.bytes += a.usage.bytes;
+                e.0.packets += a.usage.packets;
+                a.usage = Usage::default();
+            }
+        }
+        out
+    }
+
+    fn schedule_expiry(&mut self, id: AllocId, at: Instant) {
+        self.expiries.push(Reverse((at, id)));
+    }
+
+    fn remove(&mut self, id: AllocId) {
+        let Some(a) = self.allocations.remove(&id) else { return };
+        self.by_client.remove(&a.client);
+        decrement(&mut self.per_identity, &a.identity);
+        decrement(&mut self.per_project, &a.identity.project);
+        let e = self.closed_usage.entry(a.identity.project.clone()).or_default();
+        e.0.bytes += a.usage.bytes;
+        e.0.packets += a.usage.packets;
+        if a.relay.is_some() || a.pending.is_some() {
+            self.commands.push_back(Command::CloseRelay { alloc: id });
+        }
+    }
+}
+
+fn decrement<K: std::hash::Hash + Eq>(map: &mut HashMap<K, usize>, key: &K) {
+    if let Some(n) = map.get_mut(key) {
+        *n -= 1;
+        if *n == 0 {
+            map.remove(key);
+        }
+    }
+}

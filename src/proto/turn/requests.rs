@@ -1,0 +1,376 @@
+//! STUN requests: Binding, and TURN's Allocate, Refresh, CreatePermission and ChannelBind with
+//! long-term authentication (RFC 8489 §9.2, RFC 8656 §7–§11). Every error code this server
+//! sends is chosen here.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::allocation::{AllocId, Allocation, Bandwidth, BindOutcome, PendingAllocate, Usage};
+use super::auth::{NonceCheck, TurnUser};
+use super::{Client, Command, Now, Server, Transmit};
+use crate::proto::stun::attr::{self, AttrType};
+use crate::proto::stun::frame::ChannelNumber;
+use crate::proto::stun::{
+    Class, ErrorCode, Family, IntegrityAlg, LongTermKey, Message, MessageBuilder, Method, TransactionId,
+};
+
+/// UDP, the only REQUESTED-TRANSPORT this server relays (RFC 8656 §14.7).
+const PROTO_UDP: u8 = 17;
+/// ADDRESS-ERROR-CODE (RFC 8656 §18.13).
+const ADDRESS_ERROR_CODE: AttrType = AttrType(0x8001);
+
+/// How an authenticated request is answered: the key and algorithm of its integrity.
+struct Auth {
+    key: LongTermKey,
+    alg: IntegrityAlg,
+    fingerprint: bool,
+    username: String,
+    user: TurnUser,
+}
+
+impl Server {
+    fn send(&mut self, to: Client, bytes: Vec<u8>) {
+        self.transmits.push_back(Transmit { to, bytes });
+    }
+
+    fn reply_plain(&mut self, to: Client, b: MessageBuilder, fingerprint: bool) {
+        self.send(to, b.finish(None, fingerprint));
+    }
+
+    fn reply(&mut self, to: Client, b: MessageBuilder, auth: &Auth) {
+        self.send(to, b.finish(Some((auth.alg, &auth.key)), auth.fingerprint));
+    }
+
+    fn challenge(&mut self, to: Client, req: &Message<'_>, code: ErrorCode, now: Now) {
+        let mut b = MessageBuilder::error(req, code);
+        b.text(AttrType::REALM, &self.config.realm.clone());
+        b.text(AttrType::NONCE, &self.nonces.issue(to.addr.ip(), now.wall));
+        self.reply_plain(to, b, req.has(AttrType::FINGERPRINT));
+    }
+
+    fn auth_failed(&mut self, to: Client, req: &Message<'_>, now: Now) {
+        self.totals.auth_failures += 1;
+        self.failures.record_failure(to.addr.ip(), now.mono);
+        self.challenge(to, req, ErrorCode::Unauthenticated, now);
+    }
+
+    /// RFC 8489 §9.2.4; `None` means a challenge or error went out already.
+    fn authenticate(&mut self, client: Client, req: &Message<'_>, now: Now) -> Option<Auth> {
+        if self.failures.is_blocked(client.addr.ip(), now.mono) {
+            return None;
+        }
+        if req.integrity_alg().is_none() {
+            self.challenge(client, req, ErrorCode::Unauthenticated, now);
+            return None;
+        }
+        let texts = (req.text(AttrType::USERNAME), req.text(AttrType::REALM), req.text(AttrType::NONCE));
+        let (Some(Ok(username)), Some(Ok(realm)), Some(Ok(nonce))) = texts else {
+            self.reply_plain(client, MessageBuilder::error(req, ErrorCode::BadRequest), req.has(AttrType::FINGERPRINT));
+            return None;
+        };
+        match self.nonces.check(nonce, client.addr.ip(), now.wall) {
+            NonceCheck::Valid => {}
+            NonceCheck::Stale | NonceCheck::Invalid => {
+                self.challenge(client, req, ErrorCode::StaleNonce, now);
+                return None;
+            }
+        }
+        let user = match TurnUser::parse(username) {
+            Some(u) if realm == self.config.realm && u.expiry > now.wall && !self.grants.is_revoked(username) => u,
+            _ => {
+                log::debug!("turn: refused credentials from {}", client.addr);
+                self.auth_failed(client, req, now);
+                return None;
+            }
+        };
+        let fingerprint = req.has(AttrType::FINGERPRINT);
+        let existing = self.by_client.get(&client).and_then(|id| self.allocations.get(id));
+        let candidates = match existing {
+            Some(a) if a.username != username => {
+                let b = MessageBuilder::error(req, ErrorCode::WrongCredentials);
+                self.reply_plain(client, b, fingerprint);
+                return None;
+            }
+            Some(a) => vec![a.key.clone()],
+            None => self.secrets.keys(username, &self.config.realm, now.wall),
+        };
+        for key in candidates {
+            if let Ok(alg) = req.verify_integrity(&key) {
+                return Some(Auth { key, alg, fingerprint, username: username.to_owned(), user });
+            }
+        }
+        log::debug!("turn: bad message integrity from {}", client.addr);
+        self.auth_failed(client, req, now);
+        None
+    }
+
+    pub(super) fn handle_request(&mut self, client: Client, req: &Message<'_>, now: Now) {
+        let unknown = req.unknown_required();
+        if !unknown.is_empty() {
+            let mut b = MessageBuilder::error(req, ErrorCode::UnknownAttribute);
+            b.unknown_attributes(&unknown);
+            self.reply_plain(client, b, req.has(AttrType::FINGERPRINT));
+            return;
+        }
+        if req.method == Method::BINDING {
+            let mut b = MessageBuilder::response(req, Class::Success);
+            b.xor_address(AttrType::XOR_MAPPED_ADDRESS, client.addr);
+            self.reply_plain(client, b, req.has(AttrType::FINGERPRINT));
+            return;
+        }
+        let known = [Method::ALLOCATE, Method::REFRESH, Method::CREATE_PERMISSION, Method::CHANNEL_BIND];
+        if !known.contains(&req.method) {
+            self.reply_plain(client, MessageBuilder::error(req, ErrorCode::BadRequest), req.has(AttrType::FINGERPRINT));
+            return;
+        }
+        if req.method == Method::ALLOCATE {
+            if let Some(a) = self.by_client.get(&client).and_then(|id| self.allocations.get(id)) {
+                // A retransmitted Allocate gets the same answer; any other gets 437 (§7.2).
+                if a.allocate_tid == req.tid && a.pending.is_none() {
+                    let (key, relay, expires) = (a.key.clone(), a.relay, a.expires);
+                    let lifetime = expires.saturating_duration_since(now.mono);
+                    let alg = req.integrity_alg().unwrap_or(IntegrityAlg::Sha1);
+                    if req.verify_integrity(&key).is_ok() {
+                        let b = allocate_success(req.tid, client.addr, relay, lifetime, false);
+                        self.send(client, b.finish(Some((alg, &key)), req.has(AttrType::FINGERPRINT)));
+                    }
+                    return;
+                }
+            }
+        }
+        let Some(auth) = self.authenticate(client, req, now) else { return };
+        match req.method {
+            Method::ALLOCATE => self.allocate(client, req, auth, now),
+            Method::REFRESH => self.refresh(client, req, auth, now),
+            Method::CREATE_PERMISSION => self.create_permission(client, req, auth, now),
+            _ => self.channel_bind(client, req, auth, now),
+        }
+    }
+
+    fn error(&mut self, client: Client, req: &Message<'_>, code: ErrorCode, auth: &Auth) {
+        self.reply(client, MessageBuilder::error(req, code), auth);
+    }
+
+    /// RFC 8656 §7.2: the lifetime asked for, within [default, max], never past the EXPIRY.
+    fn lifetime(&self, req: &Message<'_>, auth: &Auth, now: Now) -> Option<Duration> {
+        let asked = match req.u32(AttrType::LIFETIME) {
+            Some(Ok(secs)) => Duration::from_secs(u64::from(secs)),
+            Some(Err(_)) => return None,
+            None => self.config.default_lifetime,
+        };
+        let left = Duration::from_secs((auth.user.expiry.secs() - now.wall.secs()).max(0) as u64);
+        Some(asked.max(self.config.default_lifetime).min(self.config.max_lifetime).min(left))
+    }
+
+    fn allocate(&mut self, client: Client, req: &Message<'_>, auth: Auth, now: Now) {
+        if self.by_client.contains_key(&client) {
+            return self.error(client, req, ErrorCode::AllocationMismatch, &auth);
+        }
+        match req.get(AttrType::REQUESTED_TRANSPORT).map(attr::decode_requested_transport) {
+            Some(Ok(PROTO_UDP)) => {}
+            Some(Ok(_)) => return self.error(client, req, ErrorCode::UnsupportedTransport, &auth),
+            _ => return self.error(client, req, ErrorCode::BadRequest, &auth),
+        }
+        let requested = req.get(AttrType::REQUESTED_ADDRESS_FAMILY).map(attr::decode_family_attr);
+        let additional = req.get(AttrType::ADDITIONAL_ADDRESS_FAMILY).map(attr::decode_family_attr);
+        let family = match (requested, additional) {
+            (Some(_), Some(_)) | (Some(Err(_)), _) | (_, Some(Err(_))) | (None, Some(Ok(Family::V4))) => {
+                return self.error(client, req, ErrorCode::BadRequest, &auth)
+            }
+            (Some(Ok(f)), None) => f,
+            (None, _) => Family::V4,
+        };
+        let family_ok = match family {
+            Family::V4 => self.config.relay_v4,
+            Family::V6 => self.config.relay_v6,
+        };
+        if !family_ok {
+            return self.error(client, req, ErrorCode::AddressFamilyNotSupported, &auth);
+        }
+        let reservation = req.has(AttrType::RESERVATION_TOKEN);
+        let even = req.get(AttrType::EVEN_PORT);
+        if reservation || even.is_some_and(|v| v.first().is_some_and(|b| b & 0x80 != 0)) {
+            return self.error(client, req, ErrorCode::InsufficientCapacity, &auth);
+        }
+        let identity = auth.user.identity.clone();
+        if self.per_identity.get(&identity).copied().unwrap_or(0) >= self.config.max_allocations_per_peer
+            || self.per_project.get(&identity.project).copied().unwrap_or(0) >= self.config.max_allocations_per_project
+        {
+            return self.error(client, req, ErrorCode::AllocationQuotaReached, &auth);
+        }
+        let Some(lifetime) = self.lifetime(req, &auth, now) else {
+            return self.error(client, req, ErrorCode::BadRequest, &auth);
+        };
+        let id = AllocId(self.next_id);
+        self.next_id += 1;
+        let left = Duration::from_secs((auth.user.expiry.secs() - now.wall.secs()).max(0) as u64);
+        let allocation = Allocation {
+            id,
+            client,
+            identity: identity.clone(),
+            username: auth.username,
+            key: auth.key,
+            relay: None,
+            pending: Some(PendingAllocate {
+                lifetime,
+                alg: auth.alg,
+                fingerprint: auth.fingerprint,
+                refused_additional: matches!(additional, Some(Ok(Family::V6))),
+            }),
+            allocate_tid: req.tid,
+            expires: now.mono + lifetime,
+            hard_limit: now.mono + left,
+            permissions: Vec::new(),
+            channels: Vec::new(),
+            bandwidth: Bandwidth::new(self.config.bandwidth_bytes_per_sec, now.mono),
+            usage: Usage::default(),
+        };
+        self.allocations.insert(id, allocation);
+        self.by_client.insert(client, id);
+        *self.per_identity.entry(identity.clone()).or_default() += 1;
+        *self.per_project.entry(identity.project.clone()).or_default() += 1;
+        self.commands.push_back(Command::BindRelay { alloc: id, family, even_port: even.is_some() });
+    }
+
+    fn refresh(&mut self, client: Client, req: &Message<'_>, auth: Auth, now: Now) {
+        let Some(id) = self.by_client.get(&client).copied() else {
+            return self.error(client, req, ErrorCode::AllocationMismatch, &auth);
+        };
+        let Some(lifetime) = self.lifetime(req, &auth, now) else {
+            return self.error(client, req, ErrorCode::BadRequest, &auth);
+        };
+        let zero = matches!(req.u32(AttrType::LIFETIME), Some(Ok(0)));
+        let relay_family = self.allocations.get(&id).and_then(|a| a.relay).map(|r| Family::of(&r));
+        if let Some(Ok(f)) = req.get(AttrType::REQUESTED_ADDRESS_FAMILY).map(attr::decode_family_attr) {
+            if relay_family.is_some_and(|rf| rf != f) {
+                return self.error(client, req, ErrorCode::PeerAddressFamilyMismatch, &auth);
+            }
+        }
+        let granted = if zero {
+            self.remove(id);
+            Duration::ZERO
+        } else {
+            let Some(a) = self.allocations.get_mut(&id) else { return };
+            a.expires = (now.mono + lifetime).min(a.hard_limit);
+            let (at, granted) = (a.expires, a.expires.saturating_duration_since(now.mono));
+            self.schedule_expiry(id, at);
+            granted
+        };
+        let mut b = MessageBuilder::response(req, Class::Success);
+        b.u32(AttrType::LIFETIME, granted.as_secs() as u32);
+        self.reply(client, b, &auth);
+    }
+
+    /// Resolves the peer addresses of CreatePermission / ChannelBind against the allocation.
+    /// `exact_port` is false for CreatePermission, whose permissions cover every port.
+    fn checked_peer(&mut self, id: AllocId, peer: SocketAddr, exact_port: bool) -> Result<(), ErrorCode> {
+        let relay = self.allocations.get(&id).and_then(|a| a.relay).ok_or(ErrorCode::AllocationMismatch)?;
+        if Family::of(&relay) != Family::of(&peer) {
+            return Err(ErrorCode::PeerAddressFamilyMismatch);
+        }
+        let verdict = if exact_port { self.policy.check(peer) } else { self.policy.check_ip(peer.ip()) };
+        if let Err(why) = verdict {
+            log::debug!("turn: peer {peer} forbidden: {why:?}");
+            self.totals.forbidden_peers += 1;
+            return Err(ErrorCode::Forbidden);
+        }
+        Ok(())
+    }
+
+    fn create_permission(&mut self, client: Client, req: &Message<'_>, auth: Auth, now: Now) {
+        let Some(id) = self.by_client.get(&client).copied() else {
+            return self.error(client, req, ErrorCode::AllocationMismatch, &auth);
+        };
+        let peers: Result<Vec<SocketAddr>, _> = req.xor_addresses(AttrType::XOR_PEER_ADDRESS).collect();
+        let peers = match peers {
+            Ok(p) if !p.is_empty() => p,
+            _ => return self.error(client, req, ErrorCode::BadRequest, &auth),
+        };
+        for peer in &peers {
+            if let Err(code) = self.checked_peer(id, *peer, false) {
+                return self.error(client, req, code, &auth);
+            }
+        }
+        let max = self.config.max_permissions_per_allocation;
+        let Some(a) = self.allocations.get_mut(&id) else { return };
+        if !peers.iter().all(|p| a.permit(p.ip(), now.mono, max)) {
+            return self.error(client, req, ErrorCode::InsufficientCapacity, &auth);
+        }
+        self.reply(client, MessageBuilder::response(req, Class::Success), &auth);
+    }
+
+    fn channel_bind(&mut self, client: Client, req: &Message<'_>, auth: Auth, now: Now) {
+        let Some(id) = self.by_client.get(&client).copied() else {
+            return self.error(client, req, ErrorCode::AllocationMismatch, &auth);
+        };
+        let number = req.get(AttrType::CHANNEL_NUMBER).map(attr::decode_channel_number);
+        let number = match number {
+            Some(Ok(n)) => ChannelNumber::new(n),
+            _ => None,
+        };
+        let (Some(number), Some(Ok(peer))) = (number, req.xor_address(AttrType::XOR_PEER_ADDRESS)) else {
+            return self.error(client, req, ErrorCode::BadRequest, &auth);
+        };
+        if let Err(code) = self.checked_peer(id, peer, true) {
+            return self.error(client, req, code, &auth);
+        }
+        let (max_channels, max_perms) =
+            (self.config.max_channels_per_allocation, self.config.max_permissions_per_allocation);
+        let Some(a) = self.allocations.get_mut(&id) else { return };
+        match a.bind_channel(number, peer, now.mono, max_channels) {
+            BindOutcome::Bound if a.permit(peer.ip(), now.mono, max_perms) => {
+                self.reply(client, MessageBuilder::response(req, Class::Success), &auth)
+            }
+            BindOutcome::Bound | BindOutcome::QuotaFull => {
+                self.error(client, req, ErrorCode::InsufficientCapacity, &auth)
+            }
+            BindOutcome::Conflict => self.error(client, req, ErrorCode::BadRequest, &auth),
+        }
+    }
+}
+
+/// The Allocate success (RFC 8656 §7.3), also resent for a retransmitted Allocate.
+fn allocate_success(
+    tid: TransactionId,
+    mapped: SocketAddr,
+    relay: Option<SocketAddr>,
+    lifetime: Duration,
+    refused_v6: bool,
+) -> MessageBuilder {
+    let mut b = MessageBuilder::new(Class::Success, Method::ALLOCATE, tid);
+    if let Some(relay) = relay {
+        b.xor_address(AttrType::XOR_RELAYED_ADDRESS, relay);
+    }
+    b.u32(AttrType::LIFETIME, lifetime.as_secs() as u32);
+    b.xor_address(AttrType::XOR_MAPPED_ADDRESS, mapped);
+    if refused_v6 {
+        // ADDRESS-ERROR-CODE: family IPv6, reserved, then class 4 and number 40 (440).
+        b.bytes(ADDRESS_ERROR_CODE, &[0x02, 0x00, 0x04, 40]);
+    }
+    b
+}
+
+/// Finishes an Allocate once the shell has bound (or failed to bind) the relay socket.
+pub(super) fn complete_allocate(server: &mut Server, id: AllocId, relay: Option<SocketAddr>, now: Now) {
+    let Some(a) = server.allocations.get_mut(&id) else { return };
+    let Some(pending) = a.pending.take() else { return };
+    let (client, key, tid) = (a.client, a.key.clone(), a.allocate_tid);
+    let Some(relay) = relay else {
+        let mut b = MessageBuilder::new(Class::Error, Method::ALLOCATE, tid);
+        let code = ErrorCode::InsufficientCapacity;
+        b.error_code(code.code(), code.reason());
+        server.remove(id);
+        server.send(client, b.finish(Some((pending.alg, &key)), pending.fingerprint));
+        return;
+    };
+    a.relay = Some(relay);
+    a.expires = (now.mono + pending.lifetime).min(a.hard_limit);
+    let (at, lifetime) = (a.expires, a.expires.saturating_duration_since(now.mono));
+    let project = a.identity.project.clone();
+    server.schedule_expiry(id, at);
+    server.totals.allocations_created += 1;
+    server.closed_usage.entry(project).or_default().1 += 1;
+    let b = allocate_success(tid, client.addr, Some(relay), lifetime, pending.refused_additional);
+    server.send(client, b.finish(Some((pending.alg, &key)), pending.fingerprint));
+    log::debug!("turn: allocation {} relays at {relay} for {lifetime:?}", id.0);
+}
