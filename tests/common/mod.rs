@@ -3,9 +3,10 @@
 
 pub mod cdp;
 pub mod https;
+pub mod turn;
 pub mod ws;
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -14,6 +15,26 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_edgebeam");
 
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A loopback port free for both TCP and UDP at the time of the call (STUN/TURN listens on both).
+pub fn free_port_tcp_udp() -> u16 {
+    loop {
+        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// A random 200-port block inside 20000-29999, below Linux's ephemeral range, so that servers
+/// of tests running in parallel rarely share relay ports.
+pub fn relay_port_range() -> (u16, u16) {
+    use std::hash::{BuildHasher, Hasher};
+    let r = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    let low = 20000 + (r % 50) as u16 * 200;
+    (low, low + 199)
 }
 
 /// Runs `edgebeam ARGS` to completion with `stdin` fed in.
@@ -44,6 +65,12 @@ pub struct Server {
     pub data_dir: PathBuf,
     pub admin: SocketAddr,
     pub signal: SocketAddr,
+    /// STUN/TURN over UDP and TCP.
+    pub turn: SocketAddr,
+    /// TURN over TLS.
+    pub turns: SocketAddr,
+    /// The `--relay-ports` range, inclusive.
+    pub relay_ports: (u16, u16),
     log_dir: PathBuf,
 }
 
@@ -63,14 +90,27 @@ impl Server {
     pub fn spawn_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let signal: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let turn = format!("127.0.0.1:{}", free_port());
-        let turns = format!("127.0.0.1:{}", free_port());
+        let turn: SocketAddr = format!("127.0.0.1:{}", free_port_tcp_udp()).parse().unwrap();
+        let turns: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let given = extra.iter().position(|a| *a == "--relay-ports").and_then(|i| extra.get(i + 1));
+        let relay_ports = match given {
+            Some(r) => {
+                let (lo, hi) = r.split_once('-').expect("--relay-ports LO-HI");
+                (lo.parse().unwrap(), hi.parse().unwrap())
+            }
+            None => relay_port_range(),
+        };
+        let relay_flag = format!("{}-{}", relay_ports.0, relay_ports.1);
         let log_dir = tempfile::tempdir().unwrap().keep();
-        let child = Command::new(BIN)
-            .arg("serve")
+        let mut cmd = Command::new(BIN);
+        cmd.arg("serve")
             .args(["--data-dir", data_dir.to_str().unwrap()])
             .args(["--admin-listen", &admin.to_string(), "--signal-listen", &signal.to_string()])
-            .args(["--turn-listen", &turn, "--turns-listen", &turns])
+            .args(["--turn-listen", &turn.to_string(), "--turns-listen", &turns.to_string()]);
+        if given.is_none() {
+            cmd.args(["--relay-ports", &relay_flag]);
+        }
+        let child = cmd
             .args(extra)
             .env_remove("EDGEBEAM_DATA_DIR")
             .envs(env.iter().copied())
@@ -79,7 +119,7 @@ impl Server {
             .stderr(std::fs::File::create(log_dir.join("stderr")).unwrap())
             .spawn()
             .unwrap();
-        Server { child, data_dir: data_dir.to_owned(), admin, signal, log_dir }
+        Server { child, data_dir: data_dir.to_owned(), admin, signal, turn, turns, relay_ports, log_dir }
     }
 
     pub fn wait_ready(&self, timeout: Duration) {

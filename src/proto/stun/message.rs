@@ -143,11 +143,7 @@ impl<'a> Message<'a> {
 
     /// Comprehension-required attributes this codec does not understand (for a 420).
     pub fn unknown_required(&self) -> Vec<u16> {
-        self.attrs
-            .iter()
-            .filter(|a| a.typ.comprehension_required() && !a.typ.understood())
-            .map(|a| a.typ.0)
-            .collect()
+        self.attrs.iter().filter(|a| a.typ.comprehension_required() && !a.typ.understood()).map(|a| a.typ.0).collect()
     }
 
     pub fn text(&self, typ: AttrType) -> Option<Result<&'a str, AttrError>> {

@@ -195,8 +195,4 @@ impl Grants {
     pub fn prune(&mut self, wall: UnixTime) {
         self.by_username.retain(|_, (_, exp, _)| *exp > wall);
     }
-
-    pub fn len(&self) -> usize {
-        self.by_username.len()
-    }
 }
