@@ -61,9 +61,24 @@ async fn run(config: Config) -> Result<(), AppError> {
     }
     log::info!("TLS certificate SHA-256 fingerprint {}", material.fingerprint());
     let acceptor = TlsAcceptor::from(material.server_config(&[b"http/1.1"])?);
+    let turns_acceptor = TlsAcceptor::from(material.server_config(&[])?);
 
     let admin = bind("admin_listen", config.admin_listen).await?;
     let signal_listener = bind("signal_listen", config.signal_listen).await?;
+    let turn_udp = std::net::UdpSocket::bind(config.turn_listen).map_err(|source| AppError::Bind {
+        key: "turn_listen",
+        addr: config.turn_listen,
+        source,
+    })?;
+    let turn_tcp = bind("turn_listen", config.turn_listen).await?;
+    let turns_listener = bind("turns_listen", config.turns_listen).await?;
+    let relays = crate::net::turn::relay_setup(config.turn_listen, config.public_ip, config.relay_ports);
+    let turn_secrets = crate::turn::load_secrets(&store, config.turn.secret_grace)?
+        .unwrap_or(crate::proto::turn::Secrets { current: turn_secret.clone(), previous: None });
+    let turn_core = crate::turn::build_core(&config, turn_secrets, relays.bind_v4.is_some(), relays.bind_v6.is_some());
+    let turn_stats = Arc::new(crate::net::turn::TurnStats::default());
+    let turn = crate::net::turn::spawn(turn_core, turn_udp, relays, turn_stats.clone())
+        .map_err(|source| AppError::Bind { key: "turn_listen", addr: config.turn_listen, source })?;
     let mut signals = async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
         .map_err(AppError::Signals)?;
 
@@ -77,6 +92,7 @@ async fn run(config: Config) -> Result<(), AppError> {
         counters: counters.clone(),
         tokens: tokens.clone(),
         signal: signal.clone(),
+        turn: turn_stats.clone(),
     });
     let (trigger, stop) = shutdown::channel();
     let drain = Drain::new();
@@ -89,6 +105,7 @@ async fn run(config: Config) -> Result<(), AppError> {
             turn_port: config.turn_listen.port(),
             turns_port: config.turns_listen.port(),
             turn_secret,
+            turn: Some(turn.control.clone()),
         },
         events,
         keys: tokens.subscribe(),
@@ -98,6 +115,17 @@ async fn run(config: Config) -> Result<(), AppError> {
     };
     let hub_task = smol::spawn(hub.run(stop.clone(), config.shutdown_grace, drain.guard()));
     let watcher = smol::spawn(crate::tokens::watch_store(tokens.clone(), store.clone(), stop.clone()));
+    let turn_follower = smol::spawn(crate::turn::follow_store(
+        tokens.subscribe(),
+        store.clone(),
+        turn.control.clone(),
+        config.turn.secret_grace,
+        stop.clone(),
+    ));
+    let usage_saver = smol::spawn(crate::turn::save_usage(turn_stats.clone(), store.clone(), stop.clone()));
+    let turn_streams = [(turn_tcp, None), (turns_listener, Some(turns_acceptor))].map(|(listener, tls)| {
+        smol::spawn(crate::net::turn::stream::serve(listener, tls, turn.control.clone(), stop.clone(), drain.guard()))
+    });
 
     let mut listeners = Vec::new();
     for (name, listener, kind) in [("admin", admin, Listener::Admin), ("signal", signal_listener, Listener::Signal)] {
@@ -111,11 +139,14 @@ async fn run(config: Config) -> Result<(), AppError> {
         print_setup_link(&config, &token);
     }
     log::info!(
-        "edgebeam {} ready in {} ms: admin https://{} signal https://{}",
+        "edgebeam {} ready in {} ms: admin https://{} signal https://{} turn {} (udp, tcp) turns {} relay ports {}",
         crate::VERSION,
         started.elapsed().as_millis(),
         config.admin_listen,
-        config.signal_listen
+        config.signal_listen,
+        config.turn_listen,
+        config.turns_listen,
+        config.relay_ports
     );
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 
@@ -133,8 +164,17 @@ async fn run(config: Config) -> Result<(), AppError> {
     for task in listeners {
         drop(task.cancel());
     }
+    for task in turn_streams {
+        drop(task.cancel());
+    }
     watcher.cancel().await;
+    turn_follower.cancel().await;
     hub_task.cancel().await;
+    let _ = turn.control.send(crate::net::turn::Control::Shutdown).await;
+    if turn.thread.join().is_err() {
+        log::error!("the turn thread panicked");
+    }
+    usage_saver.await;
     drop(signal);
     drop(state);
     drop(store);

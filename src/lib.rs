@@ -28,6 +28,7 @@ pub mod random;
 pub mod store;
 pub mod tls;
 pub mod tokens;
+pub mod turn;
 pub mod unixtime;
 
 /// The version printed by `edgebeam version` and reported by `/healthz`.

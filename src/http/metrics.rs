@@ -3,7 +3,10 @@
 use std::fmt::Write;
 use std::time::Duration;
 
+use crate::ids::ProjectId;
+use crate::net::turn::stats::ProjectUsage;
 use crate::procstat::ProcessStats;
+use crate::proto::turn::Totals;
 use crate::store::StoreStats;
 
 pub struct Snapshot {
@@ -15,6 +18,10 @@ pub struct Snapshot {
     pub tls_handshake_failures: u64,
     pub open_connections: u64,
     pub token_keys: u64,
+    pub turn: Totals,
+    pub turn_stream_clients: usize,
+    /// Relay usage since start per project id (never usernames or addresses).
+    pub turn_projects: Vec<(ProjectId, ProjectUsage)>,
 }
 
 fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
@@ -79,7 +86,54 @@ impl Snapshot {
         );
         metric(&mut out, "edgebeam_token_keys", "gauge", "Public keys the running verifier knows.", self.token_keys);
         metric(&mut out, "edgebeam_http_open_connections", "gauge", "Open HTTPS connections.", self.open_connections);
+        self.render_turn(&mut out);
         out
+    }
+
+    fn render_turn(&self, out: &mut String) {
+        let t = &self.turn;
+        metric(out, "edgebeam_turn_allocations", "gauge", "Live TURN allocations.", t.allocations);
+        metric(
+            out,
+            "edgebeam_turn_allocations_created_total",
+            "counter",
+            "TURN allocations made.",
+            t.allocations_created,
+        );
+        metric(
+            out,
+            "edgebeam_turn_auth_failures_total",
+            "counter",
+            "TURN requests with bad credentials.",
+            t.auth_failures,
+        );
+        metric(
+            out,
+            "edgebeam_turn_forbidden_peers_total",
+            "counter",
+            "Peer addresses refused by policy.",
+            t.forbidden_peers,
+        );
+        metric(
+            out,
+            "edgebeam_turn_dropped_packets_total",
+            "counter",
+            "Relayed packets dropped (no permission or over bandwidth).",
+            t.dropped_packets,
+        );
+        metric(out, "edgebeam_turn_stream_clients", "gauge", "TURN clients on TCP or TLS.", self.turn_stream_clients);
+        let families = [
+            ("edgebeam_turn_relayed_bytes_total", "Payload bytes relayed, both directions.", 0),
+            ("edgebeam_turn_relayed_packets_total", "Packets relayed, both directions.", 1),
+            ("edgebeam_turn_project_allocations_total", "TURN allocations made per project.", 2),
+        ];
+        for (name, help, which) in families {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (project, u) in &self.turn_projects {
+                let v = [u.bytes, u.packets, u.allocations][which];
+                let _ = writeln!(out, "{name}{{project=\"{}\"}} {v}", project.as_str());
+            }
+        }
     }
 }
 
@@ -104,11 +158,19 @@ mod tests {
             tls_handshake_failures: 0,
             open_connections: 1,
             token_keys: 2,
+            turn: Totals { allocations: 3, ..Totals::default() },
+            turn_stream_clients: 1,
+            turn_projects: vec![(
+                ProjectId::parse("prj_a").unwrap(),
+                ProjectUsage { bytes: 100, packets: 2, allocations: 1 },
+            )],
         };
         let text = s.render();
         assert!(text.contains("\nedgebeam_store_projects 2\n"), "{text}");
         assert!(text.contains("edgebeam_http_requests_total{listener=\"admin\"} 7"));
         assert!(text.contains("edgebeam_build_info{version="));
+        assert!(text.contains("\nedgebeam_turn_allocations 3\n"), "{text}");
+        assert!(text.contains("edgebeam_turn_relayed_bytes_total{project=\"prj_a\"} 100"), "{text}");
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let (name, value) = line.rsplit_once(' ').unwrap();
             assert!(!name.is_empty());

@@ -40,6 +40,7 @@ pub struct HttpState {
     pub counters: Arc<Counters>,
     pub tokens: Arc<crate::tokens::TokenService>,
     pub signal: Arc<crate::net::signal::SignalShared>,
+    pub turn: Arc<crate::net::turn::TurnStats>,
 }
 
 const STORE_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -105,6 +106,9 @@ async fn metrics_response(state: &HttpState) -> Response<Body> {
         tls_handshake_failures: state.counters.tls_handshake_failures.load(Ordering::Relaxed),
         open_connections: state.counters.open_connections.load(Ordering::Relaxed),
         token_keys: state.tokens.key_count() as u64,
+        turn: state.turn.totals().0,
+        turn_stream_clients: state.turn.totals().1,
+        turn_projects: state.turn.per_project(),
     };
     let mut r = Response::new(Full::new(Bytes::from(snapshot.render())));
     r.headers_mut().insert(

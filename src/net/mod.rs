@@ -4,3 +4,4 @@
 pub mod https;
 pub mod shutdown;
 pub mod signal;
+pub mod turn;

@@ -13,6 +13,7 @@ mod keys;
 mod projects;
 pub mod schema;
 pub mod secrets;
+pub mod usage;
 pub mod worker;
 
 use std::fs::File;

@@ -43,3 +43,39 @@ impl Store {
         Ok(())
     }
 }
+
+/// The TURN secret replaced by the last rotation; its `created_at` is the rotation time.
+pub const TURN_SECRET_PREVIOUS: &str = "turn_secret_previous";
+
+/// The current TURN secret and, after a rotation, the previous one with the rotation time.
+pub struct StoredTurnSecrets {
+    pub current: Vec<u8>,
+    pub previous: Option<(Vec<u8>, UnixTime)>,
+}
+
+impl Store {
+    /// The current TURN secret and, after a rotation, the previous one with the rotation time.
+    pub fn turn_secrets(&self) -> Result<Option<StoredTurnSecrets>, StoreError> {
+        let Some((current, _)) = self.secret(TURN_SECRET)? else { return Ok(None) };
+        Ok(Some(StoredTurnSecrets { current, previous: self.secret(TURN_SECRET_PREVIOUS)? }))
+    }
+
+    /// Makes `fresh` the TURN secret and keeps the old one as the previous secret, in one
+    /// transaction so a crash never loses both.
+    pub fn rotate_turn_secret(&mut self, fresh: &[u8], now: UnixTime) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO secrets (name, value, created_at)
+             SELECT ?1, value, ?2 FROM secrets WHERE name = ?3
+             ON CONFLICT(name) DO UPDATE SET value = excluded.value, created_at = excluded.created_at",
+            params![TURN_SECRET_PREVIOUS, now.secs(), TURN_SECRET],
+        )?;
+        tx.execute(
+            "INSERT INTO secrets (name, value, created_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT(name) DO UPDATE SET value = excluded.value, created_at = excluded.created_at",
+            params![TURN_SECRET, fresh, now.secs()],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+}

@@ -7,13 +7,16 @@
 
 use super::HEADER_LEN;
 
-/// A channel number in the range TURN allows (0x4000–0x4FFF, RFC 8656 §12).
+/// A channel number. RFC 8656 §12 allows 0x4000–0x4FFF and reserves 0x5000–0x7FFF, but RFC
+/// 5766 allowed 0x4000–0x7FFF and its clients (coturn's among them) still pick numbers there,
+/// so this server accepts the RFC 5766 range, as coturn does; the two-bit ChannelData prefix is
+/// the same either way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ChannelNumber(u16);
 
 impl ChannelNumber {
     pub const MIN: u16 = 0x4000;
-    pub const MAX: u16 = 0x4FFF;
+    pub const MAX: u16 = 0x7FFF;
 
     pub fn new(n: u16) -> Option<ChannelNumber> {
         (Self::MIN..=Self::MAX).contains(&n).then_some(ChannelNumber(n))

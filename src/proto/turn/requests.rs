@@ -305,7 +305,13 @@ impl Server {
         };
         let number = req.get(AttrType::CHANNEL_NUMBER).map(attr::decode_channel_number);
         let number = match number {
-            Some(Ok(n)) => ChannelNumber::new(n),
+            Some(Ok(n)) => {
+                let valid = ChannelNumber::new(n);
+                if valid.is_none() {
+                    log::debug!("turn: channel number {n:#06x} is outside 0x4000-0x7FFF");
+                }
+                valid
+            }
             _ => None,
         };
         let (Some(number), Some(Ok(peer))) = (number, req.xor_address(AttrType::XOR_PEER_ADDRESS)) else {
@@ -324,7 +330,10 @@ impl Server {
             BindOutcome::Bound | BindOutcome::QuotaFull => {
                 self.error(client, req, ErrorCode::InsufficientCapacity, &auth)
             }
-            BindOutcome::Conflict => self.error(client, req, ErrorCode::BadRequest, &auth),
+            BindOutcome::Conflict => {
+                log::debug!("turn: channel {:#06x} or peer {peer} already bound otherwise", number.get());
+                self.error(client, req, ErrorCode::BadRequest, &auth)
+            }
         }
     }
 }

@@ -370,7 +370,7 @@ fn channel_data_flows_both_ways_once_bound_and_not_before() {
     });
     assert_eq!(reply_code(&w.send(client, &req)[0]), Some(400));
     let req = w.request(Method::CHANNEL_BIND, &c, |b| {
-        b.bytes(AttrType::CHANNEL_NUMBER, &[0x50, 0x00, 0, 0]);
+        b.bytes(AttrType::CHANNEL_NUMBER, &[0x80, 0x00, 0, 0]);
         b.xor_address(AttrType::XOR_PEER_ADDRESS, sa("10.0.0.5:6000"));
     });
     assert_eq!(reply_code(&w.send(client, &req)[0]), Some(400));

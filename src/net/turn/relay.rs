@@ -1,0 +1,302 @@
+//! The turn thread: a local executor with one task for the UDP listener, one per relay socket
+//! and one for control messages and timers. They share the core through a `RefCell` on this one
+//! thread; no task holds the borrow across an await.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::io::ErrorKind;
+use std::net::{SocketAddr, UdpSocket};
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use smol::{Async, LocalExecutor, Task, Timer};
+
+use super::{Control, RelaySetup, TurnStats};
+use crate::proto::stun::Family;
+use crate::proto::turn::{AllocId, Client, Command, Now, Server, Transport};
+use crate::unixtime::UnixTime;
+
+/// Datagrams handled per wakeup before a task yields to the others.
+const BUDGET: usize = 64;
+/// The longest a timer sleeps, so stats and expiries are looked at at least this often.
+const TICK: Duration = Duration::from_secs(1);
+const USAGE_EVERY: Duration = Duration::from_secs(2);
+const BIND_ATTEMPTS: usize = 64;
+
+struct Relay {
+    socket: Rc<Async<UdpSocket>>,
+    port: u16,
+    _task: Task<()>,
+}
+
+struct Shell {
+    core: Server,
+    listener: Rc<Async<UdpSocket>>,
+    setup: RelaySetup,
+    relays: HashMap<AllocId, Relay>,
+    ports_in_use: HashSet<u16>,
+    streams: HashMap<u64, async_channel::Sender<Vec<u8>>>,
+    out: Vec<u8>,
+    rng_state: u64,
+    executor: Rc<LocalExecutor<'static>>,
+    me: Weak<RefCell<Shell>>,
+}
+
+fn now() -> Now {
+    Now { mono: Instant::now(), wall: UnixTime::now() }
+}
+
+pub(super) fn run(
+    core: Server,
+    listener: UdpSocket,
+    setup: RelaySetup,
+    control: async_channel::Receiver<Control>,
+    stats: Arc<TurnStats>,
+) {
+    let executor = Rc::new(LocalExecutor::new());
+    let listener = match Async::new(listener) {
+        Ok(l) => Rc::new(l),
+        Err(e) => {
+            log::error!("turn: cannot register the UDP listener: {e}");
+            return;
+        }
+    };
+    let seed = crate::random::token::<8>().bytes().fold(0u64, |a, b| a.rotate_left(8) ^ u64::from(b)) | 1;
+    let shell = Rc::new_cyclic(|me| {
+        RefCell::new(Shell {
+            core,
+            listener: listener.clone(),
+            setup,
+            relays: HashMap::new(),
+            ports_in_use: HashSet::new(),
+            streams: HashMap::new(),
+            out: Vec::with_capacity(2048),
+            rng_state: seed,
+            executor: executor.clone(),
+            me: me.clone(),
+        })
+    });
+    let udp = executor.spawn(client_datagrams(shell.clone(), listener));
+    smol::block_on(executor.run(control_loop(shell.clone(), control, stats)));
+    drop(udp);
+    let mut st = shell.borrow_mut();
+    st.relays.clear();
+    st.streams.clear();
+}
+
+async fn client_datagrams(shell: Rc<RefCell<Shell>>, listener: Rc<Async<UdpSocket>>) {
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        if let Err(e) = listener.readable().await {
+            log::error!("turn: UDP listener failed: {e}");
+            return;
+        }
+        let mut handled = 0;
+        {
+            let mut st = shell.borrow_mut();
+            while handled < BUDGET {
+                match listener.get_ref().recv_from(&mut buf) {
+                    Ok((n, from)) => {
+                        st.client_record(Client { transport: Transport::Udp, conn: 0, addr: from }, &buf[..n])
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    // ICMP errors from earlier sends surface here; they are not fatal.
+                    Err(e) => log::trace!("turn: UDP receive: {e}"),
+                }
+                handled += 1;
+            }
+        }
+        if handled == BUDGET {
+            smol::future::yield_now().await;
+        }
+    }
+}
+
+async fn peer_datagrams(shell: Weak<RefCell<Shell>>, alloc: AllocId, socket: Rc<Async<UdpSocket>>) {
+    let mut buf = [0u8; 2048];
+    loop {
+        if socket.readable().await.is_err() {
+            return;
+        }
+        let Some(shell) = shell.upgrade() else { return };
+        let mut handled = 0;
+        {
+            let mut st = shell.borrow_mut();
+            while handled < BUDGET {
+                match socket.get_ref().recv_from(&mut buf) {
+                    Ok((n, from)) => st.peer_datagram(alloc, from, &buf[..n]),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) => log::trace!("turn: relay receive: {e}"),
+                }
+                handled += 1;
+            }
+        }
+        drop(shell);
+        if handled == BUDGET {
+            smol::future::yield_now().await;
+        }
+    }
+}
+
+async fn control_loop(shell: Rc<RefCell<Shell>>, control: async_channel::Receiver<Control>, stats: Arc<TurnStats>) {
+    let mut next_usage = Instant::now() + USAGE_EVERY;
+    loop {
+        let deadline = {
+            let st = shell.borrow();
+            let tick = Instant::now() + TICK;
+            st.core.poll_timeout().map_or(tick, |t| t.min(tick))
+        };
+        let msg = futures_lite::future::or(async { Some(control.recv().await) }, async {
+            Timer::at(deadline).await;
+            None
+        })
+        .await;
+        let mut st = shell.borrow_mut();
+        match msg {
+            Some(Ok(Control::Shutdown)) | Some(Err(_)) => break,
+            Some(Ok(msg)) => st.control(msg),
+            None => {}
+        }
+        let now = now();
+        st.core.handle_timeout(now);
+        st.drain(now);
+        stats.set_totals(st.core.totals(), st.streams.len());
+        if now.mono >= next_usage {
+            stats.add_usage(st.core.take_usage());
+            next_usage = now.mono + USAGE_EVERY;
+        }
+    }
+    stats.add_usage(shell.borrow_mut().core.take_usage());
+}
+
+impl Shell {
+    fn client_record(&mut self, client: Client, bytes: &[u8]) {
+        let now = now();
+        if let Some(fwd) = self.core.handle_client(client, bytes, now) {
+            if let Some(relay) = self.relays.get(&fwd.alloc) {
+                if let Err(e) = relay.socket.get_ref().send_to(fwd.payload, fwd.peer) {
+                    log::trace!("turn: relay send: {e}");
+                }
+            }
+        }
+        self.drain(now);
+    }
+
+    fn peer_datagram(&mut self, alloc: AllocId, from: SocketAddr, payload: &[u8]) {
+        let now = now();
+        let mut out = std::mem::take(&mut self.out);
+        if let Some(client) = self.core.handle_peer(alloc, from, payload, now, &mut out) {
+            self.deliver(client, &out);
+        }
+        self.out = out;
+        self.drain(now);
+    }
+
+    fn deliver(&mut self, to: Client, bytes: &[u8]) {
+        match to.transport {
+            Transport::Udp => {
+                if let Err(e) = self.listener.get_ref().send_to(bytes, to.addr) {
+                    log::trace!("turn: UDP send: {e}");
+                }
+            }
+            Transport::Tcp | Transport::Tls => {
+                // A full queue means a slow reader; dropping is what UDP would do.
+                if let Some(tx) = self.streams.get(&to.conn) {
+                    let _ = tx.try_send(bytes.to_vec());
+                }
+            }
+        }
+    }
+
+    fn control(&mut self, msg: Control) {
+        match msg {
+            Control::StreamOpened { client, tx } => {
+                self.streams.insert(client.conn, tx);
+            }
+            Control::StreamRecord { client, bytes } => self.client_record(client, &bytes),
+            Control::StreamClosed { client } => {
+                self.streams.remove(&client.conn);
+                self.core.handle_client_closed(client);
+            }
+            Control::Grant { username, kid, expiry } => self.core.grant(username, kid, expiry),
+            Control::KeysDeleted(kids) => {
+                let n = self.core.revoke_kids(&kids);
+                if n > 0 {
+                    log::info!("turn: removed {n} allocations of deleted keys");
+                }
+            }
+            Control::RevokeIdentity(identity) => {
+                self.core.revoke_identity(&identity);
+            }
+            Control::Secrets(secrets) => self.core.set_secrets(secrets),
+            Control::Shutdown => {}
+        }
+    }
+
+    /// Sends queued responses and carries out relay commands until the core has nothing left.
+    fn drain(&mut self, now: Now) {
+        loop {
+            let mut progressed = false;
+            while let Some(t) = self.core.poll_transmit() {
+                self.deliver(t.to, &t.bytes);
+                progressed = true;
+            }
+            while let Some(cmd) = self.core.poll_command() {
+                progressed = true;
+                match cmd {
+                    Command::BindRelay { alloc, family, even_port } => {
+                        let bound = self.bind_relay(alloc, family, even_port);
+                        self.core.handle_relay_bound(alloc, bound, now);
+                    }
+                    Command::CloseRelay { alloc } => {
+                        if let Some(relay) = self.relays.remove(&alloc) {
+                            self.ports_in_use.remove(&relay.port);
+                        }
+                    }
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    fn next_random(&mut self) -> u64 {
+        // xorshift64: only spreads relay ports, so predictability costs nothing.
+        let mut x = self.rng_state;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng_state = x;
+        x
+    }
+
+    /// Binds a relay socket on a random free port of the range; `None` when none could be had.
+    fn bind_relay(&mut self, alloc: AllocId, family: Family, even_port: bool) -> Option<SocketAddr> {
+        let (bind, advertise) = match family {
+            Family::V4 => (self.setup.bind_v4?, self.setup.advertise_v4?),
+            Family::V6 => (self.setup.bind_v6?, self.setup.advertise_v6?),
+        };
+        let range = self.setup.ports;
+        for _ in 0..BIND_ATTEMPTS {
+            let mut port = range.low + (self.next_random() % u64::from(range.len())) as u16;
+            if even_port && port % 2 == 1 {
+                port = if port > range.low { port - 1 } else { port + 1 };
+            }
+            if self.ports_in_use.contains(&port) {
+                continue;
+            }
+            let socket = match UdpSocket::bind(SocketAddr::new(bind, port)).and_then(Async::new) {
+                Ok(s) => Rc::new(s),
+                Err(_) => continue,
+            };
+            let task = self.executor.spawn(peer_datagrams(self.me.clone(), alloc, socket.clone()));
+            self.ports_in_use.insert(port);
+            self.relays.insert(alloc, Relay { socket, port, _task: task });
+            return Some(SocketAddr::new(advertise, port));
+        }
+        log::warn!("turn: no free relay port in {range} after {BIND_ATTEMPTS} attempts");
+        None
+    }
+}

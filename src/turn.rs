@@ -1,0 +1,141 @@
+//! The TURN service around the core: builds it from the `Config` and the store, keeps it in step
+//! with the store (rotated secrets, deleted keys) and writes its usage to the store.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::net::shutdown::Signal;
+use crate::net::turn::{Control, TurnStats};
+use crate::proto::addr_policy::PeerPolicy;
+use crate::proto::turn::{Secrets, Server, TurnConfig};
+use crate::store::usage::{day_of, RelayUsage};
+use crate::store::worker::StoreHandle;
+use crate::store::{Store, StoreError};
+use crate::tokens::KeyEvent;
+use crate::unixtime::UnixTime;
+
+const USAGE_SAVE_EVERY: Duration = Duration::from_secs(60);
+
+/// The current secret and the previous one while its grace lasts, as stored.
+pub fn load_secrets(store: &Store, grace: Duration) -> Result<Option<Secrets>, StoreError> {
+    Ok(store.turn_secrets()?.map(|stored| Secrets {
+        current: stored.current,
+        previous: stored.previous.map(|(value, rotated)| (value, UnixTime(rotated.secs() + grace.as_secs() as i64))),
+    }))
+}
+
+pub fn core_config(config: &Config, relay_v4: bool, relay_v6: bool) -> TurnConfig {
+    let t = &config.turn;
+    TurnConfig {
+        realm: t.realm.clone(),
+        software: format!("edgebeam/{}", crate::VERSION),
+        default_lifetime: t.default_lifetime,
+        max_lifetime: t.max_lifetime,
+        nonce_lifetime: Duration::from_secs(600),
+        max_allocations_per_peer: t.max_allocations_per_peer,
+        max_allocations_per_project: t.max_allocations_per_project,
+        max_permissions_per_allocation: t.max_permissions_per_allocation,
+        max_channels_per_allocation: t.max_channels_per_allocation,
+        bandwidth_bytes_per_sec: t.bandwidth_bytes_per_sec,
+        auth_failures_per_minute: t.auth_failures_per_minute,
+        relay_v4,
+        relay_v6,
+    }
+}
+
+/// The peer policy: the operator's lists, this box's own addresses and its relay ports.
+pub fn peer_policy(config: &Config) -> PeerPolicy {
+    let mut own: Vec<IpAddr> =
+        if_addrs::get_if_addrs().map(|l| l.into_iter().map(|i| i.ip()).collect()).unwrap_or_default();
+    own.extend(config.public_ip);
+    PeerPolicy::new(
+        config.turn.allow_peers.clone(),
+        config.turn.deny_peers.clone(),
+        own,
+        config.relay_ports.low..=config.relay_ports.high,
+    )
+}
+
+pub fn build_core(config: &Config, secrets: Secrets, relay_v4: bool, relay_v6: bool) -> Server {
+    let nonce_key = crate::random::token::<32>();
+    Server::new(core_config(config, relay_v4, relay_v6), peer_policy(config), secrets, nonce_key.as_bytes())
+}
+
+/// Forwards key deletions to the turn thread and reloads the secrets when the store changes.
+pub async fn follow_store(
+    events: async_channel::Receiver<KeyEvent>,
+    store: StoreHandle,
+    control: async_channel::Sender<Control>,
+    grace: Duration,
+    stop: Signal,
+) {
+    let mut last: Option<Secrets> = None;
+    loop {
+        let event = futures_lite::future::or(async { events.recv().await.ok() }, async {
+            stop.fired().await;
+            None
+        })
+        .await;
+        match event {
+            None => return,
+            Some(KeyEvent::KeysDeleted(kids)) => {
+                let _ = control.send(Control::KeysDeleted(kids)).await;
+            }
+            Some(KeyEvent::StoreChanged) => match store.call(move |s| load_secrets(s, grace)).await {
+                Ok(Ok(Some(secrets))) if last.as_ref() != Some(&secrets) => {
+                    if last.is_some() {
+                        log::info!("turn: the TURN secret changed; the previous one stays valid for {grace:?}");
+                    }
+                    last = Some(secrets.clone());
+                    let _ = control.send(Control::Secrets(secrets)).await;
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => log::warn!("turn: cannot reload the TURN secret: {e}"),
+                Err(_) => return,
+            },
+        }
+    }
+}
+
+/// Writes relay usage to the store every minute and once more at shutdown.
+pub async fn save_usage(stats: Arc<TurnStats>, store: StoreHandle, stop: Signal) {
+    loop {
+        let stopping = futures_lite::future::or(
+            async {
+                smol::Timer::after(USAGE_SAVE_EVERY).await;
+                false
+            },
+            async {
+                stop.fired().await;
+                true
+            },
+        )
+        .await;
+        flush_usage(&stats, &store).await;
+        if stopping {
+            return;
+        }
+    }
+}
+
+pub async fn flush_usage(stats: &TurnStats, store: &StoreHandle) {
+    let unsaved = stats.take_unsaved();
+    if unsaved.is_empty() {
+        return;
+    }
+    let rows: Vec<_> = unsaved
+        .iter()
+        .map(|(p, u)| (p.clone(), RelayUsage { bytes: u.bytes, packets: u.packets, allocations: u.allocations }))
+        .collect();
+    let day = day_of(UnixTime::now());
+    match store.call(move |s| s.add_relay_usage(day, &rows)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            log::warn!("turn: cannot save usage: {e}");
+            stats.restore_unsaved(unsaved);
+        }
+        Err(_) => stats.restore_unsaved(unsaved),
+    }
+}
