@@ -20,6 +20,7 @@ pub enum Command {
     Backup(BackupArgs),
     Key(KeyArgs),
     Token(TokenArgs),
+    Turn(TurnArgs),
 }
 
 #[derive(FromArgs, Debug, Default)]
@@ -270,6 +271,30 @@ pub struct BackupArgs {
     /// the new backup file; an existing file is never overwritten
     #[argh(option)]
     pub out: String,
+}
+
+#[derive(FromArgs, Debug)]
+/// Manage the TURN relay's shared secret.
+#[argh(subcommand, name = "turn")]
+pub struct TurnArgs {
+    #[argh(subcommand)]
+    pub command: TurnCommand,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum TurnCommand {
+    RotateSecret(RotateSecretArgs),
+}
+
+#[derive(FromArgs, Debug)]
+/// Replace the TURN secret. Credentials made with the previous secret keep working for
+/// turn_secret_grace_secs (default one day); a running server picks the change up within 2 s.
+#[argh(subcommand, name = "rotate-secret")]
+pub struct RotateSecretArgs {
+    /// data directory (default ./edgebeam-data, or $EDGEBEAM_DATA_DIR)
+    #[argh(option)]
+    pub data_dir: Option<String>,
 }
 
 #[derive(FromArgs, Debug)]

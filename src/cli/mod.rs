@@ -108,6 +108,15 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Key(k) => keys::run(k.command),
         Command::Token(t) => token::run(t.command),
+        Command::Turn(t) => match t.command {
+            args::TurnCommand::RotateSecret(a) => {
+                let mut store = Store::open(&data_dir(a.data_dir)?, OpenMode::MustExist)?;
+                let fresh = crate::random::token::<32>();
+                store.rotate_turn_secret(fresh.as_bytes(), UnixTime::now(), Actor::CLI)?;
+                eprintln!("TURN secret rotated; the previous one stays valid for turn_secret_grace_secs");
+                Ok(())
+            }
+        },
     }
 }
 

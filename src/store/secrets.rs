@@ -62,8 +62,14 @@ impl Store {
 
     /// Makes `fresh` the TURN secret and keeps the old one as the previous secret, in one
     /// transaction so a crash never loses both.
-    pub fn rotate_turn_secret(&mut self, fresh: &[u8], now: UnixTime) -> Result<(), StoreError> {
+    pub fn rotate_turn_secret(
+        &mut self,
+        fresh: &[u8],
+        now: UnixTime,
+        actor: super::Actor<'_>,
+    ) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
+        super::audit::insert(&tx, now, actor, "turn.rotate_secret", None, None)?;
         tx.execute(
             "INSERT INTO secrets (name, value, created_at)
              SELECT ?1, value, ?2 FROM secrets WHERE name = ?3

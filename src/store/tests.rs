@@ -194,3 +194,31 @@ fn a_corrupted_database_is_refused_and_left_unchanged() {
     assert!(matches!(e, StoreError::Corrupt { .. } | StoreError::NotADatabase(_)), "{e}");
     assert_eq!(std::fs::read(&path).unwrap(), bytes);
 }
+
+#[test]
+fn rotating_the_turn_secret_keeps_the_previous_one_with_the_rotation_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut store = Store::open(tmp.path(), OpenMode::CreateIfMissing).unwrap();
+    store.secret_or_insert(secrets::TURN_SECRET, b"first", UnixTime(10)).unwrap();
+    let s = store.turn_secrets().unwrap().unwrap();
+    assert_eq!((s.current.as_slice(), s.previous), (&b"first"[..], None));
+    store.rotate_turn_secret(b"second", UnixTime(20), Actor::CLI).unwrap();
+    let s = store.turn_secrets().unwrap().unwrap();
+    assert_eq!(s.current, b"second");
+    assert_eq!(s.previous, Some((b"first".to_vec(), UnixTime(20))));
+    assert_eq!(store.recent_audit(1).unwrap()[0].action, "turn.rotate_secret");
+}
+
+#[test]
+fn relay_usage_adds_up_per_day_and_skips_deleted_projects() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut store = Store::open(tmp.path(), OpenMode::CreateIfMissing).unwrap();
+    let id = make_project(&mut store, 3);
+    let gone = ProjectId::from_random([9; 16]);
+    let u = usage::RelayUsage { bytes: 1000, packets: 10, allocations: 1 };
+    store.add_relay_usage(5, &[(id.clone(), u), (gone.clone(), u)]).unwrap();
+    store.add_relay_usage(5, &[(id.clone(), u)]).unwrap();
+    assert_eq!(store.relay_usage(&id, 5).unwrap(), usage::RelayUsage { bytes: 2000, packets: 20, allocations: 2 });
+    assert_eq!(store.relay_usage(&gone, 5).unwrap(), usage::RelayUsage::default());
+    assert_eq!(usage::day_of(UnixTime(86_400 * 3 + 5)), 3);
+}
