@@ -115,19 +115,19 @@ impl HubTask {
     /// Another process changed the store: reload the allowed origins and the TURN secret (a
     /// rotation must reach the credentials of the next `welcome` and `refreshed`).
     async fn reload_origins(&mut self) {
-        match self.store.call(|s| (s.load_origins(), s.secret(crate::store::secrets::TURN_SECRET))).await {
-            Ok((origins, secret)) => {
-                match origins {
-                    Ok(origins) => self.dir.origins = origins,
-                    Err(e) => log::warn!("signal: cannot reload allowed origins: {e}"),
-                }
-                match secret {
-                    Ok(Some((secret, _))) => self.dir.turn_secret = secret,
-                    Ok(None) => {}
-                    Err(e) => log::warn!("signal: cannot reload the TURN secret: {e}"),
-                }
-            }
-            Err(_) => {}
+        let Ok((origins, secret)) =
+            self.store.call(|s| (s.load_origins(), s.secret(crate::store::secrets::TURN_SECRET))).await
+        else {
+            return;
+        };
+        match origins {
+            Ok(origins) => self.dir.origins = origins,
+            Err(e) => log::warn!("signal: cannot reload allowed origins: {e}"),
+        }
+        match secret {
+            Ok(Some((secret, _))) => self.dir.turn_secret = secret,
+            Ok(None) => {}
+            Err(e) => log::warn!("signal: cannot reload the TURN secret: {e}"),
         }
     }
 
