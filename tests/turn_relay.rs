@@ -1,0 +1,129 @@
+//! The TURN relay against coturn's own client: `turnutils_uclient` relays to a `turnutils_peer`
+//! echo over UDP, TCP and TLS with credentials taken from a signaling `welcome`, and bad
+//! credentials and forbidden peers are refused with the codes SPEC asks for.
+
+mod common;
+
+use std::time::Duration;
+
+use common::turn::{allocate_udp, credentials_from_welcome, rest_password, AllocateError, Peer, Project};
+use common::Server;
+
+/// Loopback peers are denied by default; the echo peer lives on 127.0.0.1, so these servers
+/// re-open 127.0.0.0/8 (the operator's allow list, as a test bench would).
+const ALLOW_LOOPBACK: [&str; 2] = ["--turn-allow-peers", "127.0.0.0/8"];
+
+fn relay_run(transport: &[&str], pid: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let project = Project::create(dir.path(), "relay");
+    let server = Server::start(dir.path(), &ALLOW_LOOPBACK);
+    let peer = Peer::start();
+    let (user, credential) = credentials_from_welcome(&server, &project, "room", pid, 600);
+    let port = if transport.contains(&"-S") { server.turns.port() } else { server.turn.port() };
+    let port = port.to_string();
+    let mut args = vec!["-c", "-n", "40", "-m", "2", "-l", "200", "-e", "127.0.0.1", "-r", peer.port()];
+    args.extend_from_slice(&["-u", &user, "-w", &credential, "-p", &port]);
+    args.extend_from_slice(transport);
+    args.push("127.0.0.1");
+    let run = common::turn::uclient(&args);
+    run.assert_clean();
+    assert_eq!(run.sent, 80, "{}", run.stdout);
+}
+
+#[test]
+fn uclient_relays_over_udp_with_welcome_credentials_and_loses_nothing() {
+    relay_run(&[], "udp-peer");
+}
+
+#[test]
+fn uclient_relays_over_tcp_with_welcome_credentials_and_loses_nothing() {
+    relay_run(&["-t"], "tcp-peer");
+}
+
+#[test]
+fn uclient_relays_over_tls_with_welcome_credentials_and_loses_nothing() {
+    relay_run(&["-t", "-S"], "tls-peer");
+}
+
+#[test]
+fn a_wrong_password_and_an_expired_username_get_401() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = Project::create(dir.path(), "auth");
+    let server = Server::start(dir.path(), &ALLOW_LOOPBACK);
+    let (user, credential) = credentials_from_welcome(&server, &project, "room", "alice", 600);
+    assert!(allocate_udp(server.turn, &user, &credential).is_ok());
+    match allocate_udp(server.turn, &user, "d3JvbmcgcGFzc3dvcmQ=") {
+        Err(AllocateError::Code(401)) => {}
+        Err(other) => panic!("wrong password: {other:?}"),
+        Ok(_) => panic!("wrong password: allocated"),
+    }
+    // A token with a 2 s TTL gives a username that expires with it.
+    let (short_user, short_credential) = credentials_from_welcome(&server, &project, "room", "bob", 2);
+    std::thread::sleep(Duration::from_millis(3100));
+    match allocate_udp(server.turn, &short_user, &short_credential) {
+        Err(AllocateError::Code(401)) => {}
+        Err(other) => panic!("expired username: {other:?}"),
+        Ok(_) => panic!("expired username: allocated"),
+    }
+    // A password computed from another secret is no better.
+    let forged = rest_password("not-the-secret", &user);
+    assert!(matches!(allocate_udp(server.turn, &user, &forged), Err(AllocateError::Code(401))));
+    // coturn's client is refused too: it retries a 401 for a minute, so watch it for a few
+    // seconds, then check that the server counted its attempts as failures.
+    let failures_before = metric(&server, "edgebeam_turn_auth_failures_total");
+    let peer = Peer::start();
+    let port = server.turn.port().to_string();
+    let runs: Vec<_> =
+        [(user.clone(), "d3JvbmcgcGFzc3dvcmQ=".to_owned()), (short_user.clone(), short_credential.clone())]
+            .into_iter()
+            .map(|(u, w)| {
+                let (peer_port, port) = (peer.port().to_owned(), port.clone());
+                std::thread::spawn(move || {
+                    let args = ["-c", "-n", "5", "-m", "1", "-e", "127.0.0.1", "-r", &peer_port, "-u", &u, "-w", &w];
+                    common::turn::uclient_within(
+                        &[&args[..], &["-p", &port, "127.0.0.1"]].concat(),
+                        Duration::from_secs(6),
+                    )
+                })
+            })
+            .collect();
+    for run in runs {
+        let run = run.join().unwrap();
+        assert!(!run.completed && run.sent == 0, "{}", run.stdout);
+    }
+    assert!(metric(&server, "edgebeam_turn_auth_failures_total") >= failures_before + 2);
+    // Its many retries went over turn_auth_failures_per_minute: the source now gets no answer,
+    // even with good credentials, until the minute is over.
+    assert!(matches!(allocate_udp(server.turn, &user, &credential), Err(AllocateError::NoAnswer(_))));
+}
+
+#[test]
+fn channel_binds_to_loopback_metadata_and_low_ports_get_403() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = Project::create(dir.path(), "policy");
+    // Default policy: no allow list.
+    let server = Server::start(dir.path(), &[]);
+    let port = server.turn.port().to_string();
+    for (i, (peer_ip, peer_port)) in
+        [("127.0.0.1", "5000"), ("169.254.169.254", "5000"), ("10.11.12.13", "80")].into_iter().enumerate()
+    {
+        let (user, credential) = credentials_from_welcome(&server, &project, "room", &format!("p{i}"), 600);
+        let args =
+            ["-c", "-n", "5", "-m", "1", "-e", peer_ip, "-r", peer_port, "-u", &user, "-w", &credential, "-p", &port];
+        let run = common::turn::uclient(&[&args[..], &["127.0.0.1"]].concat());
+        assert!(run.says("channel bind: error 403"), "{peer_ip}:{peer_port}\n{}\n{}", run.stdout, run.stderr);
+        assert!(!run.status.success());
+    }
+    // The turn thread publishes its totals at least once a second.
+    std::thread::sleep(Duration::from_millis(1200));
+    assert!(metric(&server, "edgebeam_turn_forbidden_peers_total") >= 3);
+}
+
+fn metric(server: &Server, name: &str) -> u64 {
+    let metrics = common::https::request(server.admin, "GET", "/metrics").unwrap().body;
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
+}
