@@ -38,6 +38,7 @@ struct Shell {
     ports_in_use: HashSet<u16>,
     streams: HashMap<u64, async_channel::Sender<Vec<u8>>>,
     out: Vec<u8>,
+    peer_buf: Vec<u8>,
     rng_state: u64,
     executor: Rc<LocalExecutor<'static>>,
     me: Weak<RefCell<Shell>>,
@@ -72,6 +73,7 @@ pub(super) fn run(
             ports_in_use: HashSet::new(),
             streams: HashMap::new(),
             out: Vec::with_capacity(2048),
+            peer_buf: vec![0u8; 65_536],
             rng_state: seed,
             executor: executor.clone(),
             me: me.clone(),
@@ -114,7 +116,6 @@ async fn client_datagrams(shell: Rc<RefCell<Shell>>, listener: Rc<Async<UdpSocke
 }
 
 async fn peer_datagrams(shell: Weak<RefCell<Shell>>, alloc: AllocId, socket: Rc<Async<UdpSocket>>) {
-    let mut buf = [0u8; 2048];
     loop {
         if socket.readable().await.is_err() {
             return;
@@ -123,6 +124,8 @@ async fn peer_datagrams(shell: Weak<RefCell<Shell>>, alloc: AllocId, socket: Rc<
         let mut handled = 0;
         {
             let mut st = shell.borrow_mut();
+            // One receive buffer for every relay socket keeps an allocation's footprint small.
+            let mut buf = std::mem::take(&mut st.peer_buf);
             while handled < BUDGET {
                 match socket.get_ref().recv_from(&mut buf) {
                     Ok((n, from)) => st.peer_datagram(alloc, from, &buf[..n]),
@@ -131,6 +134,7 @@ async fn peer_datagrams(shell: Weak<RefCell<Shell>>, alloc: AllocId, socket: Rc<
                 }
                 handled += 1;
             }
+            st.peer_buf = buf;
         }
         drop(shell);
         if handled == BUDGET {

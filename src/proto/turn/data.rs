@@ -10,6 +10,10 @@ use crate::proto::stun::attr::AttrType;
 use crate::proto::stun::frame::{self, ChannelData};
 use crate::proto::stun::{Class, Message, MessageBuilder, Method, TransactionId};
 
+/// The largest payload a Data indication can carry: the 16-bit STUN length minus
+/// XOR-PEER-ADDRESS (IPv6) and the DATA header.
+const MAX_RELAYED_PAYLOAD: usize = 65_535 - 24 - 4;
+
 impl Server {
     /// One record from a client: a UDP datagram, or one framed record of a stream. Returns the
     /// payload to relay when the record is data for a peer; anything else is answered through
@@ -82,6 +86,10 @@ impl Server {
         now: Now,
         out: &mut Vec<u8>,
     ) -> Option<Client> {
+        if payload.len() > MAX_RELAYED_PAYLOAD {
+            self.totals.dropped_packets += 1;
+            return None;
+        }
         let peer = SocketAddr::new(crate::proto::addr_policy::canonical(peer.ip()), peer.port());
         let a = self.allocations.get_mut(&alloc)?;
         if !a.has_permission(peer.ip(), now.mono) || !a.bandwidth.take(payload.len(), now.mono) {

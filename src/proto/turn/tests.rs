@@ -549,3 +549,20 @@ fn closing_a_stream_removes_its_allocation() {
     assert_eq!(w.server.totals().allocations, 0);
     assert_eq!(w.server.poll_command(), Some(Command::CloseRelay { alloc: AllocId(1) }));
 }
+
+#[test]
+fn a_peer_datagram_too_big_for_a_data_indication_is_dropped() {
+    let mut w = World::new();
+    let client = udp("10.0.0.2:5000");
+    let mut c = w.creds(3600, "alice");
+    w.allocate(client, &mut c);
+    let req = w.request(Method::CREATE_PERMISSION, &c, |b| {
+        b.xor_address(AttrType::XOR_PEER_ADDRESS, sa("10.0.0.3:1"));
+    });
+    w.send(client, &req);
+    let mut out = Vec::new();
+    let now = w.now();
+    assert!(w.server.handle_peer(AllocId(1), sa("10.0.0.3:9"), &vec![0u8; 65_507], now, &mut out).is_none());
+    assert!(w.server.handle_peer(AllocId(1), sa("10.0.0.3:9"), &vec![0u8; 1200], now, &mut out).is_some());
+    assert_eq!(Message::decode(&out).unwrap().get(AttrType::DATA).unwrap().len(), 1200);
+}
