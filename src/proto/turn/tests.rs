@@ -562,7 +562,7 @@ fn a_peer_datagram_too_big_for_a_data_indication_is_dropped() {
     w.send(client, &req);
     let mut out = Vec::new();
     let now = w.now();
-    assert!(w.server.handle_peer(AllocId(1), sa("10.0.0.3:9"), &vec![0u8; 65_507], now, &mut out).is_none());
+    assert!(w.server.handle_peer(AllocId(1), sa("10.0.0.3:9"), &vec![0u8; 65_520], now, &mut out).is_none());
     assert!(w.server.handle_peer(AllocId(1), sa("10.0.0.3:9"), &vec![0u8; 1200], now, &mut out).is_some());
     assert_eq!(Message::decode(&out).unwrap().get(AttrType::DATA).unwrap().len(), 1200);
 }
