@@ -127,3 +127,34 @@ fn metric(server: &Server, name: &str) -> u64 {
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
 }
+
+#[test]
+fn a_rotated_secret_issues_new_credentials_and_honours_the_grace_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = Project::create(dir.path(), "rotate");
+    let d = dir.path().to_str().unwrap();
+    let server = Server::start(dir.path(), &ALLOW_LOOPBACK);
+    let (old_user, old_credential) = credentials_from_welcome(&server, &project, "room", "alice", 600);
+    common::edgebeam_ok(&["turn", "rotate-secret", "--data-dir", d]);
+    // The running server follows the store within 2 s: the next welcome carries credentials
+    // of the new secret.
+    std::thread::sleep(Duration::from_millis(2500));
+    let store = edgebeam::store::Store::open(dir.path(), edgebeam::store::OpenMode::MustExist).unwrap();
+    let secrets = store.turn_secrets().unwrap().unwrap();
+    drop(store);
+    let new_secret = String::from_utf8(secrets.current).unwrap();
+    let old_secret = String::from_utf8(secrets.previous.unwrap().0).unwrap();
+    assert_eq!(old_credential, rest_password(&old_secret, &old_user));
+    let (new_user, new_credential) = credentials_from_welcome(&server, &project, "room", "bob", 600);
+    assert_eq!(new_credential, rest_password(&new_secret, &new_user));
+    assert!(allocate_udp(server.turn, &new_user, &new_credential).is_ok(), "new secret");
+    assert!(allocate_udp(server.turn, &old_user, &old_credential).is_ok(), "previous secret within its grace");
+    drop(server);
+
+    // With no grace, credentials of the previous secret stop working at once.
+    let server = Server::start(dir.path(), &[&ALLOW_LOOPBACK[..], &["--turn-secret-grace-secs", "0"]].concat());
+    let (user, credential) = credentials_from_welcome(&server, &project, "room", "carol", 600);
+    common::edgebeam_ok(&["turn", "rotate-secret", "--data-dir", d]);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(matches!(allocate_udp(server.turn, &user, &credential), Err(AllocateError::Code(401))));
+}
