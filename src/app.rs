@@ -77,7 +77,8 @@ async fn run(config: Config) -> Result<(), AppError> {
         .unwrap_or(crate::proto::turn::Secrets { current: turn_secret.clone(), previous: None });
     let turn_core = crate::turn::build_core(&config, turn_secrets, relays.bind_v4.is_some(), relays.bind_v6.is_some());
     let turn_stats = Arc::new(crate::net::turn::TurnStats::default());
-    let turn = crate::net::turn::spawn(turn_core, turn_udp, relays, turn_stats.clone())
+    let turn_streams = vec![(turn_tcp, None), (turns_listener, Some(turns_acceptor))];
+    let turn = crate::net::turn::spawn(turn_core, turn_udp, relays, turn_stats.clone(), turn_streams)
         .map_err(|source| AppError::Bind { key: "turn_listen", addr: config.turn_listen, source })?;
     let mut signals = async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
         .map_err(AppError::Signals)?;
@@ -123,9 +124,6 @@ async fn run(config: Config) -> Result<(), AppError> {
         stop.clone(),
     ));
     let usage_saver = smol::spawn(crate::turn::save_usage(turn_stats.clone(), store.clone(), stop.clone()));
-    let turn_streams = [(turn_tcp, None), (turns_listener, Some(turns_acceptor))].map(|(listener, tls)| {
-        smol::spawn(crate::net::turn::stream::serve(listener, tls, turn.control.clone(), stop.clone(), drain.guard()))
-    });
 
     let mut listeners = Vec::new();
     for (name, listener, kind) in [("admin", admin, Listener::Admin), ("signal", signal_listener, Listener::Signal)] {
@@ -162,9 +160,6 @@ async fn run(config: Config) -> Result<(), AppError> {
         log::warn!("connections still open after {:?}; closing them", config.shutdown_grace);
     }
     for task in listeners {
-        drop(task.cancel());
-    }
-    for task in turn_streams {
         drop(task.cancel());
     }
     watcher.cancel().await;

@@ -1,7 +1,7 @@
-//! The TURN shells. One thread ("turn") owns the core, the UDP listener and every relay socket,
-//! so the data path never crosses a thread or takes a lock: a datagram is read, judged by the
-//! core and sent on in the same wakeup. TCP and TLS clients are served by tasks on the main
-//! executor that frame records and hand them to the turn thread over a channel ([`Control`]).
+//! The TURN shells. One thread ("turn") owns the core, the UDP listener, every relay socket and
+//! the TCP and TLS client connections, so the data path never crosses a thread or takes a lock:
+//! a record is read, judged by the core and sent on in the same wakeup. The rest of the server
+//! reaches the core over a channel ([`Control`]).
 //!
 //! Why one thread: relaying is syscall-bound (a receive and a send per packet); the core's work
 //! per packet is a couple of hash lookups. A second data-path thread would need shared state or
@@ -18,24 +18,11 @@ pub use stats::TurnStats;
 
 use crate::config::PortRange;
 use crate::ids::Kid;
-use crate::proto::turn::{Client, Identity, Secrets, Server};
+use crate::proto::turn::{Identity, Secrets, Server};
 use crate::unixtime::UnixTime;
 
 /// Messages for the turn thread.
 pub enum Control {
-    /// A stream client connected; records for it go to `tx`.
-    StreamOpened {
-        client: Client,
-        tx: async_channel::Sender<Vec<u8>>,
-    },
-    /// One framed record from a stream client.
-    StreamRecord {
-        client: Client,
-        bytes: Vec<u8>,
-    },
-    StreamClosed {
-        client: Client,
-    },
     /// Signaling issued `username` for a token signed by `kid`.
     Grant {
         username: String,
@@ -70,12 +57,13 @@ pub fn spawn(
     listener: UdpSocket,
     relays: RelaySetup,
     stats: Arc<TurnStats>,
+    streams: Vec<(smol::net::TcpListener, Option<futures_rustls::TlsAcceptor>)>,
 ) -> std::io::Result<TurnHandle> {
     let (control, rx) = async_channel::bounded(65_536);
     let thread_stats = stats.clone();
     let thread = std::thread::Builder::new()
         .name("turn".into())
-        .spawn(move || relay::run(core, listener, relays, rx, thread_stats))?;
+        .spawn(move || relay::run(core, listener, relays, rx, thread_stats, streams))?;
     Ok(TurnHandle { control, stats, thread })
 }
 

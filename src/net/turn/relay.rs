@@ -10,6 +10,8 @@ use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_rustls::TlsAcceptor;
+use smol::net::TcpListener;
 use smol::{Async, LocalExecutor, Task, Timer};
 
 use super::{Control, RelaySetup, TurnStats};
@@ -30,7 +32,7 @@ struct Relay {
     _task: Task<()>,
 }
 
-struct Shell {
+pub(super) struct Shell {
     core: Server,
     listener: Rc<Async<UdpSocket>>,
     setup: RelaySetup,
@@ -40,7 +42,8 @@ struct Shell {
     out: Vec<u8>,
     peer_buf: Vec<u8>,
     rng_state: u64,
-    executor: Rc<LocalExecutor<'static>>,
+    pub(super) executor: Rc<LocalExecutor<'static>>,
+    next_conn: u64,
     me: Weak<RefCell<Shell>>,
 }
 
@@ -54,6 +57,7 @@ pub(super) fn run(
     setup: RelaySetup,
     control: async_channel::Receiver<Control>,
     stats: Arc<TurnStats>,
+    streams: Vec<(TcpListener, Option<TlsAcceptor>)>,
 ) {
     let executor = Rc::new(LocalExecutor::new());
     let listener = match Async::new(listener) {
@@ -76,10 +80,14 @@ pub(super) fn run(
             peer_buf: vec![0u8; 65_536],
             rng_state: seed,
             executor: executor.clone(),
+            next_conn: 1,
             me: me.clone(),
         })
     });
     let udp = executor.spawn(client_datagrams(shell.clone(), listener));
+    for (listener, tls) in streams {
+        executor.spawn(super::stream::serve(Rc::downgrade(&shell), listener, tls)).detach();
+    }
     smol::block_on(executor.run(control_loop(shell.clone(), control, stats)));
     drop(udp);
     let mut st = shell.borrow_mut();
@@ -175,7 +183,27 @@ async fn control_loop(shell: Rc<RefCell<Shell>>, control: async_channel::Receive
 }
 
 impl Shell {
-    fn client_record(&mut self, client: Client, bytes: &[u8]) {
+    pub(super) fn next_conn(&mut self) -> u64 {
+        self.next_conn += 1;
+        self.next_conn
+    }
+
+    pub(super) fn stream_count(&self) -> usize {
+        self.streams.len()
+    }
+
+    pub(super) fn stream_opened(&mut self, client: Client, tx: async_channel::Sender<Vec<u8>>) {
+        self.streams.insert(client.conn, tx);
+    }
+
+    /// A stream client went away: its allocation goes with it (RFC 8656 §3.1).
+    pub(super) fn stream_closed(&mut self, client: Client) {
+        self.streams.remove(&client.conn);
+        self.core.handle_client_closed(client);
+        self.drain(now());
+    }
+
+    pub(super) fn client_record(&mut self, client: Client, bytes: &[u8]) {
         let now = now();
         if let Some(fwd) = self.core.handle_client(client, bytes, now) {
             if let Some(relay) = self.relays.get(&fwd.alloc) {
@@ -215,14 +243,6 @@ impl Shell {
 
     fn control(&mut self, msg: Control) {
         match msg {
-            Control::StreamOpened { client, tx } => {
-                self.streams.insert(client.conn, tx);
-            }
-            Control::StreamRecord { client, bytes } => self.client_record(client, &bytes),
-            Control::StreamClosed { client } => {
-                self.streams.remove(&client.conn);
-                self.core.handle_client_closed(client);
-            }
             Control::Grant { username, kid, expiry } => self.core.grant(username, kid, expiry),
             Control::KeysDeleted(kids) => {
                 let n = self.core.revoke_kids(&kids);

@@ -1,18 +1,18 @@
-//! TURN over TCP (on the turn port) and TLS (on the turns port): one task per connection that
-//! splits the byte stream into STUN and ChannelData records and hands them to the turn thread,
-//! and writes back what the turn thread sends (RFC 8656 §3.1, §12.5).
+//! TURN over TCP (on the turn port) and TLS (on the turns port), served on the turn thread: one
+//! local task per connection splits the byte stream into STUN and ChannelData records and hands
+//! each straight to the core, and writes back what the core sends (RFC 8656 §3.1, §12.5).
+//! Keeping them on the turn thread saves two cross-thread hops and a copy per record; measured
+//! in docs/benchmarks.md.
 
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::cell::RefCell;
+use std::rc::Weak;
 use std::time::Duration;
 
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use futures_rustls::TlsAcceptor;
 use smol::net::TcpListener;
 
-use super::Control;
-use crate::net::shutdown::{Guard, Signal};
+use super::relay::Shell;
 use crate::proto::stun::frame::{next_record, Record};
 use crate::proto::turn::{Client, Transport};
 
@@ -22,80 +22,65 @@ const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(900);
 /// The largest record: a STUN header plus a 16-bit length, or ChannelData with padding.
 const MAX_RECORD: usize = 20 + 65_535;
-const MAX_CONNECTIONS: usize = 4096;
+pub const MAX_CONNECTIONS: usize = 4096;
 const OUTBOUND_QUEUE: usize = 512;
 
-static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
-
-/// Accepts TURN clients on `listener` until `shutdown`; `tls` turns it into the turns listener.
-pub async fn serve(
-    listener: TcpListener,
-    tls: Option<TlsAcceptor>,
-    control: async_channel::Sender<Control>,
-    shutdown: Signal,
-    guard: Guard,
-) {
+/// Accepts TURN clients on `listener`; `tls` makes it the turns listener. Runs until the turn
+/// thread's executor stops.
+pub(super) async fn serve(shell: Weak<RefCell<Shell>>, listener: TcpListener, tls: Option<TlsAcceptor>) {
     let name = if tls.is_some() { "turns" } else { "turn-tcp" };
-    let slots = Arc::new(smol::lock::Semaphore::new(MAX_CONNECTIONS));
     loop {
-        let accepted = futures_lite::future::or(
-            async {
-                let permit = slots.acquire_arc().await;
-                Some((permit, listener.accept().await))
-            },
-            async {
-                shutdown.fired().await;
-                None
-            },
-        )
-        .await;
-        let (permit, stream, peer) = match accepted {
-            None => break,
-            Some((permit, Ok((stream, peer)))) => (permit, stream, peer),
-            Some((_, Err(e))) => {
+        let (stream, peer) = match listener.accept().await {
+            Ok(conn) => conn,
+            Err(e) => {
                 log::warn!("{name}: accept failed: {e}");
                 smol::Timer::after(Duration::from_millis(100)).await;
                 continue;
             }
         };
-        let (tls, control, shutdown, guard) = (tls.clone(), control.clone(), shutdown.clone(), guard.clone());
-        smol::spawn(async move {
-            let _ = stream.set_nodelay(true);
-            match tls {
-                None => connection(stream, peer, Transport::Tcp, control, shutdown).await,
-                Some(acceptor) => {
-                    let handshake = futures_lite::future::or(async { Some(acceptor.accept(stream).await) }, async {
-                        smol::Timer::after(TLS_HANDSHAKE_TIMEOUT).await;
-                        None
-                    });
-                    match handshake.await {
-                        Some(Ok(tls)) => connection(tls, peer, Transport::Tls, control, shutdown).await,
-                        Some(Err(e)) => log::debug!("turns: TLS handshake with {peer} failed: {e}"),
-                        None => log::debug!("turns: TLS handshake with {peer} timed out"),
+        let Some(strong) = shell.upgrade() else { return };
+        let (executor, conn, full) = {
+            let mut st = strong.borrow_mut();
+            (st.executor.clone(), st.next_conn(), st.stream_count() >= MAX_CONNECTIONS)
+        };
+        if full {
+            log::warn!("{name}: {MAX_CONNECTIONS} connections open; refusing {peer}");
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        let (shell, tls) = (shell.clone(), tls.clone());
+        executor
+            .spawn(async move {
+                match tls {
+                    None => connection(shell, stream, Client { transport: Transport::Tcp, conn, addr: peer }).await,
+                    Some(acceptor) => {
+                        let handshake =
+                            futures_lite::future::or(async { Some(acceptor.accept(stream).await) }, async {
+                                smol::Timer::after(TLS_HANDSHAKE_TIMEOUT).await;
+                                None
+                            });
+                        match handshake.await {
+                            Some(Ok(tls)) => {
+                                connection(shell, tls, Client { transport: Transport::Tls, conn, addr: peer }).await
+                            }
+                            Some(Err(e)) => log::debug!("turns: TLS handshake with {peer} failed: {e}"),
+                            None => log::debug!("turns: TLS handshake with {peer} timed out"),
+                        }
                     }
                 }
-            }
-            drop(permit);
-            drop(guard);
-        })
-        .detach();
+            })
+            .detach();
     }
-    log::debug!("{name}: stopped accepting");
 }
 
-async fn connection<S>(
-    stream: S,
-    peer: SocketAddr,
-    transport: Transport,
-    control: async_channel::Sender<Control>,
-    shutdown: Signal,
-) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+async fn connection<S>(shell: Weak<RefCell<Shell>>, stream: S, client: Client)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
 {
-    let client = Client { transport, conn: NEXT_CONN.fetch_add(1, Ordering::Relaxed), addr: peer };
     let (tx, rx) = async_channel::bounded::<Vec<u8>>(OUTBOUND_QUEUE);
-    if control.send(Control::StreamOpened { client, tx }).await.is_err() {
-        return;
+    match shell.upgrade() {
+        Some(s) => s.borrow_mut().stream_opened(client, tx),
+        None => return,
     }
     let (reader, mut writer) = futures_lite::io::split(stream);
     let write = async move {
@@ -109,25 +94,23 @@ async fn connection<S>(
         }
         let _ = writer.close().await;
     };
-    let read = read_records(reader, client, control.clone());
-    let stop = async {
-        shutdown.fired().await;
-    };
-    futures_lite::future::or(futures_lite::future::or(read, write), stop).await;
-    let _ = control.send(Control::StreamClosed { client }).await;
+    futures_lite::future::or(read_records(reader, client, shell.clone()), write).await;
+    if let Some(s) = shell.upgrade() {
+        s.borrow_mut().stream_closed(client);
+    }
 }
 
-async fn read_records<R: AsyncRead + Unpin>(mut reader: R, client: Client, control: async_channel::Sender<Control>) {
+async fn read_records<R: AsyncRead + Unpin>(mut reader: R, client: Client, shell: Weak<RefCell<Shell>>) {
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = [0u8; 4096];
     loop {
+        let mut taken = 0;
         loop {
-            match next_record(&buf, MAX_RECORD) {
+            match next_record(&buf[taken..], MAX_RECORD) {
                 Record::Complete(len) => {
-                    let record: Vec<u8> = buf.drain(..len).collect();
-                    if control.send(Control::StreamRecord { client, bytes: record }).await.is_err() {
-                        return;
-                    }
+                    let Some(s) = shell.upgrade() else { return };
+                    s.borrow_mut().client_record(client, &buf[taken..taken + len]);
+                    taken += len;
                 }
                 Record::NeedMore => break,
                 Record::Invalid => {
@@ -136,6 +119,7 @@ async fn read_records<R: AsyncRead + Unpin>(mut reader: R, client: Client, contr
                 }
             }
         }
+        buf.drain(..taken);
         let read = futures_lite::future::or(async { Some(reader.read(&mut chunk).await) }, async {
             smol::Timer::after(IDLE_TIMEOUT).await;
             None
