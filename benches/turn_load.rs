@@ -5,25 +5,45 @@
 //! packets per CPU-second, loss, uclient's round trip, server RSS, and RSS per held allocation,
 //! then the edgebeam/coturn ratios. It asserts nothing about time.
 //!
+//! uclient tops out near 12k messages/s, which leaves both servers underloaded, so
+//! `--generator own` swaps it for a load generator of our own: K threads (`--threads`, 4), each
+//! holding its share of `--clients` (100) UDP allocations made with long-term credentials, every
+//! allocation ChannelBound (0x4000+i) to its thread's in-process UDP echo on 127.0.0.1. Each
+//! thread sends ChannelData (4-byte header + `--len` bytes carrying a sequence number and a send
+//! time) round-robin over its allocations, together `--rate` packets/s for `--secs` s, and reads
+//! the echoes back on the allocation sockets (epoll, through smol). Counted: a round trip is
+//! relayed twice (client->peer and peer->client), so relayed packets = echoes received x 2, the
+//! same for both servers; loss = sent - echoes received; RTT p50/p99 from the send times.
+//! `--sweep` runs 20k, 40k, 80k, 120k, +40k... packets/s per server until the loss passes 0.1%
+//! (or the generator cannot reach the rate) and prints the top rate with 0 loss.
+//!
 //!     cargo bench --bench turn_load
 //!     cargo bench --bench turn_load -- --clients 50 --messages 2000 --len 160 --interval-ms 1 \
 //!         --transport udp|tcp|tls --allocations 1000 [--only coturn|edgebeam]
+//!     cargo bench --bench turn_load -- --generator own [--threads 4 --clients 100 --rate 20000 \
+//!         --secs 10 --len 160 --allocations 1000 --sweep --only coturn|edgebeam]
 //!
 //! Both servers get REST credentials from one secret (edgebeam's own, read from its database;
 //! coturn is given the same text), loopback peers allowed and no per-user quota in the way.
 //! edgebeam is `TURN_LOAD_SERVER_BIN` or this build's binary, on a fresh data dir with one
-//! project. `cargo test --benches` runs a small smoke load against coturn only.
+//! project. `cargo test --benches` runs a small smoke load of each generator against coturn only
+//! (never the sweep).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::net::SocketAddr;
+use std::cell::RefCell;
+use std::io::ErrorKind;
+use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::turn::{
-    allocate_udp, rest_password, rest_username, self_signed_pair, unix_now, wait_stun, AllocateError, Coturn, Peer,
+    allocate_udp, allocate_udp_authed, rest_password, rest_username, self_signed_pair, unix_now, wait_stun,
+    AllocateError, Coturn, Peer,
 };
 use common::{free_port, free_port_tcp_udp};
 
@@ -33,7 +53,15 @@ enum Side {
     Coturn,
 }
 
+#[derive(Clone, Copy, PartialEq)]
+enum Generator {
+    Uclient,
+    Own,
+}
+
 struct Opts {
+    generators: Vec<Generator>,
+    /// uclient's `-m`, or the own generator's allocations in all.
     clients: u32,
     messages: u32,
     len: u32,
@@ -41,6 +69,11 @@ struct Opts {
     transport: String,
     allocations: u32,
     sides: Vec<Side>,
+    /// Own generator: client threads, aggregate packets/s, seconds of load, and whether to sweep.
+    threads: u32,
+    rate: u64,
+    secs: f64,
+    sweep: bool,
 }
 
 fn opts() -> Opts {
@@ -53,10 +86,18 @@ fn opts() -> Opts {
         Some(other) => panic!("--only coturn|edgebeam, not {other}"),
         None => None,
     };
+    let generator = match value("--generator").as_deref() {
+        Some("own") => Some(Generator::Own),
+        Some("uclient") => Some(Generator::Uclient),
+        Some(other) => panic!("--generator uclient|own, not {other}"),
+        None => None,
+    };
     if !args.iter().any(|a| a == "--bench") {
         // `cargo test --benches`: a smoke run, against coturn only until edgebeam's TURN server is
         // in (`cargo test --bench turn_load -- --only edgebeam` runs it against edgebeam).
+        // Each generator in turn unless one is named; the own one for 1 s at 2,000 packets/s.
         return Opts {
+            generators: generator.map_or(vec![Generator::Uclient, Generator::Own], |g| vec![g]),
             clients: 4,
             messages: 20,
             len: 100,
@@ -64,18 +105,33 @@ fn opts() -> Opts {
             transport: "udp".into(),
             allocations: 50,
             sides: only.unwrap_or(vec![Side::Coturn]),
+            threads: 2,
+            rate: 2000,
+            secs: 1.0,
+            sweep: false,
         };
     }
     let transport = value("--transport").unwrap_or_else(|| "udp".into());
     assert!(["udp", "tcp", "tls"].contains(&transport.as_str()), "--transport udp|tcp|tls");
+    let generator = generator.unwrap_or(Generator::Uclient);
+    let threads = num("--threads", 4).clamp(1, 64);
+    let clients = match generator {
+        Generator::Uclient => num("--clients", 50).clamp(1, 400),
+        Generator::Own => num("--clients", 100).clamp(threads, 4000),
+    };
     Opts {
-        clients: num("--clients", 50).clamp(1, 400),
+        generators: vec![generator],
+        clients,
         messages: num("--messages", 2000),
-        len: num("--len", 160).clamp(4, 1400),
+        len: num("--len", 160).clamp(if generator == Generator::Own { 16 } else { 4 }, 1400),
         interval_ms: num("--interval-ms", 1),
         transport,
         allocations: num("--allocations", 1000).clamp(1, 5000),
         sides: only.unwrap_or(vec![Side::Edgebeam, Side::Coturn]),
+        threads,
+        rate: value("--rate").and_then(|v| v.parse().ok()).unwrap_or(20000).max(1),
+        secs: value("--secs").and_then(|v| v.parse().ok()).unwrap_or(10.0f64).max(0.1),
+        sweep: args.iter().any(|a| a == "--sweep"),
     }
 }
 
@@ -194,6 +250,27 @@ fn cpu_ticks(pid: u32) -> u64 {
     at(14) + at(15)
 }
 
+/// Datagrams the kernel dropped on the process's UDP sockets (full receive buffers): the `drops`
+/// column of /proc/net/udp for the socket inodes among /proc/PID/fd.
+fn udp_drops(pid: u32) -> u64 {
+    let inodes: std::collections::HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| std::fs::read_link(e.path()).ok())
+                .filter_map(|l| l.to_str()?.strip_prefix("socket:[")?.strip_suffix(']').map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let table = std::fs::read_to_string("/proc/net/udp").unwrap_or_default();
+    table
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|f| f.len() >= 13 && inodes.contains(f[9]))
+        .map(|f| f[12].parse::<u64>().unwrap_or(0))
+        .sum()
+}
+
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let line = status.lines().find(|l| l.starts_with("VmRSS:"));
@@ -253,6 +330,25 @@ fn measure(t: &Target, o: &Opts, ticks: f64) -> Report {
         println!("{}: uclient did not complete ({}):\n{}{}", t.name, run.status, run.stdout, run.stderr);
     }
     let rss_loaded_kib = rss_kib(t.pid);
+    let (allocations, rss_held_kib) = hold_allocations(t, o);
+    Report {
+        name: t.name,
+        sent: run.sent,
+        received: run.received,
+        lost: run.lost,
+        rtt_ms: run.rtt_ms,
+        wall_s,
+        cpu_s,
+        rss_start_kib,
+        rss_loaded_kib,
+        allocations,
+        rss_held_kib,
+    }
+}
+
+/// Makes `--allocations` UDP allocations and keeps their sockets while it reads the server's RSS:
+/// (allocations made, RSS KiB with them).
+fn hold_allocations(t: &Target, o: &Opts) -> (u32, u64) {
     let mut held = Vec::with_capacity(o.allocations as usize);
     for i in 0..o.allocations {
         let user = rest_username(unix_now() + 3600, &t.project, "mem", &format!("m{i}"));
@@ -275,19 +371,7 @@ fn measure(t: &Target, o: &Opts, ticks: f64) -> Report {
     }
     std::thread::sleep(Duration::from_millis(300));
     let rss_held_kib = rss_kib(t.pid);
-    Report {
-        name: t.name,
-        sent: run.sent,
-        received: run.received,
-        lost: run.lost,
-        rtt_ms: run.rtt_ms,
-        wall_s,
-        cpu_s,
-        rss_start_kib,
-        rss_loaded_kib,
-        allocations: held.len() as u32,
-        rss_held_kib,
-    }
+    (held.len() as u32, rss_held_kib)
 }
 
 fn print_table(reports: &[Report]) {
@@ -316,25 +400,439 @@ fn print_table(reports: &[Report]) {
     }
 }
 
+// The own generator.
+
+/// A UDP echo on 127.0.0.1 in a thread of its own; counts what reaches it. Stops on drop.
+struct Echo {
+    addr: SocketAddr,
+    reached: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Echo {
+    fn start() -> Echo {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        let addr = sock.local_addr().unwrap();
+        let (reached, stop) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)));
+        let (r, st) = (reached.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            while !st.load(Ordering::Relaxed) {
+                if let Ok((n, from)) = sock.recv_from(&mut buf) {
+                    r.fetch_add(1, Ordering::Relaxed);
+                    let _ = sock.send_to(&buf[..n], from);
+                }
+            }
+        });
+        Echo { addr, reached, stop, thread: Some(thread) }
+    }
+}
+
+impl Drop for Echo {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// One client thread's share: allocation sockets (connected to the server), allocation i with
+/// channel 0x4000+i bound to `echo`.
+struct Lane {
+    socks: Vec<UdpSocket>,
+    echo: Echo,
+}
+
+const CHANNEL0: u16 = 0x4000;
+
+/// Allocates and ChannelBinds every lane's allocations; distinct PIDs in the usernames.
+fn setup_lanes(t: &Target, o: &Opts) -> Result<Vec<Lane>, String> {
+    let mut lanes = Vec::new();
+    for k in 0..o.threads {
+        let share = o.clients / o.threads + u32::from(k < o.clients % o.threads);
+        let mut lane = Lane { socks: Vec::new(), echo: Echo::start() };
+        for i in 0..share {
+            let user = rest_username(unix_now() + 3600, &t.project, "load", &format!("own{k}x{i}"));
+            let pass = rest_password(&t.secret, &user);
+            let mut tries = 0;
+            let mut a = loop {
+                match allocate_udp_authed(t.listen, &user, &pass) {
+                    Err(AllocateError::Code(437)) if tries < 5 => tries += 1,
+                    Err(e) => return Err(format!("allocation {k}/{i} refused: {e:?}")),
+                    Ok(a) => break a,
+                }
+            };
+            a.channel_bind(CHANNEL0 + i as u16, lane.echo.addr)
+                .map_err(|e| format!("ChannelBind {k}/{i} refused: {e:?}"))?;
+            lane.socks.push(a.alloc.sock);
+        }
+        lanes.push(lane);
+    }
+    Ok(lanes)
+}
+
+/// One load run at one rate.
+struct Load {
+    rate: u64,
+    secs: f64,
+    sent: u64,
+    send_failed: u64,
+    reached_peer: u64,
+    received: u64,
+    /// Round trips in microseconds, sorted.
+    rtt_us: Vec<u32>,
+    cpu_s: f64,
+    generator_cpu_s: f64,
+    /// Kernel drops on the server's UDP sockets during the run.
+    server_udp_drops: u64,
+}
+
+impl Load {
+    fn lost(&self) -> u64 {
+        self.sent.saturating_sub(self.received)
+    }
+    fn loss_pct(&self) -> f64 {
+        100.0 * self.lost() as f64 / self.sent.max(1) as f64
+    }
+    /// Each echo received was relayed twice: client->peer and peer->client.
+    fn relayed(&self) -> u64 {
+        2 * self.received
+    }
+    fn per_cpu_s(&self) -> f64 {
+        self.relayed() as f64 / self.cpu_s.max(0.01)
+    }
+    fn achieved(&self) -> f64 {
+        self.sent as f64 / self.secs
+    }
+    fn rtt_ms(&self, pct: usize) -> Option<f64> {
+        let n = self.rtt_us.len();
+        (n > 0).then(|| self.rtt_us[(n * pct / 100).min(n - 1)] as f64 / 1000.0)
+    }
+}
+
+/// Sends ChannelData round-robin over `socks` at `rate` packets/s for `secs`: (sent, failed).
+fn send_lane(socks: &[UdpSocket], rate: f64, secs: f64, len: usize, epoch: Instant) -> (u64, u64) {
+    let total = (rate * secs).round() as u64;
+    let mut buf = vec![0u8; 4 + len];
+    buf[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+    let (mut n, mut sent, mut failed) = (0u64, 0u64, 0u64);
+    let start = Instant::now();
+    while n < total {
+        let due = ((start.elapsed().as_secs_f64() * rate) as u64 + 1).min(total);
+        while n < due {
+            let i = (n % socks.len() as u64) as usize;
+            buf[0..2].copy_from_slice(&(CHANNEL0 + i as u16).to_be_bytes());
+            buf[4..12].copy_from_slice(&n.to_be_bytes());
+            buf[12..20].copy_from_slice(&(epoch.elapsed().as_nanos() as u64).to_be_bytes());
+            match socks[i].send(&buf) {
+                Ok(_) => sent += 1,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => failed += 1,
+                Err(_) => failed += 1,
+            }
+            n += 1;
+        }
+        let next = start + Duration::from_secs_f64(n as f64 / rate);
+        let now = Instant::now();
+        if next > now {
+            std::thread::sleep(next - now);
+        }
+    }
+    (sent, failed)
+}
+
+/// Reads echoed ChannelData on `socks` (non-blocking, epoll through smol) until `stop`:
+/// (received, round trips in microseconds).
+fn receive_lane(socks: &[UdpSocket], stop: &AtomicBool, epoch: Instant) -> (u64, Vec<u32>) {
+    let socks: Vec<smol::Async<UdpSocket>> =
+        socks.iter().map(|s| smol::Async::new(s.try_clone().unwrap()).unwrap()).collect();
+    let stats = RefCell::new((0u64, Vec::<u32>::new()));
+    let ex = smol::LocalExecutor::new();
+    let tasks: Vec<_> = socks
+        .iter()
+        .map(|sock| {
+            let stats = &stats;
+            ex.spawn(async move {
+                let mut buf = [0u8; 2048];
+                while let Ok(n) = sock.recv(&mut buf).await {
+                    if n >= 20 && buf[0] & 0xc0 == 0x40 {
+                        let sent_ns = u64::from_be_bytes(buf[12..20].try_into().unwrap());
+                        let rtt = (epoch.elapsed().as_nanos() as u64).saturating_sub(sent_ns) / 1000;
+                        let mut s = stats.borrow_mut();
+                        s.0 += 1;
+                        s.1.push(rtt.min(u32::MAX as u64) as u32);
+                    }
+                }
+            })
+        })
+        .collect();
+    smol::block_on(ex.run(async {
+        while !stop.load(Ordering::Relaxed) {
+            smol::Timer::after(Duration::from_millis(20)).await;
+        }
+    }));
+    drop(tasks);
+    stats.take()
+}
+
+/// One load run over set-up lanes: senders and receivers per lane, then 500 ms for the last
+/// echoes; the server's CPU is counted from the first send to the end of that wait.
+fn run_load(t: &Target, lanes: &[Lane], rate: u64, o: &Opts, ticks: f64) -> Load {
+    let lane_rate = rate as f64 / lanes.len() as f64;
+    let epoch = Instant::now();
+    let stop = AtomicBool::new(false);
+    for lane in lanes {
+        lane.echo.reached.store(0, Ordering::Relaxed);
+    }
+    let (cpu_before, own_before) = (cpu_ticks(t.pid), cpu_ticks(std::process::id()));
+    let drops_before = udp_drops(t.pid);
+    let (sent, failed, received, mut rtt_us) = std::thread::scope(|s| {
+        let receivers: Vec<_> = lanes.iter().map(|l| s.spawn(|| receive_lane(&l.socks, &stop, epoch))).collect();
+        let senders: Vec<_> =
+            lanes.iter().map(|l| s.spawn(|| send_lane(&l.socks, lane_rate, o.secs, o.len as usize, epoch))).collect();
+        let (mut sent, mut failed) = (0, 0);
+        for h in senders {
+            let (a, b) = h.join().unwrap();
+            sent += a;
+            failed += b;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        stop.store(true, Ordering::Relaxed);
+        let (mut received, mut rtts) = (0, Vec::new());
+        for h in receivers {
+            let (n, r) = h.join().unwrap();
+            received += n;
+            rtts.extend(r);
+        }
+        (sent, failed, received, rtts)
+    });
+    let cpu_s = (cpu_ticks(t.pid) - cpu_before) as f64 / ticks;
+    let generator_cpu_s = (cpu_ticks(std::process::id()) - own_before) as f64 / ticks;
+    rtt_us.sort_unstable();
+    Load {
+        rate,
+        secs: o.secs,
+        sent,
+        send_failed: failed,
+        reached_peer: lanes.iter().map(|l| l.echo.reached.load(Ordering::Relaxed)).sum(),
+        received,
+        rtt_us,
+        cpu_s,
+        generator_cpu_s,
+        server_udp_drops: udp_drops(t.pid).saturating_sub(drops_before),
+    }
+}
+
+struct OwnReport {
+    name: &'static str,
+    clients: u32,
+    load: Load,
+    rss_start_kib: u64,
+    rss_loaded_kib: u64,
+    allocations: u32,
+    rss_held_kib: u64,
+}
+
+fn measure_own(t: &Target, o: &Opts, ticks: f64) -> Option<OwnReport> {
+    let rss_start_kib = rss_kib(t.pid);
+    let lanes = match setup_lanes(t, o) {
+        Ok(l) => l,
+        Err(e) => {
+            println!("{}: {e}", t.name);
+            return None;
+        }
+    };
+    let load = run_load(t, &lanes, o.rate, o, ticks);
+    let rss_loaded_kib = rss_kib(t.pid);
+    let clients = lanes.iter().map(|l| l.socks.len() as u32).sum();
+    // The lanes' sockets stay bound meanwhile: a freed client port reused by a held allocation
+    // would meet its old allocation (edgebeam answers 441, coturn 437).
+    let (allocations, rss_held_kib) = hold_allocations(t, o);
+    drop(lanes);
+    Some(OwnReport { name: t.name, clients, load, rss_start_kib, rss_loaded_kib, allocations, rss_held_kib })
+}
+
+fn print_own_table(reports: &[OwnReport]) {
+    let row = |label: &str, f: &dyn Fn(&OwnReport) -> String| {
+        let cells: Vec<String> = reports.iter().map(|r| format!("{:>24}", f(r))).collect();
+        println!("{label:<34}{}", cells.join(""));
+    };
+    let ms = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.3}"));
+    row("", &|r| r.name.to_owned());
+    row("allocations in the load", &|r| r.clients.to_string());
+    row("target packets/s", &|r| r.load.rate.to_string());
+    row("sent packets/s achieved", &|r| format!("{:.0}", r.load.achieved()));
+    row("sent (send failed)", &|r| format!("{} ({})", r.load.sent, r.load.send_failed));
+    row("reached the echo peer", &|r| r.load.reached_peer.to_string());
+    row("echoes received", &|r| r.load.received.to_string());
+    row("server UDP kernel drops", &|r| r.load.server_udp_drops.to_string());
+    row("lost (sent - received)", &|r| format!("{} ({:.3}%)", r.load.lost(), r.load.loss_pct()));
+    row("relayed packets (echoes x 2)", &|r| r.load.relayed().to_string());
+    row("round trip p50 / p99 ms", &|r| format!("{} / {}", ms(r.load.rtt_ms(50)), ms(r.load.rtt_ms(99))));
+    row("server CPU s", &|r| format!("{:.2}", r.load.cpu_s));
+    row("relayed packets / CPU-s", &|r| format!("{:.0}", r.load.per_cpu_s()));
+    row("generator CPU s (this process)", &|r| format!("{:.2}", r.load.generator_cpu_s));
+    row("server RSS start MiB", &|r| format!("{:.1}", r.rss_start_kib as f64 / 1024.0));
+    row("server RSS after load MiB", &|r| format!("{:.1}", r.rss_loaded_kib as f64 / 1024.0));
+    row("allocations held", &|r| r.allocations.to_string());
+    row("server RSS with them MiB", &|r| format!("{:.1}", r.rss_held_kib as f64 / 1024.0));
+    row("RSS per allocation KiB", &|r| {
+        let kib = r.rss_held_kib.saturating_sub(r.rss_loaded_kib) as f64 / r.allocations.max(1) as f64;
+        format!("{kib:.2}")
+    });
+    if let [ours, theirs] = reports {
+        let ratio = |a: f64, b: f64| if b > 0.0 { format!("{:.2}", a / b) } else { "-".into() };
+        let per_alloc =
+            |r: &OwnReport| r.rss_held_kib.saturating_sub(r.rss_loaded_kib) as f64 / r.allocations.max(1) as f64;
+        println!("== edgebeam / coturn (above 1 is better for packets per CPU-s, below 1 for the rest)");
+        println!("relayed packets / CPU-s           {}", ratio(ours.load.per_cpu_s(), theirs.load.per_cpu_s()));
+        println!(
+            "round trip p50 / p99              {} / {}",
+            ratio(ours.load.rtt_ms(50).unwrap_or(0.0), theirs.load.rtt_ms(50).unwrap_or(0.0)),
+            ratio(ours.load.rtt_ms(99).unwrap_or(0.0), theirs.load.rtt_ms(99).unwrap_or(0.0))
+        );
+        println!(
+            "server RSS after load             {}",
+            ratio(ours.rss_loaded_kib as f64, theirs.rss_loaded_kib as f64)
+        );
+        println!("RSS per allocation                {}", ratio(per_alloc(ours), per_alloc(theirs)));
+    }
+}
+
+/// Rates for `--sweep`: 20k, 40k, 80k, 120k, then +40k.
+fn sweep_rates() -> impl Iterator<Item = u64> {
+    [20_000, 40_000].into_iter().chain((80_000..=1_000_000).step_by(40_000))
+}
+
+/// Runs the sweep against one server: every rate's load until the loss passes 0.1% or the
+/// generator sends less than 90% of the rate.
+fn sweep(t: &Target, o: &Opts, ticks: f64) -> (&'static str, Vec<Load>) {
+    let lanes = match setup_lanes(t, o) {
+        Ok(l) => l,
+        Err(e) => {
+            println!("{}: {e}", t.name);
+            return (t.name, Vec::new());
+        }
+    };
+    let mut loads = Vec::new();
+    for rate in sweep_rates() {
+        let load = run_load(t, &lanes, rate, o, ticks);
+        println!(
+            "{} {:>7}/s: sent {:.0}/s, lost {} ({:.3}%, {} at the peer leg, {} kernel drops at the server), \
+             {:.0} relayed packets/CPU-s, p50 {} ms, p99 {} ms",
+            t.name,
+            rate,
+            load.achieved(),
+            load.lost(),
+            load.loss_pct(),
+            load.reached_peer.saturating_sub(load.received),
+            load.server_udp_drops,
+            load.per_cpu_s(),
+            load.rtt_ms(50).map_or("-".into(), |v| format!("{v:.3}")),
+            load.rtt_ms(99).map_or("-".into(), |v| format!("{v:.3}")),
+        );
+        let stop = load.loss_pct() > 0.1 || load.achieved() < 0.9 * rate as f64;
+        loads.push(load);
+        if stop {
+            break;
+        }
+    }
+    (t.name, loads)
+}
+
+fn print_sweep(sweeps: &[(&'static str, Vec<Load>)]) {
+    let top = |loads: &[Load]| loads.iter().filter(|l| l.lost() == 0 && l.send_failed == 0).map(|l| l.rate).max();
+    println!("== sweep: relayed packets (echoes x 2) per server CPU-s, loss, round trip p50/p99 ms");
+    let head: Vec<String> = sweeps.iter().map(|(n, _)| format!("{:>44}", n)).collect();
+    println!("{:<10}{}", "rate/s", head.join(""));
+    let rates: Vec<u64> = sweep_rates().take(sweeps.iter().map(|(_, l)| l.len()).max().unwrap_or(0)).collect();
+    for rate in rates {
+        let cells: Vec<String> = sweeps
+            .iter()
+            .map(|(_, loads)| match loads.iter().find(|l| l.rate == rate) {
+                Some(l) => format!(
+                    "{:>44}",
+                    format!(
+                        "{:.0}/CPU-s {:.3}% {}/{}",
+                        l.per_cpu_s(),
+                        l.loss_pct(),
+                        l.rtt_ms(50).map_or("-".into(), |v| format!("{v:.2}")),
+                        l.rtt_ms(99).map_or("-".into(), |v| format!("{v:.2}"))
+                    )
+                ),
+                None => format!("{:>44}", "-"),
+            })
+            .collect();
+        println!("{:<10}{}", rate, cells.join(""));
+    }
+    for (name, loads) in sweeps {
+        println!("{name}: top rate with 0 loss: {}", top(loads).map_or("none".into(), |r| format!("{r}/s")));
+    }
+}
+
 fn main() {
     let o = opts();
     let ticks = clock_ticks();
+    for generator in o.generators.clone() {
+        match generator {
+            Generator::Uclient => run_uclient(&o, ticks),
+            Generator::Own => run_own(&o, ticks),
+        }
+    }
+}
+
+/// Starts each server of `--only` in turn (edgebeam first, coturn with its secret) and hands it
+/// to `f`.
+fn each_server(o: &Opts, mut f: impl FnMut(&Target)) {
+    let mut secret_project = None;
+    if o.sides.contains(&Side::Edgebeam) {
+        let target = start_edgebeam(o);
+        f(&target);
+        secret_project = Some((target.secret.clone(), target.project.clone()));
+    }
+    if o.sides.contains(&Side::Coturn) {
+        let (secret, project) = secret_project.unwrap_or_else(|| ("turn-load-secret".into(), "load".into()));
+        let target = start_coturn(o, &secret, &project);
+        f(&target);
+    }
+}
+
+fn run_uclient(o: &Opts, ticks: f64) {
     println!(
         "scenario: {} uclient clients (-c) x {} messages of {} B every {} ms over {}, echo peer on 127.0.0.1; \
          then {} held UDP allocations",
         o.clients, o.messages, o.len, o.interval_ms, o.transport, o.allocations
     );
     let mut reports = Vec::new();
-    let mut secret_project = None;
-    if o.sides.contains(&Side::Edgebeam) {
-        let target = start_edgebeam(&o);
-        reports.push(measure(&target, &o, ticks));
-        secret_project = Some((target.secret.clone(), target.project.clone()));
-    }
-    if o.sides.contains(&Side::Coturn) {
-        let (secret, project) = secret_project.unwrap_or_else(|| ("turn-load-secret".into(), "load".into()));
-        let target = start_coturn(&o, &secret, &project);
-        reports.push(measure(&target, &o, ticks));
-    }
+    each_server(o, |t| reports.push(measure(t, o, ticks)));
     print_table(&reports);
+}
+
+fn run_own(o: &Opts, ticks: f64) {
+    println!(
+        "scenario (own generator): {} threads x {} UDP allocations in all, ChannelData of 4+{} B round-robin \
+         to an in-process echo per thread on 127.0.0.1, {} for {} s each; {}",
+        o.threads,
+        o.clients,
+        o.len,
+        if o.sweep {
+            "sweeping rates 20k, 40k, 80k, +40k packets/s".to_owned()
+        } else {
+            format!("{} packets/s", o.rate)
+        },
+        o.secs,
+        if o.sweep { "no held allocations".to_owned() } else { format!("then {} held UDP allocations", o.allocations) }
+    );
+    println!("counted: relayed packets = echoes received x 2 (client->peer and peer->client), for both servers");
+    if o.sweep {
+        let mut sweeps = Vec::new();
+        each_server(o, |t| sweeps.push(sweep(t, o, ticks)));
+        print_sweep(&sweeps);
+    } else {
+        let mut reports = Vec::new();
+        each_server(o, |t| reports.extend(measure_own(t, o, ticks)));
+        print_own_table(&reports);
+    }
 }

@@ -567,3 +567,89 @@ pub fn allocate_udp(server: SocketAddr, username: &str, password: &str) -> Resul
         _ => Err(AllocateError::Code(r.error_code().unwrap_or(0))),
     }
 }
+
+const CHANNEL_BIND: u16 = 0x0009;
+const ATTR_CHANNEL_NUMBER: u16 = 0x000c;
+const ATTR_XOR_PEER: u16 = 0x0012;
+
+/// A UDP allocation that keeps its long-term credentials (username, realm, nonce and the key
+/// MD5(username:realm:password)) so that more authenticated requests can be sent on it.
+pub struct AuthedAllocation {
+    pub alloc: Allocation,
+    username: String,
+    realm: Vec<u8>,
+    nonce: Vec<u8>,
+    key: [u8; 16],
+}
+
+/// [`allocate_udp`], keeping what [`AuthedAllocation::channel_bind`] needs.
+pub fn allocate_udp_authed(
+    server: SocketAddr,
+    username: &str,
+    password: &str,
+) -> Result<AuthedAllocation, AllocateError> {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.connect(server).unwrap();
+    let timeout = Duration::from_secs(1);
+    let (mut first, id) = Msg::request(ALLOCATE);
+    first.attr(ATTR_REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
+    let challenge = transact(&sock, &first, &id, timeout).map_err(AllocateError::NoAnswer)?;
+    if challenge.error_code() != Some(401) {
+        return Err(AllocateError::Code(challenge.error_code().unwrap_or(0)));
+    }
+    let realm = challenge.get(ATTR_REALM).ok_or(AllocateError::Code(401))?.to_vec();
+    let nonce = challenge.get(ATTR_NONCE).ok_or(AllocateError::Code(401))?.to_vec();
+    let mut key_input = format!("{username}:").into_bytes();
+    key_input.extend_from_slice(&realm);
+    key_input.extend_from_slice(format!(":{password}").as_bytes());
+    let key: [u8; 16] = md5::Md5::digest(&key_input).into();
+    let (mut second, id) = Msg::request(ALLOCATE);
+    second.attr(ATTR_REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
+    second.attr(ATTR_USERNAME, username.as_bytes());
+    second.attr(ATTR_REALM, &realm);
+    second.attr(ATTR_NONCE, &nonce);
+    second.integrity(&key);
+    let r = transact(&sock, &second, &id, timeout).map_err(AllocateError::NoAnswer)?;
+    match r.xor_addr(ATTR_XOR_RELAYED) {
+        Some(relayed) if r.kind == 0x0103 => Ok(AuthedAllocation {
+            alloc: Allocation { sock, relayed },
+            username: username.to_owned(),
+            realm,
+            nonce,
+            key,
+        }),
+        _ => Err(AllocateError::Code(r.error_code().unwrap_or(0))),
+    }
+}
+
+impl AuthedAllocation {
+    /// ChannelBind `channel` (0x4000-0x4FFF) to an IPv4 `peer`, with the allocation's
+    /// credentials; a 438 (stale nonce) is retried once with the new NONCE.
+    pub fn channel_bind(&mut self, channel: u16, peer: SocketAddr) -> Result<(), AllocateError> {
+        let SocketAddr::V4(v4) = peer else { panic!("channel_bind: IPv4 peers only, not {peer}") };
+        let port = v4.port() ^ (MAGIC >> 16) as u16;
+        let ip = u32::from(*v4.ip()) ^ MAGIC;
+        let mut xor_peer = vec![0, 1];
+        xor_peer.extend_from_slice(&port.to_be_bytes());
+        xor_peer.extend_from_slice(&ip.to_be_bytes());
+        for _ in 0..2 {
+            let (mut msg, id) = Msg::request(CHANNEL_BIND);
+            msg.attr(ATTR_CHANNEL_NUMBER, &[(channel >> 8) as u8, channel as u8, 0, 0]);
+            msg.attr(ATTR_XOR_PEER, &xor_peer);
+            msg.attr(ATTR_USERNAME, self.username.as_bytes());
+            msg.attr(ATTR_REALM, &self.realm);
+            msg.attr(ATTR_NONCE, &self.nonce);
+            msg.integrity(&self.key);
+            let r = transact(&self.alloc.sock, &msg, &id, Duration::from_secs(1)).map_err(AllocateError::NoAnswer)?;
+            match (r.kind, r.error_code()) {
+                (0x0109, _) => return Ok(()),
+                (_, Some(438)) => match r.get(ATTR_NONCE) {
+                    Some(nonce) => self.nonce = nonce.to_vec(),
+                    None => return Err(AllocateError::Code(438)),
+                },
+                (_, code) => return Err(AllocateError::Code(code.unwrap_or(0))),
+            }
+        }
+        Err(AllocateError::Code(438))
+    }
+}
