@@ -7,6 +7,7 @@
 //! per packet is a couple of hash lookups. A second data-path thread would need shared state or
 //! sharding by 5-tuple; `docs/turn.md` records the measurements behind this choice.
 
+mod batch;
 mod relay;
 pub mod stats;
 pub mod stream;

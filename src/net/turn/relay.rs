@@ -11,9 +11,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_rustls::TlsAcceptor;
+use nix::sys::socket::{setsockopt, sockopt};
 use smol::net::TcpListener;
 use smol::{Async, LocalExecutor, Task, Timer};
 
+use super::batch::{RecvBatch, BATCH};
 use super::{Control, RelaySetup, TurnStats};
 use crate::proto::stun::Family;
 use crate::proto::turn::{AllocId, Client, Command, Now, Server, Transport};
@@ -25,6 +27,7 @@ const BUDGET: usize = 64;
 const TICK: Duration = Duration::from_secs(1);
 const USAGE_EVERY: Duration = Duration::from_secs(2);
 const BIND_ATTEMPTS: usize = 64;
+const LISTENER_SOCKET_BUFFER: usize = 4 << 20;
 
 struct Relay {
     socket: Rc<Async<UdpSocket>>,
@@ -40,7 +43,8 @@ pub(super) struct Shell {
     ports_in_use: HashSet<u16>,
     streams: HashMap<u64, async_channel::Sender<Vec<u8>>>,
     out: Vec<u8>,
-    peer_buf: Vec<u8>,
+    /// Taken while a socket is drained (the handlers need `&mut Shell`), then put back.
+    batch: Option<Box<RecvBatch>>,
     rng_state: u64,
     pub(super) executor: Rc<LocalExecutor<'static>>,
     next_conn: u64,
@@ -60,6 +64,16 @@ pub(super) fn run(
     streams: Vec<(TcpListener, Option<TlsAcceptor>)>,
 ) {
     let executor = Rc::new(LocalExecutor::new());
+    // Every client's packets queue on this one socket: give bursts room (the kernel caps this at
+    // net.core.rmem_max / wmem_max; see docs/operations.md).
+    for (name, result) in [
+        ("receive", setsockopt(&listener, sockopt::RcvBuf, &LISTENER_SOCKET_BUFFER)),
+        ("send", setsockopt(&listener, sockopt::SndBuf, &LISTENER_SOCKET_BUFFER)),
+    ] {
+        if let Err(e) = result {
+            log::warn!("turn: cannot size the UDP listener's {name} buffer: {e}");
+        }
+    }
     let listener = match Async::new(listener) {
         Ok(l) => Rc::new(l),
         Err(e) => {
@@ -77,7 +91,7 @@ pub(super) fn run(
             ports_in_use: HashSet::new(),
             streams: HashMap::new(),
             out: Vec::with_capacity(2048),
-            peer_buf: vec![0u8; 65_536],
+            batch: Some(Box::new(RecvBatch::new())),
             rng_state: seed,
             executor: executor.clone(),
             next_conn: 1,
@@ -96,28 +110,12 @@ pub(super) fn run(
 }
 
 async fn client_datagrams(shell: Rc<RefCell<Shell>>, listener: Rc<Async<UdpSocket>>) {
-    let mut buf = vec![0u8; 65_536];
     loop {
         if let Err(e) = listener.readable().await {
             log::error!("turn: UDP listener failed: {e}");
             return;
         }
-        let mut handled = 0;
-        {
-            let mut st = shell.borrow_mut();
-            while handled < BUDGET {
-                match listener.get_ref().recv_from(&mut buf) {
-                    Ok((n, from)) => {
-                        st.client_record(Client { transport: Transport::Udp, conn: 0, addr: from }, &buf[..n])
-                    }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                    // ICMP errors from earlier sends surface here; they are not fatal.
-                    Err(e) => log::trace!("turn: UDP receive: {e}"),
-                }
-                handled += 1;
-            }
-        }
-        if handled == BUDGET {
+        if drain_socket(&shell, &listener, None) {
             smol::future::yield_now().await;
         }
     }
@@ -129,26 +127,50 @@ async fn peer_datagrams(shell: Weak<RefCell<Shell>>, alloc: AllocId, socket: Rc<
             return;
         }
         let Some(shell) = shell.upgrade() else { return };
-        let mut handled = 0;
-        {
-            let mut st = shell.borrow_mut();
-            // One receive buffer for every relay socket keeps an allocation's footprint small.
-            let mut buf = std::mem::take(&mut st.peer_buf);
-            while handled < BUDGET {
-                match socket.get_ref().recv_from(&mut buf) {
-                    Ok((n, from)) => st.peer_datagram(alloc, from, &buf[..n]),
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                    Err(e) => log::trace!("turn: relay receive: {e}"),
-                }
-                handled += 1;
-            }
-            st.peer_buf = buf;
-        }
+        let busy = drain_socket(&shell, &socket, Some(alloc));
         drop(shell);
-        if handled == BUDGET {
+        if busy {
             smol::future::yield_now().await;
         }
     }
+}
+
+/// Reads and handles what `socket` has queued, in batches, until a short batch shows it drained
+/// (a later datagram re-arms the readiness wait) or the budget is spent (returns true: yield).
+/// `alloc` is `None` for the client listener, else the allocation whose relay socket this is.
+fn drain_socket(shell: &Rc<RefCell<Shell>>, socket: &Async<UdpSocket>, alloc: Option<AllocId>) -> bool {
+    let mut st = shell.borrow_mut();
+    // One set of receive buffers for every socket keeps an allocation's footprint small.
+    let Some(mut batch) = st.batch.take() else { return false };
+    let mut handled = 0;
+    let busy = loop {
+        let n = match batch.recv(socket.get_ref()) {
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break false,
+            // ICMP errors from earlier sends surface here; they are not fatal.
+            Err(e) => {
+                log::trace!("turn: UDP receive: {e}");
+                break false;
+            }
+        };
+        for i in 0..n {
+            let (meta, bytes) = batch.get(i);
+            let Some(from) = meta.from.filter(|_| !meta.truncated) else { continue };
+            match alloc {
+                None => st.client_record(Client { transport: Transport::Udp, conn: 0, addr: from }, bytes),
+                Some(alloc) => st.peer_datagram(alloc, from, bytes),
+            }
+        }
+        handled += n;
+        if n < BATCH {
+            break false;
+        }
+        if handled >= BUDGET {
+            break true;
+        }
+    };
+    st.batch = Some(batch);
+    busy
 }
 
 async fn control_loop(shell: Rc<RefCell<Shell>>, control: async_channel::Receiver<Control>, stats: Arc<TurnStats>) {
