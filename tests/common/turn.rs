@@ -540,32 +540,7 @@ pub enum AllocateError {
 /// Allocate over UDP with long-term credentials: the first request gets 401 with REALM and
 /// NONCE, the second carries USERNAME, REALM, NONCE and MESSAGE-INTEGRITY.
 pub fn allocate_udp(server: SocketAddr, username: &str, password: &str) -> Result<Allocation, AllocateError> {
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.connect(server).unwrap();
-    let timeout = Duration::from_secs(1);
-    let (mut first, id) = Msg::request(ALLOCATE);
-    first.attr(ATTR_REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
-    let challenge = transact(&sock, &first, &id, timeout).map_err(AllocateError::NoAnswer)?;
-    if challenge.error_code() != Some(401) {
-        return Err(AllocateError::Code(challenge.error_code().unwrap_or(0)));
-    }
-    let realm = challenge.get(ATTR_REALM).ok_or(AllocateError::Code(401))?.to_vec();
-    let nonce = challenge.get(ATTR_NONCE).ok_or(AllocateError::Code(401))?.to_vec();
-    let mut key_input = format!("{username}:").into_bytes();
-    key_input.extend_from_slice(&realm);
-    key_input.extend_from_slice(format!(":{password}").as_bytes());
-    let key: [u8; 16] = md5::Md5::digest(&key_input).into();
-    let (mut second, id) = Msg::request(ALLOCATE);
-    second.attr(ATTR_REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
-    second.attr(ATTR_USERNAME, username.as_bytes());
-    second.attr(ATTR_REALM, &realm);
-    second.attr(ATTR_NONCE, &nonce);
-    second.integrity(&key);
-    let r = transact(&sock, &second, &id, timeout).map_err(AllocateError::NoAnswer)?;
-    match r.xor_addr(ATTR_XOR_RELAYED) {
-        Some(relayed) if r.kind == 0x0103 => Ok(Allocation { sock, relayed }),
-        _ => Err(AllocateError::Code(r.error_code().unwrap_or(0))),
-    }
+    allocate_udp_authed(server, username, password).map(|a| a.alloc)
 }
 
 const CHANNEL_BIND: u16 = 0x0009;
@@ -582,7 +557,7 @@ pub struct AuthedAllocation {
     key: [u8; 16],
 }
 
-/// [`allocate_udp`], keeping what [`AuthedAllocation::channel_bind`] needs.
+/// [`allocate_udp`], keeping the credentials [`AuthedAllocation::channel_bind`] needs.
 pub fn allocate_udp_authed(
     server: SocketAddr,
     username: &str,
