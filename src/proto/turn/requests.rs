@@ -114,7 +114,7 @@ impl Server {
         }
         if req.method == Method::BINDING {
             let mut b = MessageBuilder::response(req, Class::Success);
-            b.xor_address(AttrType::XOR_MAPPED_ADDRESS, client.addr);
+            b.xor_address(AttrType::XOR_MAPPED_ADDRESS, mapped(client.addr));
             self.reply_plain(client, b, req.has(AttrType::FINGERPRINT));
             return;
         }
@@ -131,7 +131,7 @@ impl Server {
                     let lifetime = expires.saturating_duration_since(now.mono);
                     let alg = req.integrity_alg().unwrap_or(IntegrityAlg::Sha1);
                     if req.verify_integrity(&key).is_ok() {
-                        let b = allocate_success(req.tid, client.addr, relay, lifetime, false);
+                        let b = allocate_success(req.tid, mapped(client.addr), relay, lifetime, false);
                         self.send(client, b.finish(Some((alg, &key)), req.has(AttrType::FINGERPRINT)));
                     }
                     return;
@@ -338,6 +338,12 @@ impl Server {
     }
 }
 
+/// The client's address as it should see it: a dual-stack listener reports IPv4 clients as
+/// IPv4-mapped IPv6 addresses, which the client knows in their IPv4 form.
+fn mapped(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(crate::proto::addr_policy::canonical(addr.ip()), addr.port())
+}
+
 /// The Allocate success (RFC 8656 §7.3), also resent for a retransmitted Allocate.
 fn allocate_success(
     tid: TransactionId,
@@ -379,7 +385,7 @@ pub(super) fn complete_allocate(server: &mut Server, id: AllocId, relay: Option<
     server.schedule_expiry(id, at);
     server.totals.allocations_created += 1;
     server.closed_usage.entry(project).or_default().1 += 1;
-    let b = allocate_success(tid, client.addr, Some(relay), lifetime, pending.refused_additional);
+    let b = allocate_success(tid, mapped(client.addr), Some(relay), lifetime, pending.refused_additional);
     server.send(client, b.finish(Some((pending.alg, &key)), pending.fingerprint));
     log::debug!("turn: allocation {} relays at {relay} for {lifetime:?}", id.0);
 }

@@ -168,6 +168,15 @@ fn binding_request_returns_the_clients_address() {
 }
 
 #[test]
+fn a_dual_stack_listener_reports_ipv4_clients_in_ipv4_form() {
+    let mut w = World::new();
+    let req = MessageBuilder::new(Class::Request, Method::BINDING, TransactionId([1; 12])).finish(None, false);
+    let reply = w.send(udp("[::ffff:198.51.100.7]:4000"), &req).remove(0);
+    let m = Message::decode(&reply).unwrap();
+    assert_eq!(m.xor_address(AttrType::XOR_MAPPED_ADDRESS).unwrap().unwrap(), sa("198.51.100.7:4000"));
+}
+
+#[test]
 fn allocate_succeeds_with_rest_credentials_and_default_lifetime() {
     let mut w = World::new();
     let mut c = w.creds(3600, "alice");
