@@ -46,6 +46,30 @@ fn uclient_relays_over_tls_with_welcome_credentials_and_loses_nothing() {
 }
 
 #[test]
+fn uclient_relays_ipv6_over_udp_and_tcp_from_an_ipv6_listener() {
+    if std::net::UdpSocket::bind("[::1]:0").is_err() {
+        // A machine without IPv6 loopback cannot run this; say so loudly rather than pass.
+        eprintln!("SKIPPED uclient_relays_ipv6_over_udp_and_tcp_from_an_ipv6_listener: no ::1 on this machine");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let project = Project::create(dir.path(), "six");
+    // RFC 6156: an IPv6 listener offers IPv6 relayed addresses (uclient -x asks for one).
+    let port = common::free_port_tcp_udp().to_string();
+    let listen = format!("[::1]:{port}");
+    let server = Server::start(dir.path(), &["--turn-listen", &listen, "--turn-allow-peers", "::1/128"]);
+    let peer = Peer::start_on("::1");
+    for (transport, pid) in [(&[][..], "v6-udp"), (&["-t"][..], "v6-tcp")] {
+        let (user, credential) = credentials_from_welcome(&server, &project, "room", pid, 600);
+        let mut args = vec!["-x", "-c", "-n", "20", "-m", "2", "-l", "120", "-e", "::1", "-r", peer.port()];
+        args.extend_from_slice(&["-u", &user, "-w", &credential, "-p", &port]);
+        args.extend_from_slice(transport);
+        args.push("::1");
+        common::turn::uclient(&args).assert_clean();
+    }
+}
+
+#[test]
 fn a_wrong_password_and_an_expired_username_get_401() {
     let dir = tempfile::tempdir().unwrap();
     let project = Project::create(dir.path(), "auth");

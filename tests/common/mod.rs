@@ -90,7 +90,11 @@ impl Server {
     pub fn spawn_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let signal: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let turn: SocketAddr = format!("127.0.0.1:{}", free_port_tcp_udp()).parse().unwrap();
+        let given_turn = extra.iter().position(|a| *a == "--turn-listen").and_then(|i| extra.get(i + 1));
+        let turn: SocketAddr = match given_turn {
+            Some(t) => t.parse().expect("--turn-listen IP:PORT"),
+            None => format!("127.0.0.1:{}", free_port_tcp_udp()).parse().unwrap(),
+        };
         let turns: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let given = extra.iter().position(|a| *a == "--relay-ports").and_then(|i| extra.get(i + 1));
         let relay_ports = match given {
@@ -106,7 +110,10 @@ impl Server {
         cmd.arg("serve")
             .args(["--data-dir", data_dir.to_str().unwrap()])
             .args(["--admin-listen", &admin.to_string(), "--signal-listen", &signal.to_string()])
-            .args(["--turn-listen", &turn.to_string(), "--turns-listen", &turns.to_string()]);
+            .args(["--turns-listen", &turns.to_string()]);
+        if given_turn.is_none() {
+            cmd.args(["--turn-listen", &turn.to_string()]);
+        }
         if given.is_none() {
             cmd.args(["--relay-ports", &relay_flag]);
         }

@@ -59,12 +59,18 @@ pub struct Peer {
 
 impl Peer {
     pub fn start() -> Peer {
-        let port = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        Peer::start_on("127.0.0.1")
+    }
+
+    /// `turnutils_peer` on `ip` (a loopback address: 127.0.0.1 or ::1).
+    pub fn start_on(ip: &str) -> Peer {
+        let ip: std::net::IpAddr = ip.parse().unwrap();
+        let port = UdpSocket::bind((ip, 0)).unwrap().local_addr().unwrap().port();
         let mut cmd = Command::new("turnutils_peer");
-        cmd.args(["-L", "127.0.0.1", "-p", &port.to_string()]).stdout(Stdio::null()).stderr(Stdio::null());
-        let addr = ([127, 0, 0, 1], port).into();
+        cmd.args(["-L", &ip.to_string(), "-p", &port.to_string()]).stdout(Stdio::null()).stderr(Stdio::null());
+        let addr = SocketAddr::new(ip, port);
         let mut peer = Peer { child: spawn(&mut cmd, "turnutils_peer"), addr, port: port.to_string() };
-        let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let probe = UdpSocket::bind((ip, 0)).unwrap();
         probe.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut buf = [0u8; 16];
