@@ -229,6 +229,15 @@ impl PeerPolicy {
         PeerPolicy { allow, deny, own_addrs, relay_ports }
     }
 
+    /// True when `peer` passes only as one of this box's own addresses on a relay port (not
+    /// through the allow list): the caller must also check that a relay is bound on that port.
+    pub fn is_own_relay_target(&self, peer: SocketAddr) -> bool {
+        let ip = canonical(peer.ip());
+        self.own_addrs.contains(&ip)
+            && self.relay_ports.contains(&peer.port())
+            && !self.allow.iter().any(|block| block.contains(ip))
+    }
+
     /// Checks an address for a permission, which covers every port of the address (RFC 8656
     /// §9): the address must be usable on at least the relay ports; the exact port is checked
     /// when data is sent.

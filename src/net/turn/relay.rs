@@ -265,7 +265,7 @@ impl Shell {
 
     fn control(&mut self, msg: Control) {
         match msg {
-            Control::Grant { username, kid, expiry } => self.core.grant(username, kid, expiry),
+            Control::Grant { username, kid, expiry } => self.core.grant(username, kid, expiry, UnixTime::now()),
             Control::KeysDeleted(kids) => {
                 let n = self.core.revoke_kids(&kids);
                 if n > 0 {

@@ -79,6 +79,10 @@ pub struct Allocation {
     pub expires: Instant,
     /// The credentials' EXPIRY as an instant: no Refresh goes past it.
     pub hard_limit: Instant,
+    /// The earliest expiry queued for this allocation in the server's timer heap. A Refresh
+    /// that extends the lifetime queues nothing (the entry is re-queued when it comes due), so
+    /// refreshing in a loop cannot grow the heap.
+    pub scheduled: Instant,
     pub permissions: Vec<(IpAddr, Instant)>,
     pub channels: Vec<Channel>,
     pub bandwidth: Bandwidth,
@@ -88,6 +92,16 @@ pub struct Allocation {
 impl Allocation {
     pub fn has_permission(&self, ip: IpAddr, now: Instant) -> bool {
         self.permissions.iter().any(|(p, exp)| *p == ip && now < *exp)
+    }
+
+    /// Whether permissions for all of `ips` fit in the quota (after dropping expired ones).
+    pub fn permissions_fit(&mut self, ips: &[IpAddr], now: Instant, max: usize) -> bool {
+        self.permissions.retain(|(_, exp)| now < *exp);
+        let mut new: Vec<IpAddr> =
+            ips.iter().copied().filter(|ip| !self.permissions.iter().any(|(p, _)| p == ip)).collect();
+        new.sort();
+        new.dedup();
+        self.permissions.len() + new.len() <= max
     }
 
     /// Installs or refreshes a permission; false when the quota is full.

@@ -132,11 +132,24 @@ impl FailureLimiter {
         FailureLimiter { per_window, window, max_sources: 65_536, sources: HashMap::new() }
     }
 
+    /// IPv6 sources are counted per /64: one host can hold a whole /64 of addresses.
+    fn source_key(ip: IpAddr) -> IpAddr {
+        match crate::proto::addr_policy::canonical(ip) {
+            IpAddr::V6(v6) => {
+                let s = v6.segments();
+                IpAddr::from([s[0], s[1], s[2], s[3], 0, 0, 0, 0])
+            }
+            v4 => v4,
+        }
+    }
+
     pub fn is_blocked(&self, ip: IpAddr, now: Instant) -> bool {
+        let ip = Self::source_key(ip);
         self.sources.get(&ip).is_some_and(|(start, n)| *n >= self.per_window && now < *start + self.window)
     }
 
     pub fn record_failure(&mut self, ip: IpAddr, now: Instant) {
+        let ip = Self::source_key(ip);
         if self.sources.len() >= self.max_sources && !self.sources.contains_key(&ip) {
             self.prune(now);
             if self.sources.len() >= self.max_sources {
@@ -167,13 +180,25 @@ pub struct Grants {
 const MAX_GRANTS: usize = 200_000;
 
 impl Grants {
-    pub fn grant(&mut self, username: String, kid: Kid, expiry: UnixTime) {
+    pub fn grant(&mut self, username: String, kid: Kid, expiry: UnixTime, wall: UnixTime) {
+        if self.by_username.contains_key(&username) {
+            return;
+        }
         if self.by_username.len() >= MAX_GRANTS {
-            if let Some(oldest) = self.by_username.iter().min_by_key(|(_, v)| v.1).map(|(k, _)| k.clone()) {
-                self.by_username.remove(&oldest);
+            self.prune(wall);
+        }
+        if self.by_username.len() >= MAX_GRANTS {
+            // Forget the grant that expires first, but never a revoked one: forgetting it would
+            // make its username usable again.
+            let oldest = self.by_username.iter().filter(|(_, v)| !v.2).min_by_key(|(_, v)| v.1).map(|(k, _)| k.clone());
+            match oldest {
+                Some(k) => {
+                    self.by_username.remove(&k);
+                }
+                None => return,
             }
         }
-        self.by_username.entry(username).or_insert((kid, expiry, false));
+        self.by_username.insert(username, (kid, expiry, false));
     }
 
     /// Marks every username of these kids revoked and returns them.

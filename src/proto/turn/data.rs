@@ -11,8 +11,8 @@ use crate::proto::stun::frame::{self, ChannelData};
 use crate::proto::stun::{Class, Message, MessageBuilder, Method, TransactionId};
 
 /// The largest payload a Data indication can carry: the 16-bit STUN length minus
-/// XOR-PEER-ADDRESS (IPv6) and the DATA header.
-const MAX_RELAYED_PAYLOAD: usize = 65_535 - 24 - 4;
+/// XOR-PEER-ADDRESS (IPv6), the DATA header and DATA's padding.
+const MAX_RELAYED_PAYLOAD: usize = 65_535 - 24 - 4 - 3;
 
 impl Server {
     /// One record from a client: a UDP datagram, or one framed record of a stream. Returns the
@@ -36,7 +36,7 @@ impl Server {
                 None
             }
             (Class::Indication, Method::SEND) => {
-                let peer = msg.xor_address(AttrType::XOR_PEER_ADDRESS)?.ok()?;
+                let peer = super::requests::canonical_peer(msg.xor_address(AttrType::XOR_PEER_ADDRESS)?.ok()?);
                 let payload = msg.get(AttrType::DATA)?;
                 if !msg.unknown_required().is_empty() {
                     return None;
@@ -56,15 +56,17 @@ impl Server {
         now: Now,
     ) -> Option<Forward<'a>> {
         let id = *self.by_client.get(&client)?;
-        let a = self.allocations.get_mut(&id)?;
-        a.relay?;
-        let peer = match peer {
-            // A Send indication names any port of a permitted address: check that port.
-            Some(p) if self.policy.check(p).is_ok() => p,
-            Some(_) => {
+        // A Send indication names any port of a permitted address: check that port.
+        if let Some(p) = peer {
+            if self.policy.check(p).is_err() || !self.own_relay_target_ok(p) {
                 self.totals.forbidden_peers += 1;
                 return None;
             }
+        }
+        let a = self.allocations.get_mut(&id)?;
+        a.relay?;
+        let peer = match peer {
+            Some(p) => p,
             None => a.channel_by_number(channel, now.mono)?.peer,
         };
         if !a.has_permission(peer.ip(), now.mono) || !a.bandwidth.take(payload.len(), now.mono) {

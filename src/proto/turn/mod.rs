@@ -132,6 +132,8 @@ pub struct Server {
     by_client: HashMap<Client, AllocId>,
     per_identity: HashMap<Identity, usize>,
     per_project: HashMap<ProjectId, usize>,
+    /// Ports of bound relay sockets: the only ports of this box's own addresses peers may use.
+    live_relay_ports: std::collections::HashSet<u16>,
     expiries: BinaryHeap<Reverse<(Instant, AllocId)>>,
     next_sweep: Option<Instant>,
     transmits: VecDeque<Transmit>,
@@ -160,6 +162,7 @@ impl Server {
             by_client: HashMap::new(),
             per_identity: HashMap::new(),
             per_project: HashMap::new(),
+            live_relay_ports: std::collections::HashSet::new(),
             expiries: BinaryHeap::new(),
             next_sweep: None,
             transmits: VecDeque::new(),
@@ -180,13 +183,13 @@ impl Server {
     }
 
     /// Remembers that `username` was issued for a token signed by `kid`.
-    pub fn grant(&mut self, username: String, kid: Kid, expiry: UnixTime) {
-        self.grants.grant(username, kid, expiry);
+    pub fn grant(&mut self, username: String, kid: Kid, expiry: UnixTime, wall: UnixTime) {
+        self.grants.grant(username, kid, expiry, wall);
     }
 
     /// Deleted keys: their usernames stop working and their allocations are removed.
     pub fn revoke_kids(&mut self, kids: &[Kid]) -> usize {
-        let users = self.grants.revoke(kids);
+        let users: std::collections::HashSet<String> = self.grants.revoke(kids).into_iter().collect();
         let doomed: Vec<AllocId> =
             self.allocations.values().filter(|a| users.contains(&a.username)).map(|a| a.id).collect();
         doomed.iter().for_each(|id| self.remove(*id));
@@ -219,9 +222,15 @@ impl Server {
                 break;
             }
             self.expiries.pop();
-            if self.allocations.get(&id).is_some_and(|a| a.expires <= now.mono) {
+            let Some(a) = self.allocations.get_mut(&id) else { continue };
+            if a.expires <= now.mono {
                 log::debug!("turn: allocation {} expired", id.0);
                 self.remove(id);
+            } else if a.scheduled == at {
+                // Refreshed since this entry was queued: queue the new expiry, once.
+                a.scheduled = a.expires;
+                let next = a.expires;
+                self.schedule_expiry(id, next);
             }
         }
         if self.next_sweep.is_none_or(|t| t <= now.mono) {
@@ -268,6 +277,12 @@ impl Server {
         out
     }
 
+    /// A peer on one of this box's own addresses is reachable only on a port where a relay is
+    /// bound now (the policy admits the whole relay range, which also holds other sockets).
+    fn own_relay_target_ok(&self, peer: SocketAddr) -> bool {
+        !self.policy.is_own_relay_target(peer) || self.live_relay_ports.contains(&peer.port())
+    }
+
     fn schedule_expiry(&mut self, id: AllocId, at: Instant) {
         self.expiries.push(Reverse((at, id)));
     }
@@ -280,6 +295,9 @@ impl Server {
         let e = self.closed_usage.entry(a.identity.project.clone()).or_default();
         e.0.bytes += a.usage.bytes;
         e.0.packets += a.usage.packets;
+        if let Some(relay) = a.relay {
+            self.live_relay_ports.remove(&relay.port());
+        }
         if a.relay.is_some() || a.pending.is_some() {
             self.commands.push_back(Command::CloseRelay { alloc: id });
         }

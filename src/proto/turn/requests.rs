@@ -77,6 +77,13 @@ impl Server {
         }
         let user = match TurnUser::parse(username) {
             Some(u) if realm == self.config.realm && u.expiry > now.wall && !self.grants.is_revoked(username) => u,
+            // Expired or revoked credentials are refused but not held against the source: a
+            // client still refreshing after its token's expiry must not lose its new ones.
+            Some(_) if realm == self.config.realm => {
+                log::debug!("turn: expired or revoked credentials from {}", client.addr);
+                self.challenge(client, req, ErrorCode::Unauthenticated, now);
+                return None;
+            }
             _ => {
                 log::debug!("turn: refused credentials from {}", client.addr);
                 self.auth_failed(client, req, now);
@@ -151,6 +158,13 @@ impl Server {
         self.reply(client, MessageBuilder::error(req, code), auth);
     }
 
+    /// Time until the credentials' EXPIRY, never more than the longest lifetime (so adding it to
+    /// an instant cannot overflow, whatever EXPIRY a client sends).
+    fn time_left(&self, auth: &Auth, now: Now) -> Duration {
+        let secs = auth.user.expiry.secs().saturating_sub(now.wall.secs()).max(0);
+        Duration::from_secs(secs as u64).min(self.config.max_lifetime)
+    }
+
     /// RFC 8656 §7.2: the lifetime asked for, within [default, max], never past the EXPIRY.
     fn lifetime(&self, req: &Message<'_>, auth: &Auth, now: Now) -> Option<Duration> {
         let asked = match req.u32(AttrType::LIFETIME) {
@@ -158,8 +172,7 @@ impl Server {
             Some(Err(_)) => return None,
             None => self.config.default_lifetime,
         };
-        let left = Duration::from_secs((auth.user.expiry.secs() - now.wall.secs()).max(0) as u64);
-        Some(asked.max(self.config.default_lifetime).min(self.config.max_lifetime).min(left))
+        Some(asked.max(self.config.default_lifetime).min(self.config.max_lifetime).min(self.time_left(&auth, now)))
     }
 
     fn allocate(&mut self, client: Client, req: &Message<'_>, auth: Auth, now: Now) {
@@ -203,7 +216,7 @@ impl Server {
         };
         let id = AllocId(self.next_id);
         self.next_id += 1;
-        let left = Duration::from_secs((auth.user.expiry.secs() - now.wall.secs()).max(0) as u64);
+        let left = self.time_left(&auth, now);
         let allocation = Allocation {
             id,
             client,
@@ -220,6 +233,7 @@ impl Server {
             allocate_tid: req.tid,
             expires: now.mono + lifetime,
             hard_limit: now.mono + left,
+            scheduled: now.mono + lifetime,
             permissions: Vec::new(),
             channels: Vec::new(),
             bandwidth: Bandwidth::new(self.config.bandwidth_bytes_per_sec, now.mono),
@@ -253,7 +267,10 @@ impl Server {
             let Some(a) = self.allocations.get_mut(&id) else { return };
             a.expires = (now.mono + lifetime).min(a.hard_limit);
             let (at, granted) = (a.expires, a.expires.saturating_duration_since(now.mono));
-            self.schedule_expiry(id, at);
+            if at < a.scheduled {
+                a.scheduled = at;
+                self.schedule_expiry(id, at);
+            }
             granted
         };
         let mut b = MessageBuilder::response(req, Class::Success);
@@ -265,8 +282,13 @@ impl Server {
     /// `exact_port` is false for CreatePermission, whose permissions cover every port.
     fn checked_peer(&mut self, id: AllocId, peer: SocketAddr, exact_port: bool) -> Result<(), ErrorCode> {
         let relay = self.allocations.get(&id).and_then(|a| a.relay).ok_or(ErrorCode::AllocationMismatch)?;
-        if Family::of(&relay) != Family::of(&peer) {
+        // An IPv4-mapped peer is an IPv4 peer: it never rides an IPv6 relay.
+        if Family::of(&relay) != Family::of(&canonical_peer(peer)) {
             return Err(ErrorCode::PeerAddressFamilyMismatch);
+        }
+        if exact_port && !self.own_relay_target_ok(peer) {
+            self.totals.forbidden_peers += 1;
+            return Err(ErrorCode::Forbidden);
         }
         let verdict = if exact_port { self.policy.check(peer) } else { self.policy.check_ip(peer.ip()) };
         if let Err(why) = verdict {
@@ -281,7 +303,8 @@ impl Server {
         let Some(id) = self.by_client.get(&client).copied() else {
             return self.error(client, req, ErrorCode::AllocationMismatch, &auth);
         };
-        let peers: Result<Vec<SocketAddr>, _> = req.xor_addresses(AttrType::XOR_PEER_ADDRESS).collect();
+        let peers: Result<Vec<SocketAddr>, _> =
+            req.xor_addresses(AttrType::XOR_PEER_ADDRESS).map(|r| r.map(canonical_peer)).collect();
         let peers = match peers {
             Ok(p) if !p.is_empty() => p,
             _ => return self.error(client, req, ErrorCode::BadRequest, &auth),
@@ -293,8 +316,13 @@ impl Server {
         }
         let max = self.config.max_permissions_per_allocation;
         let Some(a) = self.allocations.get_mut(&id) else { return };
-        if !peers.iter().all(|p| a.permit(p.ip(), now.mono, max)) {
+        let ips: Vec<_> = peers.iter().map(|p| p.ip()).collect();
+        // All or nothing: a request that does not fit installs none of its permissions.
+        if !a.permissions_fit(&ips, now.mono, max) {
             return self.error(client, req, ErrorCode::InsufficientCapacity, &auth);
+        }
+        for ip in ips {
+            a.permit(ip, now.mono, max);
         }
         self.reply(client, MessageBuilder::response(req, Class::Success), &auth);
     }
@@ -317,25 +345,33 @@ impl Server {
         let (Some(number), Some(Ok(peer))) = (number, req.xor_address(AttrType::XOR_PEER_ADDRESS)) else {
             return self.error(client, req, ErrorCode::BadRequest, &auth);
         };
+        let peer = canonical_peer(peer);
         if let Err(code) = self.checked_peer(id, peer, true) {
             return self.error(client, req, code, &auth);
         }
         let (max_channels, max_perms) =
             (self.config.max_channels_per_allocation, self.config.max_permissions_per_allocation);
         let Some(a) = self.allocations.get_mut(&id) else { return };
+        if !a.permissions_fit(&[peer.ip()], now.mono, max_perms) {
+            return self.error(client, req, ErrorCode::InsufficientCapacity, &auth);
+        }
         match a.bind_channel(number, peer, now.mono, max_channels) {
-            BindOutcome::Bound if a.permit(peer.ip(), now.mono, max_perms) => {
+            BindOutcome::Bound => {
+                a.permit(peer.ip(), now.mono, max_perms);
                 self.reply(client, MessageBuilder::response(req, Class::Success), &auth)
             }
-            BindOutcome::Bound | BindOutcome::QuotaFull => {
-                self.error(client, req, ErrorCode::InsufficientCapacity, &auth)
-            }
+            BindOutcome::QuotaFull => self.error(client, req, ErrorCode::InsufficientCapacity, &auth),
             BindOutcome::Conflict => {
                 log::debug!("turn: channel {:#06x} or peer {peer} already bound otherwise", number.get());
                 self.error(client, req, ErrorCode::BadRequest, &auth)
             }
         }
     }
+}
+
+/// A peer address with an IPv4-mapped IPv6 address in its IPv4 form.
+pub(super) fn canonical_peer(peer: SocketAddr) -> SocketAddr {
+    SocketAddr::new(crate::proto::addr_policy::canonical(peer.ip()), peer.port())
 }
 
 /// The client's address as it should see it: a dual-stack listener reports IPv4 clients as
@@ -380,8 +416,10 @@ pub(super) fn complete_allocate(server: &mut Server, id: AllocId, relay: Option<
     };
     a.relay = Some(relay);
     a.expires = (now.mono + pending.lifetime).min(a.hard_limit);
+    a.scheduled = a.expires;
     let (at, lifetime) = (a.expires, a.expires.saturating_duration_since(now.mono));
     let project = a.identity.project.clone();
+    server.live_relay_ports.insert(relay.port());
     server.schedule_expiry(id, at);
     server.totals.allocations_created += 1;
     server.closed_usage.entry(project).or_default().1 += 1;
