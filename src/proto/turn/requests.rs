@@ -172,7 +172,7 @@ impl Server {
             Some(Err(_)) => return None,
             None => self.config.default_lifetime,
         };
-        Some(asked.max(self.config.default_lifetime).min(self.config.max_lifetime).min(self.time_left(&auth, now)))
+        Some(asked.max(self.config.default_lifetime).min(self.config.max_lifetime).min(self.time_left(auth, now)))
     }
 
     fn allocate(&mut self, client: Client, req: &Message<'_>, auth: Auth, now: Now) {
