@@ -182,3 +182,60 @@ fn a_rotated_secret_issues_new_credentials_and_honours_the_grace_period() {
     std::thread::sleep(Duration::from_millis(2500));
     assert!(matches!(allocate_udp(server.turn, &user, &credential), Err(AllocateError::Code(401))));
 }
+
+fn binding_request(tid: u8) -> Vec<u8> {
+    let mut m = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xA4, 0x42];
+    m.extend_from_slice(&[tid; 12]);
+    m
+}
+
+/// A UDP Binding request answered within `wait`.
+fn udp_binding_answered(server: std::net::SocketAddr, wait: Duration) -> bool {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(wait)).unwrap();
+    sock.send_to(&binding_request(7), server).unwrap();
+    let mut buf = [0u8; 256];
+    matches!(sock.recv_from(&mut buf), Ok((n, _)) if n >= 20 && buf[0..2] == [0x01, 0x01])
+}
+
+#[test]
+fn a_flooding_tcp_client_does_not_starve_udp_and_one_address_gets_at_most_64_connections() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let turn = server.turn;
+    // One client streams Binding requests as fast as it can for 3 s and never reads.
+    let flood = std::thread::spawn(move || {
+        let mut tcp = std::net::TcpStream::connect(turn).unwrap();
+        let burst: Vec<u8> = (0..1000).flat_map(|i| binding_request(i as u8)).collect();
+        let end = std::time::Instant::now() + Duration::from_secs(3);
+        let mut sent = 0usize;
+        while std::time::Instant::now() < end {
+            if tcp.write_all(&burst).is_err() {
+                break;
+            }
+            sent += burst.len();
+        }
+        sent
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    for _ in 0..5 {
+        assert!(udp_binding_answered(turn, Duration::from_secs(2)), "UDP starved by a TCP flood");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(flood.join().unwrap() > 0);
+    std::thread::sleep(Duration::from_millis(500));
+
+    let mut held: Vec<std::net::TcpStream> = (0..64).map(|_| std::net::TcpStream::connect(turn).unwrap()).collect();
+    let mut extra = std::net::TcpStream::connect(turn).unwrap();
+    extra.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 64];
+    assert!(matches!(extra.read(&mut buf), Ok(0)), "the 65th connection from one address is closed");
+    // The 64 admitted ones still work.
+    let first = &mut held[0];
+    first.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    first.write_all(&binding_request(9)).unwrap();
+    let mut reply = [0u8; 20];
+    first.read_exact(&mut reply).unwrap();
+    assert_eq!(reply[0..2], [0x01, 0x01]);
+}

@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::io::ErrorKind;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,6 +16,7 @@ use smol::net::TcpListener;
 use smol::{Async, LocalExecutor, Task, Timer};
 
 use super::batch::{RecvBatch, BATCH};
+use super::stream::{StreamOut, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_IP, MAX_QUEUED_BYTES};
 use super::{Control, RelaySetup, TurnStats};
 use crate::proto::stun::Family;
 use crate::proto::turn::{AllocId, Client, Command, Now, Server, Transport};
@@ -41,7 +42,10 @@ pub(super) struct Shell {
     setup: RelaySetup,
     relays: HashMap<AllocId, Relay>,
     ports_in_use: HashSet<u16>,
-    streams: HashMap<u64, async_channel::Sender<Vec<u8>>>,
+    streams: HashMap<u64, StreamOut>,
+    /// Stream connections per source address, counted from accept (handshakes included).
+    stream_slots: HashMap<IpAddr, usize>,
+    stream_slots_total: usize,
     out: Vec<u8>,
     /// Taken while a socket is drained (the handlers need `&mut Shell`), then put back.
     batch: Option<Box<RecvBatch>>,
@@ -90,6 +94,8 @@ pub(super) fn run(
             relays: HashMap::new(),
             ports_in_use: HashSet::new(),
             streams: HashMap::new(),
+            stream_slots: HashMap::new(),
+            stream_slots_total: 0,
             out: Vec::with_capacity(2048),
             batch: Some(Box::new(RecvBatch::new())),
             rng_state: seed,
@@ -210,12 +216,29 @@ impl Shell {
         self.next_conn
     }
 
-    pub(super) fn stream_count(&self) -> usize {
-        self.streams.len()
+    /// Takes a connection slot for `ip` unless the total or the per-address cap is reached.
+    pub(super) fn take_stream_slot(&mut self, ip: IpAddr) -> bool {
+        let mine = self.stream_slots.get(&ip).copied().unwrap_or(0);
+        if self.stream_slots_total >= MAX_CONNECTIONS || mine >= MAX_CONNECTIONS_PER_IP {
+            return false;
+        }
+        self.stream_slots.insert(ip, mine + 1);
+        self.stream_slots_total += 1;
+        true
     }
 
-    pub(super) fn stream_opened(&mut self, client: Client, tx: async_channel::Sender<Vec<u8>>) {
-        self.streams.insert(client.conn, tx);
+    pub(super) fn give_back_stream_slot(&mut self, ip: IpAddr) {
+        if let Some(n) = self.stream_slots.get_mut(&ip) {
+            *n -= 1;
+            self.stream_slots_total -= 1;
+            if *n == 0 {
+                self.stream_slots.remove(&ip);
+            }
+        }
+    }
+
+    pub(super) fn stream_opened(&mut self, client: Client, out: StreamOut) {
+        self.streams.insert(client.conn, out);
     }
 
     /// A stream client went away: its allocation goes with it (RFC 8656 §3.1).
@@ -256,8 +279,11 @@ impl Shell {
             }
             Transport::Tcp | Transport::Tls => {
                 // A full queue means a slow reader; dropping is what UDP would do.
-                if let Some(tx) = self.streams.get(&to.conn) {
-                    let _ = tx.try_send(bytes.to_vec());
+                if let Some(out) = self.streams.get(&to.conn) {
+                    let queued = out.queued.get();
+                    if queued + bytes.len() <= MAX_QUEUED_BYTES && out.tx.try_send(bytes.to_vec()).is_ok() {
+                        out.queued.set(queued + bytes.len());
+                    }
                 }
             }
         }

@@ -4,8 +4,9 @@
 //! Keeping them on the turn thread saves two cross-thread hops and a copy per record; measured
 //! in docs/benchmarks.md.
 
-use std::cell::RefCell;
-use std::rc::Weak;
+use std::cell::{Cell, RefCell};
+use std::net::IpAddr;
+use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -23,7 +24,35 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(900);
 /// The largest record: a STUN header plus a 16-bit length, or ChannelData with padding.
 const MAX_RECORD: usize = 20 + 65_535;
 pub const MAX_CONNECTIONS: usize = 4096;
-const OUTBOUND_QUEUE: usize = 512;
+/// Per source address, so one host cannot take every slot.
+pub const MAX_CONNECTIONS_PER_IP: usize = 64;
+/// Bytes waiting for a slow reader before more are dropped.
+pub const MAX_QUEUED_BYTES: usize = 256 * 1024;
+const OUTBOUND_QUEUE: usize = 1024;
+/// Records handled before the connection task lets the turn thread's other tasks run.
+const RECORD_BUDGET: usize = 64;
+
+/// The way to a stream client: its queue and the bytes waiting in it.
+pub struct StreamOut {
+    pub tx: async_channel::Sender<Vec<u8>>,
+    pub queued: Rc<Cell<usize>>,
+}
+
+/// A connection slot, given back when the connection's task ends (or is dropped).
+struct Slot {
+    shell: Weak<RefCell<Shell>>,
+    ip: IpAddr,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(shell) = self.shell.upgrade() {
+            if let Ok(mut st) = shell.try_borrow_mut() {
+                st.give_back_stream_slot(self.ip);
+            }
+        }
+    }
+}
 
 /// Accepts TURN clients on `listener`; `tls` makes it the turns listener. Runs until the turn
 /// thread's executor stops.
@@ -39,18 +68,21 @@ pub(super) async fn serve(shell: Weak<RefCell<Shell>>, listener: TcpListener, tl
             }
         };
         let Some(strong) = shell.upgrade() else { return };
-        let (executor, conn, full) = {
+        let (executor, conn, admitted) = {
             let mut st = strong.borrow_mut();
-            (st.executor.clone(), st.next_conn(), st.stream_count() >= MAX_CONNECTIONS)
+            (st.executor.clone(), st.next_conn(), st.take_stream_slot(peer.ip()))
         };
-        if full {
-            log::warn!("{name}: {MAX_CONNECTIONS} connections open; refusing {peer}");
+        drop(strong);
+        if !admitted {
+            log::debug!("{name}: connection limit reached; refusing {peer}");
             continue;
         }
+        let slot = Slot { shell: shell.clone(), ip: peer.ip() };
         let _ = stream.set_nodelay(true);
         let (shell, tls) = (shell.clone(), tls.clone());
         executor
             .spawn(async move {
+                let _slot = slot;
                 match tls {
                     None => connection(shell, stream, Client { transport: Transport::Tcp, conn, addr: peer }).await,
                     Some(acceptor) => {
@@ -78,13 +110,15 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let (tx, rx) = async_channel::bounded::<Vec<u8>>(OUTBOUND_QUEUE);
+    let queued = Rc::new(Cell::new(0usize));
     match shell.upgrade() {
-        Some(s) => s.borrow_mut().stream_opened(client, tx),
+        Some(s) => s.borrow_mut().stream_opened(client, StreamOut { tx, queued: queued.clone() }),
         None => return,
     }
     let (reader, mut writer) = futures_lite::io::split(stream);
     let write = async move {
         while let Ok(bytes) = rx.recv().await {
+            queued.set(queued.get().saturating_sub(bytes.len()));
             if writer.write_all(&bytes).await.is_err() {
                 break;
             }
@@ -103,6 +137,7 @@ where
 async fn read_records<R: AsyncRead + Unpin>(mut reader: R, client: Client, shell: Weak<RefCell<Shell>>) {
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = [0u8; 4096];
+    let mut since_yield = 0;
     loop {
         let mut taken = 0;
         loop {
@@ -110,7 +145,14 @@ async fn read_records<R: AsyncRead + Unpin>(mut reader: R, client: Client, shell
                 Record::Complete(len) => {
                     let Some(s) = shell.upgrade() else { return };
                     s.borrow_mut().client_record(client, &buf[taken..taken + len]);
+                    drop(s);
                     taken += len;
+                    since_yield += 1;
+                    if since_yield >= RECORD_BUDGET {
+                        // A fast sender must not starve the UDP relays and timers.
+                        since_yield = 0;
+                        smol::future::yield_now().await;
+                    }
                 }
                 Record::NeedMore => break,
                 Record::Invalid => {
