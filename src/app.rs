@@ -73,6 +73,14 @@ async fn run(config: Config) -> Result<(), AppError> {
     let turn_tcp = bind("turn_listen", config.turn_listen).await?;
     let turns_listener = bind("turns_listen", config.turns_listen).await?;
     let relays = crate::net::turn::relay_setup(config.turn_listen, config.public_ip, config.relay_ports);
+    for (family, bind, announce) in
+        [("IPv4", relays.bind_v4, relays.advertise_v4), ("IPv6", relays.bind_v6, relays.advertise_v6)]
+    {
+        match (bind, announce) {
+            (Some(b), Some(a)) => log::info!("TURN {family} relays bind {b} and are announced as {a}"),
+            _ => log::info!("TURN {family} relays: none (Allocate asking for {family} gets 440)"),
+        }
+    }
     let turn_secrets = crate::turn::load_secrets(&store, config.turn.secret_grace)?
         .unwrap_or(crate::proto::turn::Secrets { current: turn_secret.clone(), previous: None });
     let turn_core = crate::turn::build_core(&config, turn_secrets, relays.bind_v4.is_some(), relays.bind_v6.is_some());

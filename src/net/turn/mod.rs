@@ -7,6 +7,7 @@
 //! per packet is a couple of hash lookups. A second data-path thread would need shared state or
 //! sharding by 5-tuple; `docs/turn.md` records the measurements behind this choice.
 
+mod addrs;
 mod batch;
 mod relay;
 pub mod stats;
@@ -68,44 +69,40 @@ pub fn spawn(
     Ok(TurnHandle { control, stats, thread })
 }
 
-/// The addresses relay sockets announce, by family, derived from the listener and `public_ip`.
+/// The addresses relay sockets bind and announce, by family, from the listener and `public_ip`.
+/// With a wildcard listener and no `public_ip`, the announced address is the one of the
+/// interface that holds the default route (so a docker0 or VPN address is not announced), and
+/// relays bind to it, so what peers see as the source is what was announced.
 pub fn relay_setup(turn_listen: SocketAddr, public_ip: Option<IpAddr>, ports: PortRange) -> RelaySetup {
     let listen_ip = turn_listen.ip();
-    let first_interface = |v4: bool| {
-        if_addrs::get_if_addrs()
-            .ok()?
-            .into_iter()
-            .map(|i| i.ip())
-            .find(|ip| ip.is_ipv4() == v4 && !ip.is_loopback() && !is_link_local(ip))
-    };
-    let pick = |v4: bool, bind: IpAddr| -> IpAddr {
-        match public_ip {
-            Some(ip) if ip.is_ipv4() == v4 => ip,
-            _ if !bind.is_unspecified() => bind,
-            _ => first_interface(v4).unwrap_or(if v4 {
-                IpAddr::from([127, 0, 0, 1])
-            } else {
-                IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1])
-            }),
-        }
-    };
+    let interfaces: Vec<(String, IpAddr)> =
+        if_addrs::get_if_addrs().map(|l| l.into_iter().map(|i| (i.name.clone(), i.ip())).collect()).unwrap_or_default();
     let (bind_v4, bind_v6) = match listen_ip {
         IpAddr::V4(_) => (Some(listen_ip), None),
         IpAddr::V6(v6) if v6.is_unspecified() => (Some(IpAddr::from([0, 0, 0, 0])), Some(listen_ip)),
         IpAddr::V6(_) => (None, Some(listen_ip)),
     };
-    RelaySetup {
-        ports,
-        advertise_v4: bind_v4.map(|b| pick(true, b)),
-        bind_v4,
-        advertise_v6: bind_v6.map(|b| pick(false, b)),
-        bind_v6,
-    }
-}
-
-fn is_link_local(ip: &IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => v4.is_link_local(),
-        IpAddr::V6(v6) => v6.segments()[0] & 0xffc0 == 0xfe80,
-    }
+    let side = |v4: bool, bind: Option<IpAddr>| -> (Option<IpAddr>, Option<IpAddr>) {
+        let Some(bind) = bind else { return (None, None) };
+        if !bind.is_unspecified() {
+            let advertise = public_ip.filter(|ip| ip.is_ipv4() == v4).unwrap_or(bind);
+            return (Some(bind), Some(advertise));
+        }
+        if let Some(ip) = public_ip.filter(|ip| ip.is_ipv4() == v4) {
+            // A public address may be a NAT's, not ours: bind the wildcard unless it is local.
+            let local = interfaces.iter().any(|(_, a)| *a == ip);
+            return (Some(if local { ip } else { bind }), Some(ip));
+        }
+        let default_iface = addrs::default_route_interface(v4);
+        match addrs::choose(&interfaces, default_iface.as_deref(), v4) {
+            Some(ip) => (Some(ip), Some(ip)),
+            // No usable IPv4 address: only this host can use the relay. No IPv6 address: no
+            // IPv6 relays (Allocate asking for one gets 440).
+            None if v4 => (Some(bind), Some(IpAddr::from([127, 0, 0, 1]))),
+            None => (None, None),
+        }
+    };
+    let (bind_v4, advertise_v4) = side(true, bind_v4);
+    let (bind_v6, advertise_v6) = side(false, bind_v6);
+    RelaySetup { ports, bind_v4, advertise_v4, bind_v6, advertise_v6 }
 }
