@@ -178,6 +178,7 @@ async fn run(config: Config) -> Result<(), AppError> {
         log::error!("the turn thread panicked");
     }
     usage_saver.await;
+    crate::turn::flush_usage(&turn_stats, &store).await;
     drop(signal);
     drop(state);
     drop(store);

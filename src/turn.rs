@@ -99,7 +99,8 @@ pub async fn follow_store(
     }
 }
 
-/// Writes relay usage to the store every minute and once more at shutdown.
+/// Writes relay usage to the store every minute until `stop`; the last figures are written by
+/// [`flush_usage`] once the turn thread has stopped and published them.
 pub async fn save_usage(stats: Arc<TurnStats>, store: StoreHandle, stop: Signal) {
     loop {
         let stopping = futures_lite::future::or(
@@ -113,10 +114,10 @@ pub async fn save_usage(stats: Arc<TurnStats>, store: StoreHandle, stop: Signal)
             },
         )
         .await;
-        flush_usage(&stats, &store).await;
         if stopping {
             return;
         }
+        flush_usage(&stats, &store).await;
     }
 }
 

@@ -28,6 +28,15 @@ fn relay_run(transport: &[&str], pid: &str) {
     let run = common::turn::uclient(&args);
     run.assert_clean();
     assert_eq!(run.sent, 80, "{}", run.stdout);
+    // The relayed traffic is the project's usage: saved to the store at the latest on shutdown.
+    let (status, _) = server.terminate(Duration::from_secs(5));
+    assert!(status.success());
+    let store = edgebeam::store::Store::open(dir.path(), edgebeam::store::OpenMode::MustExist).unwrap();
+    let day = edgebeam::store::usage::day_of(edgebeam::unixtime::UnixTime::now());
+    let id = edgebeam::ids::ProjectId::parse(&project.id).unwrap();
+    let usage = store.relay_usage(&id, day).unwrap();
+    // 80 messages of 200 bytes each way, through two relayed legs.
+    assert!(usage.bytes >= 2 * 80 * 200 && usage.packets >= 160 && usage.allocations >= 2, "{usage:?}");
 }
 
 #[test]
