@@ -65,6 +65,18 @@ export class Call extends EventTarget {
     for (const track of stream.getTracks()) this.pc.addTrack(track, stream);
   }
 
+  /** New TURN credentials arrived (`refreshed`): use them from now on. Relay allocations made
+   * with the old ones end at the old token's expiry, so a connected call restarts ICE at once
+   * to move onto allocations made with the new ones; media keeps flowing meanwhile. */
+  _updateIceServers(iceServers) {
+    try {
+      this.pc.setConfiguration({ ...this.pc.getConfiguration(), iceServers });
+    } catch (e) {
+      return;
+    }
+    if (this.pc.connectionState === "connected") this.pc.restartIce();
+  }
+
   close() {
     this.pc.close();
     this.client._calls.delete(peerKey(this.peer));
@@ -227,6 +239,7 @@ export class Edgebeam extends EventTarget {
       case "refreshed":
         this.expiresAt = msg.expires_at;
         this.iceServers = msg.ice_servers;
+        for (const call of this._calls.values()) call._updateIceServers(msg.ice_servers);
         break;
       default:
         break;
