@@ -15,13 +15,15 @@ use serde_json::{json, Value};
 const MESSAGES: usize = 20;
 const MESSAGE_BYTES: usize = 1024;
 
-fn pyjwt(pem: &str, kid: &str, gid: &str, pid: &str) -> String {
+/// A token for (gid, pid) that expires `ttl` seconds from now, minted by PyJWT.
+fn pyjwt(pem: &str, kid: &str, gid: &str, pid: &str, ttl: u64) -> String {
     let script = r#"
 import sys, time, jwt
-claims = {"gid": sys.argv[3], "pid": sys.argv[4], "iat": int(time.time()), "exp": int(time.time()) + 600}
+claims = {"gid": sys.argv[3], "pid": sys.argv[4], "iat": int(time.time()), "exp": int(time.time()) + int(sys.argv[5])}
 print(jwt.encode(claims, open(sys.argv[1]).read(), algorithm="ES256", headers={"kid": sys.argv[2]}))
 "#;
-    let out = Command::new("python3").args(["-c", script, pem, kid, gid, pid]).output().unwrap();
+    let ttl = ttl.to_string();
+    let out = Command::new("python3").args(["-c", script, pem, kid, gid, pid, &ttl]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
@@ -67,13 +69,14 @@ impl RelayedCall {
     }
 }
 
-/// Connects the page's SDK client as `window.eb`, relay only; returns the welcome.
-fn join(browser: &mut Browser, page: &Page, token: &str) -> Value {
+/// Connects the page's SDK client as `window.eb`, relay only, with `get_token` (a JS expression
+/// whose value is the `getToken` function); returns the welcome.
+fn join(browser: &mut Browser, page: &Page, get_token: &str) -> Value {
     let js = format!(
         r#"(async () => {{
             const {{ Edgebeam }} = await import("/sdk/edgebeam.js");
             window.eb = new Edgebeam({{
-                url: `wss://${{location.host}}/v1/signal`, getToken: () => {token:?}, forceRelay: true,
+                url: `wss://${{location.host}}/v1/signal`, getToken: {get_token}, forceRelay: true,
             }});
             window.closeCode = null;
             eb.addEventListener("close", (e) => {{ window.closeCode = e.code; }});
@@ -98,6 +101,7 @@ fn selected_pair(browser: &mut Browser, page: &Page) -> Value {
             const local = stats.get(pair.localCandidateId), remote = stats.get(pair.remoteCandidateId);
             return {
                 local: local.candidateType, relayProtocol: local.relayProtocol || null, localAddress: local.address,
+                localPort: local.port,
                 remote: remote.candidateType, remoteAddress: remote.address,
             };
         })()"#,
@@ -114,7 +118,14 @@ const PROBE: &str = r#"
     });
     true"#;
 
+/// Each page gets one token of 600 s.
 fn relayed_call() -> RelayedCall {
+    relayed_call_with(|mint| format!("() => {:?}", mint(600)))
+}
+
+/// `get_token(mint)` is the JS `getToken` of a page, where `mint(ttl)` mints a token for that
+/// page's peer expiring `ttl` seconds from now.
+fn relayed_call_with(get_token: impl Fn(&dyn Fn(u64) -> String) -> String) -> RelayedCall {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let d = data.to_str().unwrap();
@@ -131,7 +142,7 @@ fn relayed_call() -> RelayedCall {
     let a = browser.open(&url);
     let b = browser.open(&url);
 
-    let wb = join(&mut browser, &b, &pyjwt(&pem, &kid, "room", "bob"));
+    let wb = join(&mut browser, &b, &get_token(&|ttl| pyjwt(&pem, &kid, "room", "bob", ttl)));
     let urls: Vec<&str> = wb["ice_servers"]
         .as_array()
         .unwrap()
@@ -157,7 +168,7 @@ fn relayed_call() -> RelayedCall {
            true"#,
     );
     browser.eval(&b, PROBE);
-    let wa = join(&mut browser, &a, &pyjwt(&pem, &kid, "room", "alice"));
+    let wa = join(&mut browser, &a, &get_token(&|ttl| pyjwt(&pem, &kid, "room", "alice", ttl)));
     assert_eq!(wa["peers"], json!([{"gid": "room", "pid": "bob"}]));
 
     let sent = browser.eval(
@@ -254,5 +265,90 @@ fn deleting_the_key_tears_down_relay_allocations_mid_call() {
     assert_eq!(c.metric("edgebeam_turn_allocations"), 0, "no allocation came back");
     for page in [&c.a, &c.b] {
         assert_eq!(c.browser.eval(page, "closeCode"), json!(4003), "signaling was closed as revoked");
+    }
+}
+
+#[test]
+fn a_relayed_call_outlives_its_first_token_through_refresh() {
+    // The first token of each page lives 25 s, so the server sends `expiring` at once and the
+    // SDK asks `getToken` again; that second answer (a 600 s token) is held back until the test
+    // allows it, so the call is set up on allocations made with the short-lived credentials.
+    let mut c = relayed_call_with(|mint| {
+        format!(
+            r#"(() => {{
+                let n = 0, allow;
+                const allowed = new Promise((r) => {{ allow = r; }});
+                window.allowRefresh = () => {{ allow(); return true; }};
+                return async () => (n++ === 0 ? {:?} : (await allowed, {:?}));
+            }})()"#,
+            mint(25),
+            mint(600)
+        )
+    });
+    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let mut first_exp = 0;
+    for (who, page) in [("alice", &c.a), ("bob", &c.b)] {
+        let exp = c.browser.eval(page, "eb.expiresAt").as_i64().unwrap();
+        assert!((15..=25).contains(&(exp - now())), "{who}'s first token has about 25 s left, not refreshed: {exp}");
+        first_exp = first_exp.max(exp);
+    }
+    c.browser.eval(&c.a, r#"ch.send("early"); true"#);
+    assert_eq!(c.browser.eval(&c.b, r#"probe("early", 5000)"#), json!(true), "the relay carries data");
+    let mut early = Vec::new();
+    for (who, page) in [("alice", &c.a), ("bob", &c.b)] {
+        let pair = selected_pair(&mut c.browser, page);
+        assert_eq!((&pair["local"], &pair["remote"]), (&json!("relay"), &json!("relay")), "{who}: {pair}");
+        early.push(pair);
+    }
+
+    // The refresh lands about 8 s after the welcome, well before the first tokens expire.
+    std::thread::sleep(Duration::from_secs((first_exp - 17 - now()).max(0) as u64));
+    for page in [&c.a, &c.b] {
+        c.browser.eval(page, "allowRefresh()");
+    }
+    for (who, page) in [("alice", &c.a), ("bob", &c.b)] {
+        let exp = c.browser.eval(
+            page,
+            &format!(
+                r#"(async () => {{
+                    for (let t = 0; eb.expiresAt <= {first_exp} && t < 50; t++) await new Promise((r) => setTimeout(r, 100));
+                    return eb.expiresAt;
+                }})()"#
+            ),
+        );
+        let exp = exp.as_i64().unwrap();
+        assert!(exp > first_exp + 500, "{who}'s refresh was accepted: expires_at {exp}, first {first_exp}");
+    }
+
+    // Past the first tokens' expiry, the server has removed every allocation made with their
+    // credentials (docs/turn.md); only allocations made after the refresh can be left.
+    let wait = Duration::from_secs((first_exp + 10 - now()).max(0) as u64);
+    std::thread::sleep(wait);
+    assert!(now() > first_exp + 8, "well past the first tokens' expiry");
+    let allocations = c.metric("edgebeam_turn_allocations");
+    assert!(allocations >= 2, "each browser holds an allocation made after the refresh; /metrics says {allocations}");
+
+    for i in 0..5 {
+        c.browser.eval(&c.a, &format!(r#"ch.send("late {i}"); true"#));
+    }
+    let arrived = c.browser.eval(&c.b, r#"(async () => { for (let i = 0; i < 5; i++) if (!await probe("late " + i, 5000)) return i; return true; })()"#);
+    let states: Vec<Value> =
+        [&c.a, &c.b].iter().map(|p| c.browser.eval(p, "[call.pc.iceConnectionState, ch.readyState]")).collect();
+    assert_eq!(arrived, json!(true), "messages sent after the first tokens expired arrive (ice, channel: {states:?})");
+    c.browser.eval(
+        &c.a,
+        r#"window.replied = new Promise((resolve) => {
+            const t = setTimeout(() => resolve(false), 5000);
+            ch.onmessage = (e) => { if (e.data === "late reply") { clearTimeout(t); resolve(true); } };
+        });
+        true"#,
+    );
+    c.browser.eval(&c.b, r#"ch.send("late reply"); true"#);
+    let replied = c.browser.eval(&c.a, "replied");
+    assert_eq!(replied, json!(true), "and the other way too");
+    for ((who, page), before) in [("alice", &c.a), ("bob", &c.b)].into_iter().zip(&early) {
+        let pair = selected_pair(&mut c.browser, page);
+        assert_eq!((&pair["local"], &pair["remote"]), (&json!("relay"), &json!("relay")), "{who}: {pair}");
+        assert_ne!(pair["localPort"], before["localPort"], "{who} moved onto a new allocation: {before} -> {pair}");
     }
 }
