@@ -22,6 +22,7 @@ fn first_start_answers_healthz_and_restart_reuses_the_certificate() {
     let body: serde_json::Value = serde_json::from_str(&health.body).unwrap();
     assert_eq!(body["status"], "ok");
     assert_eq!(body["store"], "ok");
+    assert_eq!(body["turn"], "ok");
     assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
     assert!(body["uptime_seconds"].is_u64());
     let first = health.cert_fingerprint.clone();

@@ -82,8 +82,9 @@ async fn health_response(state: &HttpState) -> Response<Body> {
         false
     })
     .await;
-    let report = health::Report { version: crate::VERSION, uptime: state.started.elapsed(), store_ok };
-    let status = if store_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let turn = state.turn.health(Instant::now());
+    let report = health::Report { version: crate::VERSION, uptime: state.started.elapsed(), store_ok, turn };
+    let status = if report.healthy() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     json(status, report.to_json())
 }
 

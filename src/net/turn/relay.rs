@@ -105,11 +105,12 @@ pub(super) fn run(
         })
     });
     let udp = executor.spawn(client_datagrams(shell.clone(), listener));
+    let udp_alive = UdpAlive(udp);
     for (listener, tls) in streams {
         executor.spawn(super::stream::serve(Rc::downgrade(&shell), listener, tls)).detach();
     }
-    smol::block_on(executor.run(control_loop(shell.clone(), control, stats)));
-    drop(udp);
+    smol::block_on(executor.run(control_loop(shell.clone(), control, stats, &udp_alive)));
+    drop(udp_alive);
     let mut st = shell.borrow_mut();
     st.relays.clear();
     st.streams.clear();
@@ -179,7 +180,15 @@ fn drain_socket(shell: &Rc<RefCell<Shell>>, socket: &Async<UdpSocket>, alloc: Op
     busy
 }
 
-async fn control_loop(shell: Rc<RefCell<Shell>>, control: async_channel::Receiver<Control>, stats: Arc<TurnStats>) {
+/// The UDP listener's task; it only ends when the socket fails.
+struct UdpAlive(Task<()>);
+
+async fn control_loop(
+    shell: Rc<RefCell<Shell>>,
+    control: async_channel::Receiver<Control>,
+    stats: Arc<TurnStats>,
+    udp: &UdpAlive,
+) {
     let mut next_usage = Instant::now() + USAGE_EVERY;
     loop {
         let deadline = {
@@ -202,6 +211,9 @@ async fn control_loop(shell: Rc<RefCell<Shell>>, control: async_channel::Receive
         st.core.handle_timeout(now);
         st.drain(now);
         stats.set_totals(st.core.totals(), st.streams.len());
+        if udp.0.is_finished() {
+            stats.mark_udp_failed();
+        }
         if now.mono >= next_usage {
             stats.add_usage(st.core.take_usage());
             next_usage = now.mono + USAGE_EVERY;

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use crate::ids::ProjectId;
 use crate::proto::turn::{Totals, Usage};
@@ -15,8 +16,10 @@ pub struct ProjectUsage {
     pub allocations: u64,
 }
 
-#[derive(Default)]
 struct Inner {
+    /// When the turn thread last published (it does at least once a second).
+    last_tick: Instant,
+    udp_failed: bool,
     totals: Totals,
     stream_clients: usize,
     /// Since start, for `/metrics`.
@@ -25,10 +28,26 @@ struct Inner {
     unsaved: HashMap<ProjectId, ProjectUsage>,
 }
 
-#[derive(Default)]
 pub struct TurnStats {
     inner: Mutex<Inner>,
 }
+
+impl Default for TurnStats {
+    fn default() -> Self {
+        let inner = Inner {
+            last_tick: Instant::now(),
+            udp_failed: false,
+            totals: Totals::default(),
+            stream_clients: 0,
+            total: HashMap::new(),
+            unsaved: HashMap::new(),
+        };
+        TurnStats { inner: Mutex::new(inner) }
+    }
+}
+
+/// Longest silence of the turn thread before `/healthz` calls the relay stuck.
+const STUCK_AFTER: Duration = Duration::from_secs(5);
 
 impl TurnStats {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -37,6 +56,7 @@ impl TurnStats {
 
     pub fn set_totals(&self, totals: Totals, stream_clients: usize) {
         let mut g = self.lock();
+        g.last_tick = Instant::now();
         g.totals = totals;
         g.stream_clients = stream_clients;
     }
@@ -51,6 +71,22 @@ impl TurnStats {
                 e.packets += u.packets;
                 e.allocations += allocations;
             }
+        }
+    }
+
+    pub fn mark_udp_failed(&self) {
+        self.lock().udp_failed = true;
+    }
+
+    /// `Err` names what is wrong with the relay, for `/healthz`.
+    pub fn health(&self, now: Instant) -> Result<(), &'static str> {
+        let g = self.lock();
+        if g.udp_failed {
+            Err("udp listener failed")
+        } else if now.saturating_duration_since(g.last_tick) > STUCK_AFTER {
+            Err("not responding")
+        } else {
+            Ok(())
         }
     }
 
@@ -78,5 +114,22 @@ impl TurnStats {
             e.packets += u.packets;
             e.allocations += u.allocations;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_reports_a_failed_listener_and_a_silent_thread() {
+        let stats = TurnStats::default();
+        let now = Instant::now();
+        assert_eq!(stats.health(now), Ok(()));
+        assert_eq!(stats.health(now + Duration::from_secs(6)), Err("not responding"));
+        stats.set_totals(Totals::default(), 0);
+        assert_eq!(stats.health(Instant::now()), Ok(()));
+        stats.mark_udp_failed();
+        assert_eq!(stats.health(Instant::now()), Err("udp listener failed"));
     }
 }
