@@ -82,7 +82,8 @@ fn uclient_relays_ipv6_over_udp_and_tcp_from_an_ipv6_listener() {
 fn a_wrong_password_and_an_expired_username_get_401() {
     let dir = tempfile::tempdir().unwrap();
     let project = Project::create(dir.path(), "auth");
-    let server = Server::start(dir.path(), &ALLOW_LOOPBACK);
+    // A low failure limit, so uclient's retries trip it even on a slow machine.
+    let server = Server::start(dir.path(), &[&ALLOW_LOOPBACK[..], &["--turn-auth-failures-per-minute", "10"]].concat());
     let (user, credential) = credentials_from_welcome(&server, &project, "room", "alice", 600);
     assert!(allocate_udp(server.turn, &user, &credential).is_ok());
     match allocate_udp(server.turn, &user, "d3JvbmcgcGFzc3dvcmQ=") {
