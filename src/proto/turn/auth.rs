@@ -221,3 +221,54 @@ impl Grants {
         self.by_username.retain(|_, (_, exp, _)| *exp > wall);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kid(n: u8) -> Kid {
+        Kid::parse(&format!("kid_00000000000000{n:02x}")).unwrap()
+    }
+
+    #[test]
+    fn a_full_grant_table_never_forgets_a_revoked_username() {
+        let mut g = Grants::default();
+        let wall = UnixTime(1_000);
+        g.grant("revoked".into(), kid(1), UnixTime(1_001), wall);
+        assert_eq!(g.revoke(&[kid(1)]), vec!["revoked".to_owned()]);
+        for i in 0..MAX_GRANTS {
+            g.grant(format!("u{i}"), kid(2), UnixTime(5_000 + i as i64), wall);
+        }
+        assert!(g.is_revoked("revoked"));
+        assert_eq!(g.by_username.len(), MAX_GRANTS);
+        // Past its expiry it can go: the username is refused as expired anyway.
+        g.prune(UnixTime(1_001));
+        assert!(!g.is_revoked("revoked"));
+    }
+
+    #[test]
+    fn failures_from_one_ipv6_slash_64_count_together() {
+        let mut l = FailureLimiter::new(3, Duration::from_secs(60));
+        let now = Instant::now();
+        for host in 1..=3u16 {
+            l.record_failure(IpAddr::from([0x2001, 0xdb8, 1, 2, 0, 0, 0, host]), now);
+        }
+        assert!(l.is_blocked(IpAddr::from([0x2001, 0xdb8, 1, 2, 9, 9, 9, 9]), now));
+        assert!(!l.is_blocked(IpAddr::from([0x2001, 0xdb8, 1, 3, 0, 0, 0, 1]), now));
+        assert!(!l.is_blocked(IpAddr::from([0x2001, 0xdb8, 1, 2, 0, 0, 0, 1]), now + Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn nonces_are_bound_to_the_address_and_expire() {
+        let n = Nonces::new(b"k", Duration::from_secs(600));
+        let ip: IpAddr = "10.0.0.2".parse().unwrap();
+        let nonce = n.issue(ip, UnixTime(100));
+        assert_eq!(n.check(&nonce, ip, UnixTime(699)), NonceCheck::Valid);
+        assert_eq!(n.check(&nonce, ip, UnixTime(700)), NonceCheck::Stale);
+        assert_eq!(n.check(&nonce, "10.0.0.3".parse().unwrap(), UnixTime(100)), NonceCheck::Invalid);
+        let mut forged = nonce.clone().into_bytes();
+        forged[3] = if forged[3] == b'0' { b'1' } else { b'0' };
+        assert_eq!(n.check(std::str::from_utf8(&forged).unwrap(), ip, UnixTime(100)), NonceCheck::Invalid);
+        assert_eq!(n.check("short", ip, UnixTime(100)), NonceCheck::Invalid);
+    }
+}
