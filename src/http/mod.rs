@@ -98,6 +98,7 @@ async fn metrics_response(state: &HttpState) -> Response<Body> {
         }
         Err(_) => None,
     };
+    let (turn, turn_stream_clients) = state.turn.totals();
     let snapshot = metrics::Snapshot {
         uptime: state.started.elapsed(),
         process: procstat::read(),
@@ -107,8 +108,8 @@ async fn metrics_response(state: &HttpState) -> Response<Body> {
         tls_handshake_failures: state.counters.tls_handshake_failures.load(Ordering::Relaxed),
         open_connections: state.counters.open_connections.load(Ordering::Relaxed),
         token_keys: state.tokens.key_count() as u64,
-        turn: state.turn.totals().0,
-        turn_stream_clients: state.turn.totals().1,
+        turn,
+        turn_stream_clients,
         turn_projects: state.turn.per_project(),
     };
     let mut r = Response::new(Full::new(Bytes::from(snapshot.render())));

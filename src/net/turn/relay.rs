@@ -55,7 +55,7 @@ pub(super) struct Shell {
     me: Weak<RefCell<Shell>>,
 }
 
-fn now() -> Now {
+pub(super) fn now() -> Now {
     Now { mono: Instant::now(), wall: UnixTime::now() }
 }
 
@@ -160,12 +160,14 @@ fn drain_socket(shell: &Rc<RefCell<Shell>>, socket: &Async<UdpSocket>, alloc: Op
                 break false;
             }
         };
+        // One clock reading per batch: the datagrams arrived together.
+        let now = now();
         for i in 0..n {
             let (meta, bytes) = batch.get(i);
             let Some(from) = meta.from.filter(|_| !meta.truncated) else { continue };
             match alloc {
-                None => st.client_record(Client { transport: Transport::Udp, conn: 0, addr: from }, bytes),
-                Some(alloc) => st.peer_datagram(alloc, from, bytes),
+                None => st.client_record(Client { transport: Transport::Udp, conn: 0, addr: from }, bytes, now),
+                Some(alloc) => st.peer_datagram(alloc, from, bytes, now),
             }
         }
         handled += n;
@@ -260,8 +262,7 @@ impl Shell {
         self.drain(now());
     }
 
-    pub(super) fn client_record(&mut self, client: Client, bytes: &[u8]) {
-        let now = now();
+    pub(super) fn client_record(&mut self, client: Client, bytes: &[u8], now: Now) {
         if let Some(fwd) = self.core.handle_client(client, bytes, now) {
             if let Some(relay) = self.relays.get(&fwd.alloc) {
                 if let Err(e) = relay.socket.get_ref().send_to(fwd.payload, fwd.peer) {
@@ -272,8 +273,7 @@ impl Shell {
         self.drain(now);
     }
 
-    fn peer_datagram(&mut self, alloc: AllocId, from: SocketAddr, payload: &[u8]) {
-        let now = now();
+    fn peer_datagram(&mut self, alloc: AllocId, from: SocketAddr, payload: &[u8], now: Now) {
         let mut out = std::mem::take(&mut self.out);
         if let Some(client) = self.core.handle_peer(alloc, from, payload, now, &mut out) {
             self.deliver(client, &out);

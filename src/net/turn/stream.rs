@@ -140,11 +140,13 @@ async fn read_records<R: AsyncRead + Unpin>(mut reader: R, client: Client, shell
     let mut since_yield = 0;
     loop {
         let mut taken = 0;
+        // One clock reading per chunk read (and after each yield), not per record.
+        let mut now = super::relay::now();
         loop {
             match next_record(&buf[taken..], MAX_RECORD) {
                 Record::Complete(len) => {
                     let Some(s) = shell.upgrade() else { return };
-                    s.borrow_mut().client_record(client, &buf[taken..taken + len]);
+                    s.borrow_mut().client_record(client, &buf[taken..taken + len], now);
                     drop(s);
                     taken += len;
                     since_yield += 1;
@@ -152,6 +154,7 @@ async fn read_records<R: AsyncRead + Unpin>(mut reader: R, client: Client, shell
                         // A fast sender must not starve the UDP relays and timers.
                         since_yield = 0;
                         smol::future::yield_now().await;
+                        now = super::relay::now();
                     }
                 }
                 Record::NeedMore => break,
