@@ -36,7 +36,7 @@ impl Server {
                 None
             }
             (Class::Indication, Method::SEND) => {
-                let peer = super::requests::canonical_peer(msg.xor_address(AttrType::XOR_PEER_ADDRESS)?.ok()?);
+                let peer = super::requests::canonical_addr(msg.xor_address(AttrType::XOR_PEER_ADDRESS)?.ok()?);
                 let payload = msg.get(AttrType::DATA)?;
                 if !msg.unknown_required().is_empty() {
                     return None;

@@ -11,6 +11,7 @@
 //! allocation via ADDITIONAL-ADDRESS-FAMILY (answered with ADDRESS-ERROR-CODE 440, per §7.2),
 //! RESERVATION-TOKEN and the R bit of EVEN-PORT (508), ICMP attributes, ALTERNATE-SERVER.
 
+mod allocate;
 mod allocation;
 pub mod auth;
 mod data;
@@ -213,7 +214,7 @@ impl Server {
 
     /// The shell bound (or failed to bind) the relay socket of a pending allocation.
     pub fn handle_relay_bound(&mut self, alloc: AllocId, relay: Option<SocketAddr>, now: Now) {
-        requests::complete_allocate(self, alloc, relay, now);
+        allocate::complete_allocate(self, alloc, relay, now);
     }
 
     pub fn handle_timeout(&mut self, now: Now) {

@@ -1,35 +1,28 @@
-//! STUN requests: Binding, and TURN's Allocate, Refresh, CreatePermission and ChannelBind with
-//! long-term authentication (RFC 8489 §9.2, RFC 8656 §7–§11). Every error code this server
-//! sends is chosen here.
+//! STUN requests: Binding, and TURN's Refresh, CreatePermission and ChannelBind with long-term
+//! authentication (RFC 8489 §9.2, RFC 8656 §7–§11); Allocate itself is in `allocate.rs`. Every
+//! error code this server sends is chosen in these two files.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::allocation::{AllocId, Allocation, Bandwidth, BindOutcome, PendingAllocate, Usage};
+use super::allocation::{AllocId, BindOutcome};
 use super::auth::{NonceCheck, TurnUser};
-use super::{Client, Command, Now, Server, Transmit};
+use super::{Client, Now, Server, Transmit};
 use crate::proto::stun::attr::{self, AttrType};
 use crate::proto::stun::frame::ChannelNumber;
-use crate::proto::stun::{
-    Class, ErrorCode, Family, IntegrityAlg, LongTermKey, Message, MessageBuilder, Method, TransactionId,
-};
-
-/// UDP, the only REQUESTED-TRANSPORT this server relays (RFC 8656 §14.7).
-const PROTO_UDP: u8 = 17;
-/// ADDRESS-ERROR-CODE (RFC 8656 §18.13).
-const ADDRESS_ERROR_CODE: AttrType = AttrType(0x8001);
+use crate::proto::stun::{Class, ErrorCode, Family, IntegrityAlg, LongTermKey, Message, MessageBuilder, Method};
 
 /// How an authenticated request is answered: the key and algorithm of its integrity.
-struct Auth {
-    key: LongTermKey,
-    alg: IntegrityAlg,
-    fingerprint: bool,
-    username: String,
-    user: TurnUser,
+pub(super) struct Auth {
+    pub(super) key: LongTermKey,
+    pub(super) alg: IntegrityAlg,
+    pub(super) fingerprint: bool,
+    pub(super) username: String,
+    pub(super) user: TurnUser,
 }
 
 impl Server {
-    fn send(&mut self, to: Client, bytes: Vec<u8>) {
+    pub(super) fn send(&mut self, to: Client, bytes: Vec<u8>) {
         self.transmits.push_back(Transmit { to, bytes });
     }
 
@@ -37,7 +30,7 @@ impl Server {
         self.send(to, b.finish(None, fingerprint));
     }
 
-    fn reply(&mut self, to: Client, b: MessageBuilder, auth: &Auth) {
+    pub(super) fn reply(&mut self, to: Client, b: MessageBuilder, auth: &Auth) {
         self.send(to, b.finish(Some((auth.alg, &auth.key)), auth.fingerprint));
     }
 
@@ -121,7 +114,7 @@ impl Server {
         }
         if req.method == Method::BINDING {
             let mut b = MessageBuilder::response(req, Class::Success);
-            b.xor_address(AttrType::XOR_MAPPED_ADDRESS, mapped(client.addr));
+            b.xor_address(AttrType::XOR_MAPPED_ADDRESS, canonical_addr(client.addr));
             self.reply_plain(client, b, req.has(AttrType::FINGERPRINT));
             return;
         }
@@ -138,7 +131,13 @@ impl Server {
                     let lifetime = expires.saturating_duration_since(now.mono);
                     let alg = req.integrity_alg().unwrap_or(IntegrityAlg::Sha1);
                     if req.verify_integrity(&key).is_ok() {
-                        let b = allocate_success(req.tid, mapped(client.addr), relay, lifetime, false);
+                        let b = super::allocate::allocate_success(
+                            req.tid,
+                            canonical_addr(client.addr),
+                            relay,
+                            lifetime,
+                            false,
+                        );
                         self.send(client, b.finish(Some((alg, &key)), req.has(AttrType::FINGERPRINT)));
                     }
                     return;
@@ -154,96 +153,25 @@ impl Server {
         }
     }
 
-    fn error(&mut self, client: Client, req: &Message<'_>, code: ErrorCode, auth: &Auth) {
+    pub(super) fn error(&mut self, client: Client, req: &Message<'_>, code: ErrorCode, auth: &Auth) {
         self.reply(client, MessageBuilder::error(req, code), auth);
     }
 
     /// Time until the credentials' EXPIRY, never more than the longest lifetime (so adding it to
     /// an instant cannot overflow, whatever EXPIRY a client sends).
-    fn time_left(&self, auth: &Auth, now: Now) -> Duration {
+    pub(super) fn time_left(&self, auth: &Auth, now: Now) -> Duration {
         let secs = auth.user.expiry.secs().saturating_sub(now.wall.secs()).max(0);
         Duration::from_secs(secs as u64).min(self.config.max_lifetime)
     }
 
     /// RFC 8656 §7.2: the lifetime asked for, within [default, max], never past the EXPIRY.
-    fn lifetime(&self, req: &Message<'_>, auth: &Auth, now: Now) -> Option<Duration> {
+    pub(super) fn lifetime(&self, req: &Message<'_>, auth: &Auth, now: Now) -> Option<Duration> {
         let asked = match req.u32(AttrType::LIFETIME) {
             Some(Ok(secs)) => Duration::from_secs(u64::from(secs)),
             Some(Err(_)) => return None,
             None => self.config.default_lifetime,
         };
         Some(asked.max(self.config.default_lifetime).min(self.config.max_lifetime).min(self.time_left(auth, now)))
-    }
-
-    fn allocate(&mut self, client: Client, req: &Message<'_>, auth: Auth, now: Now) {
-        if self.by_client.contains_key(&client) {
-            return self.error(client, req, ErrorCode::AllocationMismatch, &auth);
-        }
-        match req.get(AttrType::REQUESTED_TRANSPORT).map(attr::decode_requested_transport) {
-            Some(Ok(PROTO_UDP)) => {}
-            Some(Ok(_)) => return self.error(client, req, ErrorCode::UnsupportedTransport, &auth),
-            _ => return self.error(client, req, ErrorCode::BadRequest, &auth),
-        }
-        let requested = req.get(AttrType::REQUESTED_ADDRESS_FAMILY).map(attr::decode_family_attr);
-        let additional = req.get(AttrType::ADDITIONAL_ADDRESS_FAMILY).map(attr::decode_family_attr);
-        let family = match (requested, additional) {
-            (Some(_), Some(_)) | (Some(Err(_)), _) | (_, Some(Err(_))) | (None, Some(Ok(Family::V4))) => {
-                return self.error(client, req, ErrorCode::BadRequest, &auth)
-            }
-            (Some(Ok(f)), None) => f,
-            (None, _) => Family::V4,
-        };
-        let family_ok = match family {
-            Family::V4 => self.config.relay_v4,
-            Family::V6 => self.config.relay_v6,
-        };
-        if !family_ok {
-            return self.error(client, req, ErrorCode::AddressFamilyNotSupported, &auth);
-        }
-        let reservation = req.has(AttrType::RESERVATION_TOKEN);
-        let even = req.get(AttrType::EVEN_PORT);
-        if reservation || even.is_some_and(|v| v.first().is_some_and(|b| b & 0x80 != 0)) {
-            return self.error(client, req, ErrorCode::InsufficientCapacity, &auth);
-        }
-        let identity = auth.user.identity.clone();
-        if self.per_identity.get(&identity).copied().unwrap_or(0) >= self.config.max_allocations_per_peer
-            || self.per_project.get(&identity.project).copied().unwrap_or(0) >= self.config.max_allocations_per_project
-        {
-            return self.error(client, req, ErrorCode::AllocationQuotaReached, &auth);
-        }
-        let Some(lifetime) = self.lifetime(req, &auth, now) else {
-            return self.error(client, req, ErrorCode::BadRequest, &auth);
-        };
-        let id = AllocId(self.next_id);
-        self.next_id += 1;
-        let left = self.time_left(&auth, now);
-        let allocation = Allocation {
-            id,
-            client,
-            identity: identity.clone(),
-            username: auth.username,
-            key: auth.key,
-            relay: None,
-            pending: Some(PendingAllocate {
-                lifetime,
-                alg: auth.alg,
-                fingerprint: auth.fingerprint,
-                refused_additional: matches!(additional, Some(Ok(Family::V6))),
-            }),
-            allocate_tid: req.tid,
-            expires: now.mono + lifetime,
-            hard_limit: now.mono + left,
-            scheduled: now.mono + lifetime,
-            permissions: Vec::new(),
-            channels: Vec::new(),
-            bandwidth: Bandwidth::new(self.config.bandwidth_bytes_per_sec, now.mono),
-            usage: Usage::default(),
-        };
-        self.allocations.insert(id, allocation);
-        self.by_client.insert(client, id);
-        *self.per_identity.entry(identity.clone()).or_default() += 1;
-        *self.per_project.entry(identity.project.clone()).or_default() += 1;
-        self.commands.push_back(Command::BindRelay { alloc: id, family, even_port: even.is_some() });
     }
 
     fn refresh(&mut self, client: Client, req: &Message<'_>, auth: Auth, now: Now) {
@@ -283,7 +211,7 @@ impl Server {
     fn checked_peer(&mut self, id: AllocId, peer: SocketAddr, exact_port: bool) -> Result<(), ErrorCode> {
         let relay = self.allocations.get(&id).and_then(|a| a.relay).ok_or(ErrorCode::AllocationMismatch)?;
         // An IPv4-mapped peer is an IPv4 peer: it never rides an IPv6 relay.
-        if Family::of(&relay) != Family::of(&canonical_peer(peer)) {
+        if Family::of(&relay) != Family::of(&canonical_addr(peer)) {
             return Err(ErrorCode::PeerAddressFamilyMismatch);
         }
         if exact_port && !self.own_relay_target_ok(peer) {
@@ -304,7 +232,7 @@ impl Server {
             return self.error(client, req, ErrorCode::AllocationMismatch, &auth);
         };
         let peers: Result<Vec<SocketAddr>, _> =
-            req.xor_addresses(AttrType::XOR_PEER_ADDRESS).map(|r| r.map(canonical_peer)).collect();
+            req.xor_addresses(AttrType::XOR_PEER_ADDRESS).map(|r| r.map(canonical_addr)).collect();
         let peers = match peers {
             Ok(p) if !p.is_empty() => p,
             _ => return self.error(client, req, ErrorCode::BadRequest, &auth),
@@ -345,7 +273,7 @@ impl Server {
         let (Some(number), Some(Ok(peer))) = (number, req.xor_address(AttrType::XOR_PEER_ADDRESS)) else {
             return self.error(client, req, ErrorCode::BadRequest, &auth);
         };
-        let peer = canonical_peer(peer);
+        let peer = canonical_addr(peer);
         if let Err(code) = self.checked_peer(id, peer, true) {
             return self.error(client, req, code, &auth);
         }
@@ -369,61 +297,8 @@ impl Server {
     }
 }
 
-/// A peer address with an IPv4-mapped IPv6 address in its IPv4 form.
-pub(super) fn canonical_peer(peer: SocketAddr) -> SocketAddr {
+/// An address with an IPv4-mapped IPv6 address in its IPv4 form: peers are judged in that form,
+/// and a dual-stack listener's IPv4 clients know their address in it.
+pub(super) fn canonical_addr(peer: SocketAddr) -> SocketAddr {
     SocketAddr::new(crate::proto::addr_policy::canonical(peer.ip()), peer.port())
-}
-
-/// The client's address as it should see it: a dual-stack listener reports IPv4 clients as
-/// IPv4-mapped IPv6 addresses, which the client knows in their IPv4 form.
-fn mapped(addr: SocketAddr) -> SocketAddr {
-    SocketAddr::new(crate::proto::addr_policy::canonical(addr.ip()), addr.port())
-}
-
-/// The Allocate success (RFC 8656 §7.3), also resent for a retransmitted Allocate.
-fn allocate_success(
-    tid: TransactionId,
-    mapped: SocketAddr,
-    relay: Option<SocketAddr>,
-    lifetime: Duration,
-    refused_v6: bool,
-) -> MessageBuilder {
-    let mut b = MessageBuilder::new(Class::Success, Method::ALLOCATE, tid);
-    if let Some(relay) = relay {
-        b.xor_address(AttrType::XOR_RELAYED_ADDRESS, relay);
-    }
-    b.u32(AttrType::LIFETIME, lifetime.as_secs() as u32);
-    b.xor_address(AttrType::XOR_MAPPED_ADDRESS, mapped);
-    if refused_v6 {
-        // ADDRESS-ERROR-CODE: family IPv6, reserved, then class 4 and number 40 (440).
-        b.bytes(ADDRESS_ERROR_CODE, &[0x02, 0x00, 0x04, 40]);
-    }
-    b
-}
-
-/// Finishes an Allocate once the shell has bound (or failed to bind) the relay socket.
-pub(super) fn complete_allocate(server: &mut Server, id: AllocId, relay: Option<SocketAddr>, now: Now) {
-    let Some(a) = server.allocations.get_mut(&id) else { return };
-    let Some(pending) = a.pending.take() else { return };
-    let (client, key, tid) = (a.client, a.key.clone(), a.allocate_tid);
-    let Some(relay) = relay else {
-        let mut b = MessageBuilder::new(Class::Error, Method::ALLOCATE, tid);
-        let code = ErrorCode::InsufficientCapacity;
-        b.error_code(code.code(), code.reason());
-        server.remove(id);
-        server.send(client, b.finish(Some((pending.alg, &key)), pending.fingerprint));
-        return;
-    };
-    a.relay = Some(relay);
-    a.expires = (now.mono + pending.lifetime).min(a.hard_limit);
-    a.scheduled = a.expires;
-    let (at, lifetime) = (a.expires, a.expires.saturating_duration_since(now.mono));
-    let project = a.identity.project.clone();
-    server.live_relay_ports.insert(relay.port());
-    server.schedule_expiry(id, at);
-    server.totals.allocations_created += 1;
-    server.closed_usage.entry(project).or_default().1 += 1;
-    let b = allocate_success(tid, mapped(client.addr), Some(relay), lifetime, pending.refused_additional);
-    server.send(client, b.finish(Some((pending.alg, &key)), pending.fingerprint));
-    log::debug!("turn: allocation {} relays at {relay} for {lifetime:?}", id.0);
 }

@@ -1,0 +1,137 @@
+//! Allocate (RFC 8656 §7, RFC 6156 §4): checks, quotas and the lifetime, then the relay socket the
+//! shell binds, and the answer once it is bound.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::allocation::{AllocId, Allocation, Bandwidth, PendingAllocate, Usage};
+use super::requests::{canonical_addr, Auth};
+use super::{Client, Command, Now, Server};
+use crate::proto::stun::attr::{self, AttrType};
+use crate::proto::stun::{Class, ErrorCode, Family, Message, MessageBuilder, Method, TransactionId};
+
+/// UDP, the only REQUESTED-TRANSPORT this server relays (RFC 8656 §14.7).
+const PROTO_UDP: u8 = 17;
+/// ADDRESS-ERROR-CODE (RFC 8656 §18.13).
+const ADDRESS_ERROR_CODE: AttrType = AttrType(0x8001);
+
+impl Server {
+    pub(super) fn allocate(&mut self, client: Client, req: &Message<'_>, auth: Auth, now: Now) {
+        if self.by_client.contains_key(&client) {
+            return self.error(client, req, ErrorCode::AllocationMismatch, &auth);
+        }
+        match req.get(AttrType::REQUESTED_TRANSPORT).map(attr::decode_requested_transport) {
+            Some(Ok(PROTO_UDP)) => {}
+            Some(Ok(_)) => return self.error(client, req, ErrorCode::UnsupportedTransport, &auth),
+            _ => return self.error(client, req, ErrorCode::BadRequest, &auth),
+        }
+        let requested = req.get(AttrType::REQUESTED_ADDRESS_FAMILY).map(attr::decode_family_attr);
+        let additional = req.get(AttrType::ADDITIONAL_ADDRESS_FAMILY).map(attr::decode_family_attr);
+        let family = match (requested, additional) {
+            (Some(_), Some(_)) | (Some(Err(_)), _) | (_, Some(Err(_))) | (None, Some(Ok(Family::V4))) => {
+                return self.error(client, req, ErrorCode::BadRequest, &auth)
+            }
+            (Some(Ok(f)), None) => f,
+            (None, _) => Family::V4,
+        };
+        let family_ok = match family {
+            Family::V4 => self.config.relay_v4,
+            Family::V6 => self.config.relay_v6,
+        };
+        if !family_ok {
+            return self.error(client, req, ErrorCode::AddressFamilyNotSupported, &auth);
+        }
+        let reservation = req.has(AttrType::RESERVATION_TOKEN);
+        let even = req.get(AttrType::EVEN_PORT);
+        if reservation || even.is_some_and(|v| v.first().is_some_and(|b| b & 0x80 != 0)) {
+            return self.error(client, req, ErrorCode::InsufficientCapacity, &auth);
+        }
+        let identity = auth.user.identity.clone();
+        if self.per_identity.get(&identity).copied().unwrap_or(0) >= self.config.max_allocations_per_peer
+            || self.per_project.get(&identity.project).copied().unwrap_or(0) >= self.config.max_allocations_per_project
+        {
+            return self.error(client, req, ErrorCode::AllocationQuotaReached, &auth);
+        }
+        let Some(lifetime) = self.lifetime(req, &auth, now) else {
+            return self.error(client, req, ErrorCode::BadRequest, &auth);
+        };
+        let id = AllocId(self.next_id);
+        self.next_id += 1;
+        let left = self.time_left(&auth, now);
+        let allocation = Allocation {
+            id,
+            client,
+            identity: identity.clone(),
+            username: auth.username,
+            key: auth.key,
+            relay: None,
+            pending: Some(PendingAllocate {
+                lifetime,
+                alg: auth.alg,
+                fingerprint: auth.fingerprint,
+                refused_additional: matches!(additional, Some(Ok(Family::V6))),
+            }),
+            allocate_tid: req.tid,
+            expires: now.mono + lifetime,
+            hard_limit: now.mono + left,
+            scheduled: now.mono + lifetime,
+            permissions: Vec::new(),
+            channels: Vec::new(),
+            bandwidth: Bandwidth::new(self.config.bandwidth_bytes_per_sec, now.mono),
+            usage: Usage::default(),
+        };
+        self.allocations.insert(id, allocation);
+        self.by_client.insert(client, id);
+        *self.per_identity.entry(identity.clone()).or_default() += 1;
+        *self.per_project.entry(identity.project.clone()).or_default() += 1;
+        self.commands.push_back(Command::BindRelay { alloc: id, family, even_port: even.is_some() });
+    }
+}
+
+/// The Allocate success (RFC 8656 §7.3), also resent for a retransmitted Allocate.
+pub(super) fn allocate_success(
+    tid: TransactionId,
+    mapped: SocketAddr,
+    relay: Option<SocketAddr>,
+    lifetime: Duration,
+    refused_v6: bool,
+) -> MessageBuilder {
+    let mut b = MessageBuilder::new(Class::Success, Method::ALLOCATE, tid);
+    if let Some(relay) = relay {
+        b.xor_address(AttrType::XOR_RELAYED_ADDRESS, relay);
+    }
+    b.u32(AttrType::LIFETIME, lifetime.as_secs() as u32);
+    b.xor_address(AttrType::XOR_MAPPED_ADDRESS, mapped);
+    if refused_v6 {
+        // ADDRESS-ERROR-CODE: family IPv6, reserved, then class 4 and number 40 (440).
+        b.bytes(ADDRESS_ERROR_CODE, &[0x02, 0x00, 0x04, 40]);
+    }
+    b
+}
+
+/// Finishes an Allocate once the shell has bound (or failed to bind) the relay socket.
+pub(super) fn complete_allocate(server: &mut Server, id: AllocId, relay: Option<SocketAddr>, now: Now) {
+    let Some(a) = server.allocations.get_mut(&id) else { return };
+    let Some(pending) = a.pending.take() else { return };
+    let (client, key, tid) = (a.client, a.key.clone(), a.allocate_tid);
+    let Some(relay) = relay else {
+        let mut b = MessageBuilder::new(Class::Error, Method::ALLOCATE, tid);
+        let code = ErrorCode::InsufficientCapacity;
+        b.error_code(code.code(), code.reason());
+        server.remove(id);
+        server.send(client, b.finish(Some((pending.alg, &key)), pending.fingerprint));
+        return;
+    };
+    a.relay = Some(relay);
+    a.expires = (now.mono + pending.lifetime).min(a.hard_limit);
+    a.scheduled = a.expires;
+    let (at, lifetime) = (a.expires, a.expires.saturating_duration_since(now.mono));
+    let project = a.identity.project.clone();
+    server.live_relay_ports.insert(relay.port());
+    server.schedule_expiry(id, at);
+    server.totals.allocations_created += 1;
+    server.closed_usage.entry(project).or_default().1 += 1;
+    let b = allocate_success(tid, canonical_addr(client.addr), Some(relay), lifetime, pending.refused_additional);
+    server.send(client, b.finish(Some((pending.alg, &key)), pending.fingerprint));
+    log::debug!("turn: allocation {} relays at {relay} for {lifetime:?}", id.0);
+}
