@@ -36,7 +36,7 @@ pub enum AppError {
 }
 
 pub fn serve(config: Config) -> Result<(), AppError> {
-    smol::block_on(run(config))
+    crate::rt::block_on(run(config))
 }
 
 async fn run(config: Config) -> Result<(), AppError> {
@@ -122,23 +122,24 @@ async fn run(config: Config) -> Result<(), AppError> {
         max_queued_bytes: config.signal.max_queued_bytes,
         shared: signal.clone(),
     };
-    let hub_task = smol::spawn(hub.run(stop.clone(), config.shutdown_grace, drain.guard()));
-    let watcher = smol::spawn(crate::tokens::watch_store(tokens.clone(), store.clone(), stop.clone()));
-    let turn_follower = smol::spawn(crate::turn::follow_store(
+    let hub_task = crate::rt::spawn(hub.run(stop.clone(), config.shutdown_grace, drain.guard()));
+    let watcher = crate::rt::spawn(crate::tokens::watch_store(tokens.clone(), store.clone(), stop.clone()));
+    let turn_follower = crate::rt::spawn(crate::turn::follow_store(
         tokens.subscribe(),
         store.clone(),
         turn.control.clone(),
         config.turn.secret_grace,
         stop.clone(),
     ));
-    let usage_saver = smol::spawn(crate::turn::save_usage(turn_stats.clone(), store.clone(), stop.clone()));
+    let usage_saver = crate::rt::spawn(crate::turn::save_usage(turn_stats.clone(), store.clone(), stop.clone()));
 
     let mut listeners = Vec::new();
     for (name, listener, kind) in [("admin", admin, Listener::Admin), ("signal", signal_listener, Listener::Signal)] {
         let state = state.clone();
         let handler = move |req, peer| crate::http::handle(state.clone(), kind, req, peer);
         let (acceptor, counters, stop, guard) = (acceptor.clone(), counters.clone(), stop.clone(), drain.guard());
-        listeners.push(smol::spawn(crate::net::https::serve(name, listener, acceptor, handler, counters, stop, guard)));
+        listeners
+            .push(crate::rt::spawn(crate::net::https::serve(name, listener, acceptor, handler, counters, stop, guard)));
     }
 
     if let Some(token) = setup_token {

@@ -25,6 +25,7 @@ pub mod password;
 pub mod procstat;
 pub mod proto;
 pub mod random;
+pub mod rt;
 pub mod store;
 pub mod tls;
 pub mod tokens;

@@ -61,7 +61,7 @@ pub async fn serve<H, F>(
         };
         let guard = guard.clone();
         let (tls, handler, counters, shutdown) = (tls.clone(), handler.clone(), counters.clone(), shutdown.clone());
-        smol::spawn(async move {
+        crate::rt::spawn(async move {
             counters.open_connections.fetch_add(1, Ordering::Relaxed);
             serve_connection(name, stream, peer, tls, handler, &counters, shutdown).await;
             counters.open_connections.fetch_sub(1, Ordering::Relaxed);

@@ -41,13 +41,15 @@ where
     let mut slot = Some(slot);
     let limits = &shared.limits;
     let mut last_heard = Instant::now();
-    let mut next_ping = Instant::now() + limits.ping_interval;
+    // One timer for the connection's life: a timer made afresh in every turn of the loop would
+    // be inserted into and removed from the reactor's timer tree for every message.
+    let mut ping = smol::Timer::interval(limits.ping_interval);
 
     loop {
         let step = or(
             async { Step::Incoming(ws.next().await) },
             or(async { Step::Queued(frames.recv().await.ok()) }, async {
-                smol::Timer::at(next_ping).await;
+                ping.next().await;
                 Step::Tick
             }),
         )
@@ -98,7 +100,6 @@ where
                     log::debug!("signal: dropping a silent peer");
                     break;
                 }
-                next_ping = Instant::now() + limits.ping_interval;
                 if ws.send(Message::Ping(Vec::new().into())).await.is_err() {
                     break;
                 }

@@ -71,7 +71,7 @@ where
     let info = info(req.headers());
     let on_upgrade = hyper::upgrade::on(&mut req);
     let shared = shared.clone();
-    smol::spawn(async move {
+    crate::rt::spawn(async move {
         let upgraded = match on_upgrade.await {
             Ok(u) => u,
             Err(e) => {
@@ -98,7 +98,7 @@ where
             .max_frame_size(Some(shared.limits.max_message_bytes));
         let ws = WebSocketStream::from_partially_read(io.into_inner(), early, Role::Server, Some(config)).await;
         // A task of its own: this one's state (the upgrade futures) is freed now.
-        smol::spawn(super::conn::run(ws, shared, info, slot)).detach();
+        crate::rt::spawn(super::conn::run(ws, shared, info, slot)).detach();
     })
     .detach();
 
