@@ -60,7 +60,7 @@ async fn run(config: Config) -> Result<(), AppError> {
         TlsOrigin::OperatorFiles => log::info!("using the operator's certificate files"),
     }
     log::info!("TLS certificate SHA-256 fingerprint {}", material.fingerprint());
-    let acceptor = TlsAcceptor::from(material.server_config(&[b"http/1.1"])?);
+    let https_config = material.server_config(&[b"http/1.1"])?;
     let turns_acceptor = TlsAcceptor::from(material.server_config(&[])?);
 
     let admin = bind("admin_listen", config.admin_listen).await?;
@@ -137,7 +137,7 @@ async fn run(config: Config) -> Result<(), AppError> {
     for (name, listener, kind) in [("admin", admin, Listener::Admin), ("signal", signal_listener, Listener::Signal)] {
         let state = state.clone();
         let handler = move |req, peer| crate::http::handle(state.clone(), kind, req, peer);
-        let (acceptor, counters, stop, guard) = (acceptor.clone(), counters.clone(), stop.clone(), drain.guard());
+        let (acceptor, counters, stop, guard) = (https_config.clone(), counters.clone(), stop.clone(), drain.guard());
         listeners
             .push(crate::rt::spawn(crate::net::https::serve(name, listener, acceptor, handler, counters, stop, guard)));
     }

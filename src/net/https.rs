@@ -8,9 +8,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_rustls::TlsAcceptor;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
+use rustls::ServerConfig;
 use smol::net::{TcpListener, TcpStream};
 use smol_hyper::rt::{FuturesIo, SmolTimer};
 
@@ -27,7 +27,7 @@ const MAX_CONNECTIONS: usize = 4096;
 pub async fn serve<H, F>(
     name: &'static str,
     listener: TcpListener,
-    tls: TlsAcceptor,
+    tls: Arc<ServerConfig>,
     handler: H,
     counters: Arc<Counters>,
     shutdown: Signal,
@@ -77,7 +77,7 @@ async fn serve_connection<H, F>(
     name: &'static str,
     stream: TcpStream,
     peer: SocketAddr,
-    tls: TlsAcceptor,
+    tls: Arc<ServerConfig>,
     handler: H,
     counters: &Counters,
     shutdown: Signal,
@@ -86,7 +86,7 @@ async fn serve_connection<H, F>(
     F: Future<Output = Response<Body>> + Send + 'static,
 {
     let _ = stream.set_nodelay(true);
-    let handshake = futures_lite::future::or(async { Some(tls.accept(stream).await) }, async {
+    let handshake = futures_lite::future::or(async { Some(super::tls_stream::accept(stream, tls).await) }, async {
         smol::Timer::after(TLS_HANDSHAKE_TIMEOUT).await;
         None
     })

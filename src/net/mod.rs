@@ -4,4 +4,5 @@
 pub mod https;
 pub mod shutdown;
 pub mod signal;
+pub mod tls_stream;
 pub mod turn;

@@ -8,15 +8,14 @@ use async_tungstenite::tungstenite::handshake::derive_accept_key;
 use async_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use async_tungstenite::WebSocketStream;
 use bytes::Bytes;
-use futures_rustls::server::TlsStream;
 use hyper::header::{
     HeaderMap, HeaderValue, CONNECTION, HOST, ORIGIN, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE,
 };
 use hyper::{Method, Request, Response, StatusCode};
-use smol::net::TcpStream;
 use smol_hyper::rt::FuturesIo;
 
 use super::SignalShared;
+use crate::net::tls_stream::TlsStream;
 
 /// tungstenite's read buffer per connection. Signaling messages are small; a larger one simply
 /// takes more reads. Idle connections are what count here: each keeps this buffer.
@@ -79,7 +78,7 @@ where
                 return;
             }
         };
-        let parts = match upgraded.downcast::<FuturesIo<TlsStream<TcpStream>>>() {
+        let parts = match upgraded.downcast::<FuturesIo<TlsStream>>() {
             Ok(p) => p,
             Err(_) => {
                 log::error!("signal: upgraded connection is not a TLS stream");
