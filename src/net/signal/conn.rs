@@ -3,7 +3,7 @@
 //! timeout drops the peer), the message size limit (close 1009, enforced by tungstenite while
 //! reading frames, so an oversize message is never buffered whole) and slow-reader closes.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,26 +15,26 @@ use async_tungstenite::WebSocketStream;
 use futures_lite::future::or;
 use futures_lite::{AsyncRead, AsyncWrite, StreamExt};
 
-use super::{Frame, HubEvent, Outbound, PendingSlot, SignalShared, SLOW_READER_FLAG};
+use super::{Frame, HubEvent, Next, Outbox, PendingSlot, SignalShared};
 use crate::proto::signal::{CloseCode, ConnInfo};
 
 const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 
 enum Step {
     Incoming(Option<Result<Message, WsError>>),
-    Queued(Option<Frame>),
+    Queued(Next),
     Tick,
 }
 
-pub async fn run<S>(mut ws: WebSocketStream<S>, shared: Arc<SignalShared>, info: ConnInfo, slot: PendingSlot)
+/// The stream comes boxed: an async fn keeps its arguments and the locals they move into as two
+/// slots, and the stream is most of a connection's idle memory.
+pub async fn run<S>(mut ws: Box<WebSocketStream<S>>, shared: Arc<SignalShared>, info: ConnInfo, slot: PendingSlot)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let conn = shared.next_conn_id();
-    let (frames_tx, frames) = async_channel::unbounded();
-    let queued = Arc::new(AtomicUsize::new(0));
-    let outbound = Outbound { frames: frames_tx, queued: queued.clone() };
-    if shared.events.send(HubEvent::Open { conn, info, outbound }).await.is_err() {
+    let (outbox, outbox_tx) = Outbox::new();
+    if shared.events.send(HubEvent::Open { conn, info, outbox: outbox_tx }).await.is_err() {
         return; // the hub is gone: shutting down
     }
     shared.open.fetch_add(1, Ordering::Relaxed);
@@ -48,7 +48,7 @@ where
     loop {
         let step = or(
             async { Step::Incoming(ws.next().await) },
-            or(async { Step::Queued(frames.recv().await.ok()) }, async {
+            or(async { Step::Queued(outbox.next().await) }, async {
                 ping.next().await;
                 Step::Tick
             }),
@@ -72,27 +72,27 @@ where
                 break;
             }
             Step::Incoming(_) => break,
-            Step::Queued(Some(Frame::Text(text))) => {
+            Step::Queued(Next::Frame(Frame::Text(text))) => {
                 let len = text.len();
                 // The first thing the hub sends a connection is its welcome: it is authenticated.
                 slot.take();
                 let sent = ws.send(Message::text(text)).await;
-                queued.fetch_sub(len, Ordering::Relaxed);
+                outbox.written(len);
                 if sent.is_err() {
                     break;
                 }
             }
-            Step::Queued(Some(Frame::Close(code, reason))) => {
+            Step::Queued(Next::Frame(Frame::Close(code, reason))) => {
                 close(&mut ws, code, reason).await;
                 break;
             }
-            Step::Queued(None) => {
-                if queued.load(Ordering::Relaxed) & SLOW_READER_FLAG != 0 {
-                    let code = CloseCode::SlowReader;
-                    close(&mut ws, code.code(), code.reason()).await;
-                } else {
-                    close(&mut ws, 1001, "server shutting down").await;
-                }
+            Step::Queued(Next::SlowReader) => {
+                let code = CloseCode::SlowReader;
+                close(&mut ws, code.code(), code.reason()).await;
+                break;
+            }
+            Step::Queued(Next::HubGone) => {
+                close(&mut ws, 1001, "server shutting down").await;
                 break;
             }
             Step::Tick => {
@@ -113,7 +113,16 @@ where
 /// Sends a close frame, then reads until the peer answers with its own (RFC 6455 §5.5.1) or the
 /// timeout: closing the socket with unread data would reset it and could destroy our close
 /// frame before the peer reads it.
+///
+/// Boxed: its state would otherwise be part of every idle connection's task.
 async fn close<S>(ws: &mut WebSocketStream<S>, code: u16, reason: &'static str)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    Box::pin(close_handshake(ws, code, reason)).await
+}
+
+async fn close_handshake<S>(ws: &mut WebSocketStream<S>, code: u16, reason: &'static str)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use futures_lite::future::or;
 
 use super::directory::ServerDirectory;
-use super::{Frame, HubEvent, Outbound};
+use super::{HubEvent, OutboxSender};
 use crate::net::shutdown::{Guard, Signal};
 use crate::proto::signal::{Command, ConnId, Hub, Now};
 use crate::store::worker::StoreHandle;
@@ -39,7 +39,7 @@ pub struct HubTask {
 
 impl HubTask {
     pub async fn run(mut self, stop: Signal, grace: Duration, guard: Guard) {
-        let mut conns: HashMap<ConnId, Outbound> = HashMap::new();
+        let mut conns: HashMap<ConnId, OutboxSender> = HashMap::new();
         let mut stopping: Option<Instant> = None;
         let mut budget = 0u32;
         loop {
@@ -97,10 +97,10 @@ impl HubTask {
         drop(guard);
     }
 
-    fn on_event(&mut self, event: HubEvent, conns: &mut HashMap<ConnId, Outbound>) {
+    fn on_event(&mut self, event: HubEvent, conns: &mut HashMap<ConnId, OutboxSender>) {
         match event {
-            HubEvent::Open { conn, info, outbound } => {
-                conns.insert(conn, outbound);
+            HubEvent::Open { conn, info, outbox } => {
+                conns.insert(conn, outbox);
                 self.hub.handle_open(conn, info, now());
             }
             HubEvent::Text { conn, text } => self.hub.handle_text(conn, &text, now(), &mut self.dir),
@@ -131,24 +131,19 @@ impl HubTask {
         }
     }
 
-    fn flush(&mut self, conns: &mut HashMap<ConnId, Outbound>) {
+    fn flush(&mut self, conns: &mut HashMap<ConnId, OutboxSender>) {
         while let Some(cmd) = self.hub.poll_command() {
             match cmd {
                 Command::Send { conn, text } => {
                     let Some(out) = conns.get(&conn) else { continue };
-                    let queued = out.queued.load(Ordering::Relaxed) & !super::SLOW_READER_FLAG;
-                    if queued + text.len() > self.max_queued_bytes {
-                        out.close_slow_reader();
+                    if out.send_text(text, self.max_queued_bytes).is_err() {
                         conns.remove(&conn);
                         self.hub.handle_closed(conn);
-                        continue;
                     }
-                    out.queued.fetch_add(text.len(), Ordering::Relaxed);
-                    let _ = out.frames.try_send(Frame::Text(text));
                 }
                 Command::Close { conn, code } => {
                     if let Some(out) = conns.remove(&conn) {
-                        let _ = out.frames.try_send(Frame::Close(code.code(), code.reason()));
+                        out.send_close(code.code(), code.reason());
                     }
                 }
             }

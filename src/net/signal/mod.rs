@@ -6,6 +6,7 @@
 pub mod conn;
 pub mod directory;
 pub mod hub_task;
+pub mod outbox;
 pub mod upgrade;
 
 use std::collections::HashMap;
@@ -15,42 +16,15 @@ use std::sync::{Arc, Mutex};
 
 use crate::config::SignalLimits;
 use crate::proto::signal::{ConnId, ConnInfo};
+pub use outbox::{Frame, Next, Outbox, OutboxSender};
 
 /// What connection tasks tell the hub task.
 pub enum HubEvent {
-    Open { conn: ConnId, info: ConnInfo, outbound: Outbound },
+    Open { conn: ConnId, info: ConnInfo, outbox: OutboxSender },
     Text { conn: ConnId, text: String },
     Binary { conn: ConnId },
     Closed { conn: ConnId },
 }
-
-/// What the hub task tells one connection task, in order.
-#[derive(Debug)]
-pub enum Frame {
-    Text(String),
-    Close(u16, &'static str),
-}
-
-/// The hub task's handle on one connection.
-#[derive(Clone)]
-pub struct Outbound {
-    pub frames: async_channel::Sender<Frame>,
-    /// Bytes queued and not yet written; over the limit the reader is too slow (4007).
-    pub queued: Arc<AtomicUsize>,
-}
-
-impl Outbound {
-    /// Closes with 4007 at once, ahead of queued frames: the connection task sees its channel
-    /// closed and this flag set. (The byte count below the flag stays exact: writes in flight
-    /// still subtract what they added.)
-    pub fn close_slow_reader(&self) {
-        self.queued.fetch_or(SLOW_READER_FLAG, Ordering::Relaxed);
-        self.frames.close();
-    }
-}
-
-/// The top bit of `Outbound::queued`, set by `close_slow_reader`.
-pub const SLOW_READER_FLAG: usize = 1 << (usize::BITS - 1);
 
 /// Shared by the upgrade handler and the connection tasks.
 pub struct SignalShared {

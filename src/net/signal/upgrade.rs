@@ -17,9 +17,11 @@ use smol_hyper::rt::FuturesIo;
 use super::SignalShared;
 use crate::net::tls_stream::TlsStream;
 
-/// tungstenite's read buffer per connection. Signaling messages are small; a larger one simply
-/// takes more reads. Idle connections are what count here: each keeps this buffer.
-const READ_BUFFER_BYTES: usize = 1024;
+/// tungstenite's read buffer per connection, which every idle connection keeps. Its reads are
+/// copies out of the TLS stream's decrypted bytes, not system calls, so a small one costs little
+/// even for a 64 KiB message.
+const READ_BUFFER_BYTES: usize = 256;
+
 use crate::http::{text, Body};
 use crate::proto::signal::ConnInfo;
 
@@ -97,7 +99,7 @@ where
             .max_frame_size(Some(shared.limits.max_message_bytes));
         let ws = WebSocketStream::from_partially_read(io.into_inner(), early, Role::Server, Some(config)).await;
         // A task of its own: this one's state (the upgrade futures) is freed now.
-        crate::rt::spawn(super::conn::run(ws, shared, info, slot)).detach();
+        crate::rt::spawn(super::conn::run(Box::new(ws), shared, info, slot)).detach();
     })
     .detach();
 
