@@ -13,7 +13,7 @@ use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::Message;
 use async_tungstenite::WebSocketStream;
 use futures_lite::future::or;
-use futures_lite::{AsyncRead, AsyncWrite, StreamExt};
+use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt, StreamExt};
 
 use super::{Frame, HubEvent, Next, Outbox, PendingSlot, SignalShared};
 use crate::proto::signal::{CloseCode, ConnInfo};
@@ -76,7 +76,7 @@ where
                 let len = text.len();
                 // The first thing the hub sends a connection is its welcome: it is authenticated.
                 slot.take();
-                let sent = ws.send(Message::text(text)).await;
+                let sent = send_text(&mut ws, &text).await;
                 outbox.written(len);
                 if sent.is_err() {
                     break;
@@ -110,6 +110,42 @@ where
     let _ = shared.events.send(HubEvent::Closed { conn }).await;
 }
 
+/// Writes a text message as one unmasked frame (RFC 6455 §5.2) to the stream under tungstenite:
+/// tungstenite's write buffer would keep the capacity of the largest message sent (the welcome,
+/// about 500 bytes) for the life of every connection.
+async fn send_text<S>(ws: &mut WebSocketStream<S>, text: &str) -> Result<(), WsError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    // Frames cannot interleave: the TLS stream takes each write whole or not at all (it refuses
+    // only while 64 KiB of records are unsent), and tungstenite writes only small control
+    // frames itself (pongs, pings, close).
+    let io = ws.get_mut();
+    io.write_all(&text_frame(text)).await?;
+    io.flush().await?;
+    Ok(())
+}
+
+/// A final, unmasked text frame: the header with the shortest length encoding, then the bytes.
+fn text_frame(text: &str) -> Vec<u8> {
+    let len = text.len();
+    let mut frame = Vec::with_capacity(len + 10);
+    frame.push(0x81);
+    match len {
+        0..=125 => frame.push(len as u8),
+        126..=0xFFFF => {
+            frame.push(126);
+            frame.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        _ => {
+            frame.push(127);
+            frame.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(text.as_bytes());
+    frame
+}
+
 /// Sends a close frame, then reads until the peer answers with its own (RFC 6455 §5.5.1) or the
 /// timeout: closing the socket with unread data would reset it and could destroy our close
 /// frame before the peer reads it.
@@ -137,4 +173,25 @@ where
         },
     )
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::text_frame;
+    use async_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    use async_tungstenite::tungstenite::protocol::frame::FrameHeader;
+
+    #[test]
+    fn text_frames_parse_as_tungstenite_frames_at_each_length_encoding() {
+        for len in [0usize, 1, 125, 126, 65_535, 65_536, 70_000] {
+            let text = "a".repeat(len);
+            let frame = text_frame(&text);
+            let mut cursor = std::io::Cursor::new(&frame[..]);
+            let (header, payload_len) = FrameHeader::parse(&mut cursor).unwrap().unwrap();
+            assert!(header.is_final && header.mask.is_none(), "len {len}");
+            assert_eq!(header.opcode, OpCode::Data(Data::Text));
+            assert_eq!(payload_len as usize, len);
+            assert_eq!(&frame[cursor.position() as usize..], text.as_bytes());
+        }
+    }
 }
