@@ -367,6 +367,7 @@ fn start_edgebeam(data: &Path, conns: usize) -> (Child, SocketAddr) {
         .args(["--log-level", "warn", "--token-cache-entries", &(conns + 100).to_string()])
         .args(["--signal-max-conns-per-project", &(conns + 100).to_string()])
         .args(["--signal-max-unauthenticated-per-ip", "100000"])
+        .args(std::env::var("SIGNAL_LOAD_SERVER_ARGS").unwrap_or_default().split_whitespace())
         .stdout(Stdio::null())
         .spawn()
         .unwrap();

@@ -22,6 +22,10 @@ use smol::net::TcpStream;
 
 /// Bytes asked of the socket per read: one full TLS record with its header and overhead.
 const READ_CHUNK: usize = 16 * 1024 + 5 + 256;
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; READ_CHUNK]);
+}
+
 /// Plaintext encrypted per `poll_write` call, so queued ciphertext stays bounded.
 const MAX_WRITE: usize = 64 * 1024;
 
@@ -156,21 +160,18 @@ impl TlsStream {
 
     /// Reads ciphertext from the socket into `incoming`; `Ok(0)` at the end of the stream.
     fn poll_receive(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        let start = self.incoming.len();
-        self.incoming.resize(start + READ_CHUNK, 0);
-        let read = Pin::new(&mut self.io).poll_read(cx, &mut self.incoming[start..]);
-        let n = match &read {
-            Poll::Ready(Ok(n)) => *n,
-            _ => 0,
-        };
-        self.incoming.truncate(start + n);
-        if self.incoming.is_empty() {
-            self.incoming = Vec::new();
-        }
-        if n == 0 && matches!(read, Poll::Ready(Ok(_))) {
-            self.read_closed = true;
-        }
-        read
+        // Read into the thread's scratch buffer and keep only the bytes that came: a fresh
+        // buffer per read would be allocated and zeroed even when the read finds nothing.
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            let read = Pin::new(&mut self.io).poll_read(cx, &mut scratch[..]);
+            match read {
+                Poll::Ready(Ok(0)) => self.read_closed = true,
+                Poll::Ready(Ok(n)) => self.incoming.extend_from_slice(&scratch[..n]),
+                _ => {}
+            }
+            read
+        })
     }
 
     /// Writes `outgoing` to the socket; ready once all of it is sent, and the buffer freed.

@@ -42,10 +42,18 @@ impl HubTask {
         let mut conns: HashMap<ConnId, OutboxSender> = HashMap::new();
         let mut stopping: Option<Instant> = None;
         let mut budget = 0u32;
+        // One timer, moved only when the hub's next deadline moves: a timer made afresh for
+        // every event would be an insert and a removal in the reactor's timer tree each time.
+        let mut timer = smol::Timer::never();
+        let mut timer_at: Option<Instant> = None;
         loop {
             let mut wake = self.hub.poll_timeout().unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             if let Some(since) = stopping {
                 wake = wake.min(since + grace);
+            }
+            if timer_at != Some(wake) {
+                timer.set_at(wake);
+                timer_at = Some(wake);
             }
             let input = or(
                 async { Input::Event(self.events.recv().await.ok()) },
@@ -53,7 +61,7 @@ impl HubTask {
                     async { Input::Key(self.keys.recv().await.ok()) },
                     or(
                         async {
-                            smol::Timer::at(wake).await;
+                            (&mut timer).await;
                             Input::Timer
                         },
                         async {
@@ -73,7 +81,10 @@ impl HubTask {
                 Input::Key(Some(KeyEvent::KeysDeleted(kids))) => self.hub.handle_keys_deleted(&kids),
                 Input::Key(Some(KeyEvent::StoreChanged)) => self.reload_origins().await,
                 Input::Key(None) => {}
-                Input::Timer => self.hub.handle_timeout(now()),
+                Input::Timer => {
+                    timer_at = None;
+                    self.hub.handle_timeout(now());
+                }
                 Input::Stop => {
                     self.hub.handle_shutdown();
                     stopping = Some(Instant::now());
