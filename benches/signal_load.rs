@@ -7,6 +7,10 @@
 //!     cargo bench --bench signal_load                       # N=19000, 5000 signals/s for 10 s
 //!     cargo bench --bench signal_load -- --conns 5000 --rate 2000 --secs 5 [--no-peerjs]
 //!
+//! Environment: SIGNAL_LOAD_CLIENT_THREADS (client executor threads, default 1),
+//! SIGNAL_LOAD_SERVER_ARGS (extra `edgebeam serve` flags), SIGNAL_LOAD_SERVER_BIN and
+//! SIGNAL_LOAD_SERVER_PREFIX (run another build, or under valgrind).
+//!
 //! PeerJS is installed with npm into target/peerjs on first use. Every run is bounded: at most
 //! N connections and rate x secs signals, only to 127.0.0.1.
 
@@ -423,6 +427,12 @@ fn stop(mut child: Child) {
 
 fn main() {
     let o = opts();
+    // SIGNAL_LOAD_CLIENT_THREADS=2 runs the client's executor on a second thread too: the one
+    // thread is busy enough at 19,000 connections to add its own queueing to the latencies.
+    let threads: usize = std::env::var("SIGNAL_LOAD_CLIENT_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    for _ in 1..threads {
+        std::thread::spawn(|| smol::block_on(CLIENT.run(std::future::pending::<()>())));
+    }
     println!(
         "scenario: {} connections, groups of {GROUP}, {} signals/s for {} s, client = this process",
         o.conns, o.rate, o.secs
