@@ -265,6 +265,8 @@ impl AsyncWrite for TlsStream {
             return Poll::Ready(Ok(0));
         }
         let data = &data[..data.len().min(MAX_WRITE)];
+        // This cannot decrypt anything a reader would wait for: bytes enter `incoming` only in
+        // `poll_receive`, and every complete record there is processed before it returns.
         this.drive(Some(Write::Data(data)))?;
         if let Poll::Ready(Err(e)) = this.poll_send(cx) {
             return Poll::Ready(Err(e));

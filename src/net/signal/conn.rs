@@ -76,9 +76,9 @@ where
                 let len = text.len();
                 // The first thing the hub sends a connection is its welcome: it is authenticated.
                 slot.take();
-                let sent = send_text(&mut ws, &text).await;
+                let sent = send_within(&mut ws, &text, limits.idle_timeout).await;
                 outbox.written(len);
-                if sent.is_err() {
+                if !sent {
                     break;
                 }
             }
@@ -108,6 +108,26 @@ where
     }
     shared.open.fetch_sub(1, Ordering::Relaxed);
     let _ = shared.events.send(HubEvent::Closed { conn }).await;
+}
+
+/// Sends a text unless the peer takes none of our data for `limit`: a peer that stopped reading
+/// would otherwise hold its connection (and its queued frames) forever, since neither the 4007
+/// close nor the idle check can run while a write waits. No timer is made for the usual write,
+/// which completes at once.
+async fn send_within<S>(ws: &mut WebSocketStream<S>, text: &str, limit: Duration) -> bool
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut send = std::pin::pin!(send_text(ws, text));
+    if let Some(done) = futures_lite::future::poll_once(&mut send).await {
+        return done.is_ok();
+    }
+    or(async { send.await.is_ok() }, async {
+        smol::Timer::after(limit).await;
+        log::debug!("signal: dropping a peer that stopped reading");
+        false
+    })
+    .await
 }
 
 /// Writes a text message as one unmasked frame (RFC 6455 §5.2) to the stream under tungstenite:
@@ -177,7 +197,52 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::text_frame;
+    use super::{send_within, text_frame};
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use std::time::Duration;
+
+    use async_tungstenite::tungstenite::protocol::Role;
+    use async_tungstenite::WebSocketStream;
+
+    /// A peer that reads nothing: every write waits forever.
+    struct NeverReads;
+
+    impl futures_lite::AsyncRead for NeverReads {
+        fn poll_read(self: Pin<&mut Self>, _: &mut Context<'_>, _: &mut [u8]) -> Poll<std::io::Result<usize>> {
+            Poll::Pending
+        }
+    }
+
+    impl futures_lite::AsyncWrite for NeverReads {
+        fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, _: &[u8]) -> Poll<std::io::Result<usize>> {
+            Poll::Pending
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Pending
+        }
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Pending
+        }
+    }
+
+    #[test]
+    fn a_write_the_peer_never_takes_gives_up_after_the_limit() {
+        smol::block_on(async {
+            let mut ws = WebSocketStream::from_raw_socket(NeverReads, Role::Server, None).await;
+            let started = std::time::Instant::now();
+            let sent = futures_lite::future::or(
+                async { Some(send_within(&mut ws, "hello", Duration::from_millis(50)).await) },
+                async {
+                    smol::Timer::after(Duration::from_secs(10)).await;
+                    None
+                },
+            )
+            .await;
+            assert_eq!(sent, Some(false), "the write must be abandoned, not waited on");
+            assert!(started.elapsed() >= Duration::from_millis(50));
+        });
+    }
     use async_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
     use async_tungstenite::tungstenite::protocol::frame::FrameHeader;
 
