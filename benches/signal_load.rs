@@ -181,7 +181,11 @@ async fn open(
         Proto::Edgebeam => format!("wss://localhost:{}/v1/signal", addr.port()),
         Proto::PeerJs => format!("wss://localhost:{}/peerjs?key=peerjs&id=p{i}&token=t{i}", addr.port()),
     };
-    let (mut ws, _) = async_tungstenite::client_async(url, tls).await.map_err(|e| e.to_string())?;
+    // tungstenite's default read buffer is 128 KiB, zero-filled before every read: with it the
+    // client spent a quarter of its CPU in memset, adding its own queueing to the latencies.
+    let config = async_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(4096);
+    let (mut ws, _) =
+        async_tungstenite::client_async_with_config(url, tls, Some(config)).await.map_err(|e| e.to_string())?;
     if proto == Proto::Edgebeam {
         ws.send(Message::text(json!({"type": "auth", "token": token}).to_string())).await.map_err(|e| e.to_string())?;
     }
