@@ -98,13 +98,7 @@ impl TlsStream {
                         self.plaintext.extend_from_slice(record.payload);
                     }
                 }
-                ConnectionState::EncodeTlsData(mut encode) => {
-                    append(&mut self.outgoing, |buf| match encode.encode(buf) {
-                        Ok(n) => Ok(n),
-                        Err(EncodeError::InsufficientSize(e)) => Err(Some(e.required_size)),
-                        Err(EncodeError::AlreadyEncoded) => Err(None),
-                    })?;
-                }
+                ConnectionState::EncodeTlsData(encode) => encode_into(&mut self.outgoing, encode)?,
                 // Our `outgoing` is sent in order before anything later, so it counts as sent.
                 ConnectionState::TransmitTlsData(transmit) => transmit.done(),
                 ConnectionState::BlockedHandshake => finished = true,
@@ -149,12 +143,8 @@ impl TlsStream {
     /// After a protocol error rustls has queued a fatal alert: encode it so it can be sent.
     fn salvage_alert(&mut self) {
         let UnbufferedStatus { state, .. } = self.conn.process_tls_records(&mut []);
-        if let Ok(ConnectionState::EncodeTlsData(mut encode)) = state {
-            let _ = append(&mut self.outgoing, |buf| match encode.encode(buf) {
-                Ok(n) => Ok(n),
-                Err(EncodeError::InsufficientSize(e)) => Err(Some(e.required_size)),
-                Err(EncodeError::AlreadyEncoded) => Err(None),
-            });
+        if let Ok(ConnectionState::EncodeTlsData(encode)) = state {
+            let _ = encode_into(&mut self.outgoing, encode);
         }
     }
 
@@ -197,6 +187,18 @@ impl TlsStream {
 enum Write<'a> {
     Data(&'a [u8]),
     CloseNotify,
+}
+
+/// Appends a handshake record (or alert) rustls has ready to `out`.
+fn encode_into(
+    out: &mut Vec<u8>,
+    mut encode: rustls::unbuffered::EncodeTlsData<'_, rustls::server::ServerConnectionData>,
+) -> io::Result<()> {
+    append(out, |buf| match encode.encode(buf) {
+        Ok(n) => Ok(n),
+        Err(EncodeError::InsufficientSize(e)) => Err(Some(e.required_size)),
+        Err(EncodeError::AlreadyEncoded) => Err(None),
+    })
 }
 
 /// Lets `f` write at the end of `out`, growing it to the size `f` asks for (`Err(Some(n))`).

@@ -98,41 +98,35 @@ fn close_notify_ends_the_read_side_and_the_server_closes_cleanly() {
     });
 }
 
+/// A raw client sends `bytes` and hangs up its write side; the handshake's error, and every
+/// byte the server sent back.
+async fn handshake_with_raw_client(bytes: &'static [u8]) -> (io::Error, Vec<u8>) {
+    let (server_config, _) = configs(&[&rustls::version::TLS13]);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = smol::spawn(async move {
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        tcp.write_all(bytes).await.unwrap();
+        tcp.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut answer = Vec::new();
+        let _ = tcp.read_to_end(&mut answer).await;
+        answer
+    });
+    let (tcp, _) = listener.accept().await.unwrap();
+    let err = accept(tcp, server_config).await.err().expect("no handshake can succeed");
+    (err, client.await)
+}
+
 #[test]
 fn garbage_instead_of_a_client_hello_fails_the_handshake_with_an_alert() {
-    smol::block_on(async {
-        let (server_config, _) = configs(&[&rustls::version::TLS13]);
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let client = smol::spawn(async move {
-            let mut tcp = TcpStream::connect(addr).await.unwrap();
-            tcp.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
-            let mut answer = Vec::new();
-            let _ = tcp.read_to_end(&mut answer).await;
-            answer
-        });
-        let (tcp, _) = listener.accept().await.unwrap();
-        let err = accept(tcp, server_config).await.err().expect("plain HTTP is not a TLS handshake");
-        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
-        let answer = client.await;
-        assert_eq!(answer.first(), Some(&0x15), "a TLS alert record: {answer:?}");
-    });
+    let (err, answer) = smol::block_on(handshake_with_raw_client(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+    assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    assert_eq!(answer.first(), Some(&0x15), "a TLS alert record: {answer:?}");
 }
 
 #[test]
 fn a_client_that_hangs_up_mid_handshake_is_an_error_not_a_hang() {
-    smol::block_on(async {
-        let (server_config, _) = configs(&[&rustls::version::TLS13]);
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let client = smol::spawn(async move {
-            let mut tcp = TcpStream::connect(addr).await.unwrap();
-            // The first bytes of a handshake record, then nothing.
-            tcp.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01]).await.unwrap();
-        });
-        let (tcp, _) = listener.accept().await.unwrap();
-        client.await;
-        let err = accept(tcp, server_config).await.err().expect("no handshake");
-        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
-    });
+    // The first bytes of a handshake record, then nothing.
+    let (err, _) = smol::block_on(handshake_with_raw_client(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01]));
+    assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
 }
