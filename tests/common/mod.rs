@@ -88,14 +88,27 @@ impl Server {
     }
 
     pub fn spawn_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
-        let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let signal: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        // Every port stays bound until all are chosen: released one by one, the kernel could
+        // hand the same port out twice (seen: turn_listen and turns_listen on one port).
+        let mut held = Vec::new();
+        let mut hold = || {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = l.local_addr().unwrap();
+            held.push(l);
+            addr
+        };
+        let (admin, signal, turns) = (hold(), hold(), hold());
         let given_turn = extra.iter().position(|a| *a == "--turn-listen").and_then(|i| extra.get(i + 1));
         let turn: SocketAddr = match given_turn {
             Some(t) => t.parse().expect("--turn-listen IP:PORT"),
-            None => format!("127.0.0.1:{}", free_port_tcp_udp()).parse().unwrap(),
+            None => loop {
+                let candidate = hold();
+                if UdpSocket::bind(candidate).is_ok() {
+                    break candidate;
+                }
+            },
         };
-        let turns: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        drop(held);
         let given = extra.iter().position(|a| *a == "--relay-ports").and_then(|i| extra.get(i + 1));
         let relay_ports = match given {
             Some(r) => {
