@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures_lite::StreamExt;
-use futures_rustls::TlsAcceptor;
 
 use crate::config::Config;
 use crate::http::router::Listener;
@@ -61,7 +60,7 @@ async fn run(config: Config) -> Result<(), AppError> {
     }
     log::info!("TLS certificate SHA-256 fingerprint {}", material.fingerprint());
     let https_config = material.server_config(&[b"http/1.1"])?;
-    let turns_acceptor = TlsAcceptor::from(material.server_config(&[])?);
+    let turns_config = material.server_config(&[])?;
 
     let admin = bind("admin_listen", config.admin_listen).await?;
     let signal_listener = bind("signal_listen", config.signal_listen).await?;
@@ -85,7 +84,7 @@ async fn run(config: Config) -> Result<(), AppError> {
         .unwrap_or(crate::proto::turn::Secrets { current: turn_secret.clone(), previous: None });
     let turn_core = crate::turn::build_core(&config, turn_secrets, relays.bind_v4.is_some(), relays.bind_v6.is_some());
     let turn_stats = Arc::new(crate::net::turn::TurnStats::default());
-    let turn_streams = vec![(turn_tcp, None), (turns_listener, Some(turns_acceptor))];
+    let turn_streams = vec![(turn_tcp, None), (turns_listener, Some(turns_config))];
     let turn = crate::net::turn::spawn(turn_core, turn_udp, relays, turn_stats.clone(), turn_streams)
         .map_err(|source| AppError::Bind { key: "turn_listen", addr: config.turn_listen, source })?;
     let mut signals = async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])

@@ -59,7 +59,7 @@ pub fn spawn(
     listener: UdpSocket,
     relays: RelaySetup,
     stats: Arc<TurnStats>,
-    streams: Vec<(smol::net::TcpListener, Option<futures_rustls::TlsAcceptor>)>,
+    streams: Vec<(smol::net::TcpListener, Option<std::sync::Arc<rustls::ServerConfig>>)>,
 ) -> std::io::Result<TurnHandle> {
     // Unbounded: a bounded queue allocates and touches all its slots up front (65,536 of them
     // cost 5 MiB of RSS at idle). Senders are signaling grants (one per welcome or refresh) and

@@ -10,8 +10,8 @@ use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_rustls::TlsAcceptor;
 use nix::sys::socket::{setsockopt, sockopt};
+use rustls::ServerConfig;
 use smol::net::TcpListener;
 use smol::{Async, LocalExecutor, Task, Timer};
 
@@ -65,7 +65,7 @@ pub(super) fn run(
     setup: RelaySetup,
     control: async_channel::Receiver<Control>,
     stats: Arc<TurnStats>,
-    streams: Vec<(TcpListener, Option<TlsAcceptor>)>,
+    streams: Vec<(TcpListener, Option<Arc<ServerConfig>>)>,
 ) {
     let executor = Rc::new(LocalExecutor::new());
     // Every client's packets queue on this one socket: give bursts room (the kernel caps this at

@@ -7,10 +7,11 @@
 use std::cell::{Cell, RefCell};
 use std::net::IpAddr;
 use std::rc::{Rc, Weak};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use futures_rustls::TlsAcceptor;
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
+use rustls::ServerConfig;
 use smol::net::TcpListener;
 
 use super::relay::Shell;
@@ -21,6 +22,8 @@ const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A connection that sends nothing for this long is closed (allocations are refreshed at least
 /// every few minutes, and ICE keeps channels busy).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(900);
+/// How often a connection checks its idleness (so it closes 15 to 16 minutes after its last byte).
+const IDLE_CHECK: Duration = Duration::from_secs(60);
 /// The largest record: a STUN header plus a 16-bit length, or ChannelData with padding.
 const MAX_RECORD: usize = 20 + 65_535;
 pub const MAX_CONNECTIONS: usize = 4096;
@@ -56,7 +59,7 @@ impl Drop for Slot {
 
 /// Accepts TURN clients on `listener`; `tls` makes it the turns listener. Runs until the turn
 /// thread's executor stops.
-pub(super) async fn serve(shell: Weak<RefCell<Shell>>, listener: TcpListener, tls: Option<TlsAcceptor>) {
+pub(super) async fn serve(shell: Weak<RefCell<Shell>>, listener: TcpListener, tls: Option<Arc<ServerConfig>>) {
     let name = if tls.is_some() { "turns" } else { "turn-tcp" };
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -85,12 +88,14 @@ pub(super) async fn serve(shell: Weak<RefCell<Shell>>, listener: TcpListener, tl
                 let _slot = slot;
                 match tls {
                     None => connection(shell, stream, Client { transport: Transport::Tcp, conn, addr: peer }).await,
-                    Some(acceptor) => {
-                        let handshake =
-                            futures_lite::future::or(async { Some(acceptor.accept(stream).await) }, async {
+                    Some(config) => {
+                        let handshake = futures_lite::future::or(
+                            async { Some(crate::net::tls_stream::accept(stream, config).await) },
+                            async {
                                 smol::Timer::after(TLS_HANDSHAKE_TIMEOUT).await;
                                 None
-                            });
+                            },
+                        );
                         match handshake.await {
                             Some(Ok(tls)) => {
                                 connection(shell, tls, Client { transport: Transport::Tls, conn, addr: peer }).await
@@ -138,6 +143,10 @@ async fn read_records<R: AsyncRead + Unpin>(mut reader: R, client: Client, shell
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = [0u8; 4096];
     let mut since_yield = 0;
+    // One timer for the connection's life, not one per read (each would be an insert and a
+    // removal in the reactor's timer tree).
+    let mut idle_check = smol::Timer::interval(IDLE_CHECK);
+    let mut last_read = Instant::now();
     loop {
         let mut taken = 0;
         // One clock reading per chunk read (and after each yield), not per record.
@@ -166,12 +175,17 @@ async fn read_records<R: AsyncRead + Unpin>(mut reader: R, client: Client, shell
         }
         buf.drain(..taken);
         let read = futures_lite::future::or(async { Some(reader.read(&mut chunk).await) }, async {
-            smol::Timer::after(IDLE_TIMEOUT).await;
-            None
+            loop {
+                idle_check.next().await;
+                if last_read.elapsed() >= IDLE_TIMEOUT {
+                    return None;
+                }
+            }
         });
         match read.await {
             Some(Ok(0)) | Some(Err(_)) | None => return,
             Some(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
         }
+        last_read = Instant::now();
     }
 }
