@@ -19,7 +19,7 @@
 //!
 //!     cargo bench --bench turn_load
 //!     cargo bench --bench turn_load -- --clients 50 --messages 2000 --len 160 --interval-ms 1 \
-//!         --transport udp|tcp|tls --allocations 1000 [--only coturn|edgebeam]
+//!         --transport udp|tcp|tls --allocations 1000 [--only coturn|edgebeam] [--repeat N]
 //!     cargo bench --bench turn_load -- --generator own [--threads 4 --clients 100 --rate 20000 \
 //!         --secs 10 --len 160 --allocations 1000 --sweep --only coturn|edgebeam]
 //!
@@ -74,6 +74,8 @@ struct Opts {
     rate: u64,
     secs: f64,
     sweep: bool,
+    /// Rounds of the uclient comparison (edgebeam, then coturn, each round).
+    repeat: usize,
 }
 
 fn opts() -> Opts {
@@ -109,6 +111,7 @@ fn opts() -> Opts {
             rate: 2000,
             secs: 1.0,
             sweep: false,
+            repeat: 1,
         };
     }
     let transport = value("--transport").unwrap_or_else(|| "udp".into());
@@ -132,6 +135,7 @@ fn opts() -> Opts {
         rate: value("--rate").and_then(|v| v.parse().ok()).unwrap_or(20000).max(1),
         secs: value("--secs").and_then(|v| v.parse().ok()).unwrap_or(10.0f64).max(0.1),
         sweep: args.iter().any(|a| a == "--sweep"),
+        repeat: num("--repeat", 1).clamp(1, 20) as usize,
     }
 }
 
@@ -805,9 +809,30 @@ fn run_uclient(o: &Opts, ticks: f64) {
          then {} held UDP allocations",
         o.clients, o.messages, o.len, o.interval_ms, o.transport, o.allocations
     );
-    let mut reports = Vec::new();
-    each_server(o, |t| reports.push(measure(t, o, ticks)));
-    print_table(&reports);
+    // One round is noisy here (coturn's CPU for the same load varied by a third between runs):
+    // with --repeat the servers alternate and the median ratio is printed.
+    let mut ratios = Vec::new();
+    for round in 1..=o.repeat {
+        if o.repeat > 1 {
+            println!("== round {round} of {}", o.repeat);
+        }
+        let mut reports = Vec::new();
+        each_server(o, |t| reports.push(measure(t, o, ticks)));
+        print_table(&reports);
+        if let [ours, theirs] = &reports[..] {
+            ratios.push(ours.per_cpu_s() / theirs.per_cpu_s().max(1e-9));
+        }
+    }
+    if ratios.len() > 1 {
+        ratios.sort_by(f64::total_cmp);
+        let listed: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+        println!(
+            "relayed packets / CPU-s, edgebeam / coturn over {} rounds: median {:.2} (sorted: {})",
+            ratios.len(),
+            ratios[ratios.len() / 2],
+            listed.join(", ")
+        );
+    }
 }
 
 fn run_own(o: &Opts, ticks: f64) {
