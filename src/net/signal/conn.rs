@@ -76,7 +76,7 @@ where
                 let len = text.len();
                 // The first thing the hub sends a connection is its welcome: it is authenticated.
                 slot.take();
-                let sent = send_within(&mut ws, &text, limits.idle_timeout).await;
+                let sent = write_within(send_text(&mut ws, &text), limits.idle_timeout).await;
                 outbox.written(len);
                 if !sent {
                     break;
@@ -100,7 +100,7 @@ where
                     log::debug!("signal: dropping a silent peer");
                     break;
                 }
-                if ws.send(Message::Ping(Vec::new().into())).await.is_err() {
+                if !write_within(ws.send(Message::Ping(Vec::new().into())), limits.idle_timeout).await {
                     break;
                 }
             }
@@ -110,19 +110,19 @@ where
     let _ = shared.events.send(HubEvent::Closed { conn }).await;
 }
 
-/// Sends a text unless the peer takes none of our data for `limit`: a peer that stopped reading
+/// Runs a write unless the peer takes none of our data for `limit`: a peer that stopped reading
 /// would otherwise hold its connection (and its queued frames) forever, since neither the 4007
-/// close nor the idle check can run while a write waits. No timer is made for the usual write,
-/// which completes at once.
-async fn send_within<S>(ws: &mut WebSocketStream<S>, text: &str, limit: Duration) -> bool
+/// close nor the idle check can run while a write waits. Used for texts and pings alike. No
+/// timer is made for the usual write, which completes at once. True if the write succeeded.
+async fn write_within<F>(write: F, limit: Duration) -> bool
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    F: std::future::Future<Output = Result<(), WsError>>,
 {
-    let mut send = std::pin::pin!(send_text(ws, text));
-    if let Some(done) = futures_lite::future::poll_once(&mut send).await {
+    let mut write = std::pin::pin!(write);
+    if let Some(done) = futures_lite::future::poll_once(&mut write).await {
         return done.is_ok();
     }
-    or(async { send.await.is_ok() }, async {
+    or(async { write.await.is_ok() }, async {
         smol::Timer::after(limit).await;
         log::debug!("signal: dropping a peer that stopped reading");
         false
@@ -197,7 +197,7 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::{send_within, text_frame};
+    use super::{send_text, text_frame, write_within};
     use std::pin::Pin;
     use std::task::{Context, Poll};
     use std::time::Duration;
@@ -232,7 +232,7 @@ mod tests {
             let mut ws = WebSocketStream::from_raw_socket(NeverReads, Role::Server, None).await;
             let started = std::time::Instant::now();
             let sent = futures_lite::future::or(
-                async { Some(send_within(&mut ws, "hello", Duration::from_millis(50)).await) },
+                async { Some(write_within(send_text(&mut ws, "hello"), Duration::from_millis(50)).await) },
                 async {
                     smol::Timer::after(Duration::from_secs(10)).await;
                     None
