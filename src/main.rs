@@ -1,6 +1,9 @@
 //! The `edgebeam` binary: parse the command line, run the command, print one line on error.
 #![forbid(unsafe_code)]
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let cli: edgebeam::cli::args::Cli = argh::from_env();
     if let Err(e) = edgebeam::cli::run(cli) {

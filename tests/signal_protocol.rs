@@ -217,6 +217,46 @@ fn an_oversize_message_closes_1009() {
 }
 
 #[test]
+fn websocket_violations_close_1002_and_broken_utf8_closes_1007() {
+    let b = boot(&[]);
+    // An unmasked text frame "Hello" (RFC 6455 §5.7): only a server may send one.
+    let mut ws = b.joined("room", "unmasked");
+    ws.send_raw(&[0x81, 0x05, b'H', b'e', b'l', b'l', b'o']);
+    assert_eq!(ws.close_code(Duration::from_secs(3)), 1002);
+    // A reserved bit without a negotiated extension (what permessage-deflate would set).
+    let mut ws = b.joined("room", "rsv");
+    ws.send_raw(&[0xC1, 0x80, 1, 2, 3, 4]);
+    assert_eq!(ws.close_code(Duration::from_secs(3)), 1002);
+    // A masked text frame whose payload (0xFF 0xFE) is not UTF-8.
+    let mut ws = b.joined("room", "latin1");
+    ws.send_raw(&[0x81, 0x82, 0, 0, 0, 0, 0xFF, 0xFE]);
+    assert_eq!(ws.close_code(Duration::from_secs(3)), 1007);
+}
+
+#[test]
+fn a_client_ping_is_ponged_and_a_client_close_is_answered_with_its_code() {
+    use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    use async_tungstenite::tungstenite::protocol::CloseFrame;
+    use async_tungstenite::tungstenite::Message;
+    let b = boot(&[]);
+    let mut ws = b.joined("room", "polite");
+    ws.inner.send(Message::Ping(b"are you there".to_vec().into())).unwrap();
+    loop {
+        match ws.inner.read().unwrap() {
+            Message::Pong(p) => {
+                assert_eq!(&p[..], b"are you there");
+                break;
+            }
+            Message::Text(_) => continue,
+            other => panic!("expected a pong, got {other:?}"),
+        }
+    }
+    let frame = CloseFrame { code: CloseCode::from(4321), reason: "bye".into() };
+    ws.inner.close(Some(frame)).unwrap();
+    assert_eq!(ws.close_code(Duration::from_secs(3)), 4321);
+}
+
+#[test]
 fn malformed_messages_get_bad_request_without_closing_until_the_abuse_threshold() {
     let b = boot(&[]);
     let mut ws = b.joined("room", "messy");

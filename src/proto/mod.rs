@@ -7,3 +7,4 @@ pub mod signal;
 pub mod stun;
 pub mod token;
 pub mod turn;
+pub mod ws;

@@ -61,6 +61,14 @@ impl Ws {
         stream.flush().unwrap();
     }
 
+    /// Writes bytes as they are, under tungstenite: frames it would refuse to make.
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        use std::io::Write;
+        let stream = self.inner.get_mut();
+        stream.write_all(bytes).unwrap();
+        stream.flush().unwrap();
+    }
+
     pub fn send_binary(&mut self, b: &[u8]) {
         self.inner.send(Message::binary(b.to_vec())).unwrap();
     }

@@ -7,6 +7,7 @@ pub mod conn;
 pub mod directory;
 pub mod hub_task;
 pub mod outbox;
+mod socket;
 pub mod upgrade;
 
 use std::collections::HashMap;

@@ -4,9 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use async_tungstenite::tungstenite::handshake::derive_accept_key;
-use async_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-use async_tungstenite::WebSocketStream;
+use base64::Engine;
 use bytes::Bytes;
 use hyper::header::{
     HeaderMap, HeaderValue, CONNECTION, HOST, ORIGIN, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE,
@@ -14,13 +12,9 @@ use hyper::header::{
 use hyper::{Method, Request, Response, StatusCode};
 use smol_hyper::rt::FuturesIo;
 
+use super::socket::WsSocket;
 use super::SignalShared;
 use crate::net::tls_stream::TlsStream;
-
-/// tungstenite's read buffer per connection, which every idle connection keeps. Its reads are
-/// copies out of the TLS stream's decrypted bytes, not system calls, so a small one costs little
-/// even for a 64 KiB message.
-const READ_BUFFER_BYTES: usize = 256;
 
 use crate::http::{text, Body};
 use crate::proto::signal::ConnInfo;
@@ -46,6 +40,16 @@ pub fn check(method: &Method, headers: &HeaderMap) -> Result<String, &'static st
     }
     let key = headers.get(SEC_WEBSOCKET_KEY).ok_or("Sec-WebSocket-Key is missing")?;
     Ok(derive_accept_key(key.as_bytes()))
+}
+
+/// `Sec-WebSocket-Accept` for a key (RFC 6455 §4.2.2): base64 of the SHA-1 of the key and the
+/// protocol's GUID. SHA-1 is what the RFC fixes here; it proves nothing beyond "speaks WebSocket".
+fn derive_accept_key(key: &[u8]) -> String {
+    const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY);
+    ctx.update(key);
+    ctx.update(GUID);
+    base64::engine::general_purpose::STANDARD.encode(ctx.finish())
 }
 
 fn info(headers: &HeaderMap) -> ConnInfo {
@@ -87,17 +91,10 @@ where
                 return;
             }
         };
-        // Copy out what hyper read past the request (normally nothing) and let go of hyper's
-        // 8 KiB read buffer now, not at the end of the connection.
         let hyper::upgrade::Parts { io, read_buf, .. } = parts;
-        let early = read_buf.to_vec();
+        let ws = WsSocket::new(io.into_inner(), &read_buf, shared.limits.max_message_bytes);
+        // hyper's read buffer goes now, not at the end of the connection.
         drop(read_buf);
-        let config = WebSocketConfig::default()
-            .read_buffer_size(READ_BUFFER_BYTES)
-            .write_buffer_size(0)
-            .max_message_size(Some(shared.limits.max_message_bytes))
-            .max_frame_size(Some(shared.limits.max_message_bytes));
-        let ws = WebSocketStream::from_partially_read(io.into_inner(), early, Role::Server, Some(config)).await;
         // A task of its own: this one's state (the upgrade futures) is freed now.
         crate::rt::spawn(super::conn::run(Box::new(ws), shared, info, slot)).detach();
     })

@@ -1,0 +1,109 @@
+//! A WebSocket after the upgrade: the byte stream plus the frame decoder of `proto::ws`. Reads
+//! go through one buffer per thread, so an idle connection keeps no read buffer of its own (the
+//! decoder holds bytes only while a frame is incomplete); frames are written whole.
+
+use std::cell::RefCell;
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::Duration;
+
+use futures_lite::future::or;
+use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt};
+
+use crate::proto::ws::{self, Decoder, Message};
+
+/// Bytes taken from the stream per read. The TLS stream below holds whatever a record decrypted
+/// to beyond this, so the size only sets how many reads a large message takes.
+const READ_CHUNK: usize = 4096;
+/// How long a close handshake may take before the connection is dropped anyway.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+thread_local! {
+    static READ_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_CHUNK]);
+}
+
+pub struct WsSocket<S> {
+    io: S,
+    decoder: Decoder,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WsSocket<S> {
+    /// `early` holds what the HTTP layer read past the upgrade request (normally nothing).
+    pub fn new(io: S, early: &[u8], max_message: usize) -> WsSocket<S> {
+        let mut decoder = Decoder::new(max_message);
+        decoder.push(early);
+        WsSocket { io, decoder }
+    }
+
+    /// The next message; `None` when the stream ended or failed. Cancel-safe: bytes read are in
+    /// the decoder before the read completes, so dropping this future loses nothing.
+    pub async fn next(&mut self) -> Option<Result<Message, ws::Error>> {
+        loop {
+            match self.decoder.poll_message() {
+                Ok(Some(m)) => return Some(Ok(m)),
+                Ok(None) => {}
+                Err(e) => return Some(Err(e)),
+            }
+            let (io, decoder) = (&mut self.io, &mut self.decoder);
+            let read = poll_fn(|cx| {
+                READ_BUF.with_borrow_mut(|buf| {
+                    let r = Pin::new(&mut *io).poll_read(cx, buf);
+                    if let Poll::Ready(Ok(n)) = r {
+                        decoder.push(&buf[..n]);
+                    }
+                    r
+                })
+            })
+            .await;
+            match read {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// Writes one whole frame. Frames never interleave: the TLS stream takes each write whole or
+    /// not at all (it refuses only while 64 KiB of records are unsent).
+    pub async fn send(&mut self, frame: &[u8]) -> std::io::Result<()> {
+        self.io.write_all(frame).await?;
+        self.io.flush().await
+    }
+
+    /// Sends a close frame, then reads until the peer answers with its own (RFC 6455 §5.5.1), the
+    /// stream ends, or the timeout: closing the socket with unread data would reset it and could
+    /// destroy our close frame before the peer reads it.
+    pub async fn close(&mut self, code: u16, reason: &str) {
+        let frame = ws::close_frame(Some(code), reason);
+        or(
+            async {
+                if self.send(&frame).await.is_ok() {
+                    while let Some(Ok(m)) = self.next().await {
+                        if let Message::Close(_) = m {
+                            break;
+                        }
+                    }
+                }
+            },
+            async {
+                smol::Timer::after(CLOSE_TIMEOUT).await;
+            },
+        )
+        .await;
+    }
+
+    /// Answers the peer's close frame with one carrying the same code (§5.5.1); the peer has said
+    /// its last word, so nothing is read after it.
+    pub async fn answer_close(&mut self, code: Option<u16>) {
+        let frame = ws::close_frame(code, "");
+        or(
+            async {
+                let _ = self.send(&frame).await;
+            },
+            async {
+                smol::Timer::after(CLOSE_TIMEOUT).await;
+            },
+        )
+        .await;
+    }
+}
