@@ -16,12 +16,14 @@
 //! same for both servers; loss = sent - echoes received; RTT p50/p99 from the send times.
 //! `--sweep` runs 20k, 40k, 80k, 120k, +40k... packets/s per server until the loss passes 0.1%
 //! (or the generator cannot reach the rate) and prints the top rate with 0 loss.
+//! `--floor` (own generator only) adds a third "server": the least work any relay on the socket
+//! API can do for the same packets (`turn_load/floor.rs`), to show how far a TURN server could get.
 //!
 //!     cargo bench --bench turn_load
 //!     cargo bench --bench turn_load -- --clients 50 --messages 2000 --len 160 --interval-ms 1 \
 //!         --transport udp|tcp|tls --allocations 1000 [--only coturn|edgebeam] [--repeat N]
 //!     cargo bench --bench turn_load -- --generator own [--threads 4 --clients 100 --rate 20000 \
-//!         --secs 10 --len 160 --allocations 1000 --sweep --only coturn|edgebeam]
+//!         --secs 10 --len 160 --allocations 1000 --sweep --floor --only coturn|edgebeam|floor]
 //!
 //! Both servers get REST credentials from one secret (edgebeam's own, read from its database;
 //! coturn is given the same text), loopback peers allowed and no per-user quota in the way.
@@ -31,6 +33,8 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "turn_load/floor.rs"]
+mod floor;
 
 use std::cell::RefCell;
 use std::io::ErrorKind;
@@ -51,6 +55,8 @@ use common::{free_port, free_port_tcp_udp};
 enum Side {
     Edgebeam,
     Coturn,
+    /// The least a relay can do for the own generator's load (`floor.rs`); `--floor`.
+    Floor,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -85,7 +91,8 @@ fn opts() -> Opts {
     let only = match value("--only").as_deref() {
         Some("coturn") => Some(vec![Side::Coturn]),
         Some("edgebeam") => Some(vec![Side::Edgebeam]),
-        Some(other) => panic!("--only coturn|edgebeam, not {other}"),
+        Some("floor") => Some(vec![Side::Floor]),
+        Some(other) => panic!("--only coturn|edgebeam|floor, not {other}"),
         None => None,
     };
     let generator = match value("--generator").as_deref() {
@@ -130,7 +137,13 @@ fn opts() -> Opts {
         interval_ms: num("--interval-ms", 1),
         transport,
         allocations: num("--allocations", 1000).clamp(1, 5000),
-        sides: only.unwrap_or(vec![Side::Edgebeam, Side::Coturn]),
+        sides: only.unwrap_or_else(|| {
+            let floor = args.iter().any(|a| a == "--floor");
+            assert!(!floor || generator == Generator::Own, "--floor needs --generator own");
+            let mut sides = vec![Side::Edgebeam, Side::Coturn];
+            sides.extend(floor.then_some(Side::Floor));
+            sides
+        }),
         threads,
         rate: value("--rate").and_then(|v| v.parse().ok()).unwrap_or(20000).max(1),
         secs: value("--secs").and_then(|v| v.parse().ok()).unwrap_or(10.0f64).max(0.1),
@@ -142,6 +155,7 @@ fn opts() -> Opts {
 /// A server under test: where it listens and how to authenticate to it.
 struct Target {
     name: &'static str,
+    side: Side,
     pid: u32,
     listen: SocketAddr,
     tls: SocketAddr,
@@ -214,7 +228,7 @@ fn start_edgebeam(o: &Opts) -> Target {
         .query_row("SELECT value FROM secrets WHERE name = ?1", [edgebeam::store::secrets::TURN_SECRET], |r| r.get(0))
         .unwrap();
     let secret = String::from_utf8(secret).expect("the TURN secret is ASCII text");
-    Target { name: "edgebeam", pid, listen, tls, project, secret, _process: process }
+    Target { name: "edgebeam", side: Side::Edgebeam, pid, listen, tls, project, secret, _process: process }
 }
 
 fn start_coturn(o: &Opts, secret: &str, project: &str) -> Target {
@@ -231,12 +245,38 @@ fn start_coturn(o: &Opts, secret: &str, project: &str) -> Target {
     );
     Target {
         name: "coturn",
+        side: Side::Coturn,
         pid: coturn.pid(),
         listen: coturn.listen,
         tls: coturn.tls.unwrap(),
         project: project.to_owned(),
         secret: secret.to_owned(),
         _process: Process { edgebeam: None, _coturn: Some(coturn), _dir: tmp },
+    }
+}
+
+/// The floor relay (`floor.rs`) as a child process of this benchmark binary.
+fn start_floor() -> Target {
+    use std::io::BufRead;
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .arg(floor::ARG)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let port: u16 = line.trim().parse().expect("the floor relay prints its port");
+    let listen = SocketAddr::from(([127, 0, 0, 1], port));
+    Target {
+        name: "floor",
+        side: Side::Floor,
+        pid: child.id(),
+        listen,
+        tls: listen,
+        project: String::new(),
+        secret: String::new(),
+        _process: Process { edgebeam: Some(child), _coturn: None, _dir: tempfile::tempdir().unwrap() },
     }
 }
 
@@ -458,6 +498,13 @@ fn setup_lanes(t: &Target, o: &Opts) -> Result<Vec<Lane>, String> {
     for k in 0..o.threads {
         let share = o.clients / o.threads + u32::from(k < o.clients % o.threads);
         let mut lane = Lane { socks: Vec::new(), echo: Echo::start() };
+        if t.side == Side::Floor {
+            for i in 0..share {
+                lane.socks.push(floor::bind(t.listen, CHANNEL0 + i as u16, lane.echo.addr)?);
+            }
+            lanes.push(lane);
+            continue;
+        }
         for i in 0..share {
             let user = rest_username(unix_now() + 3600, &t.project, "load", &format!("own{k}x{i}"));
             let pass = rest_password(&t.secret, &user);
@@ -653,7 +700,7 @@ fn measure_own(t: &Target, o: &Opts, ticks: f64) -> Option<OwnReport> {
     let clients = lanes.iter().map(|l| l.socks.len() as u32).sum();
     // The lanes' sockets stay bound meanwhile: a freed client port reused by a held allocation
     // would meet its old allocation (edgebeam answers 441, coturn 437).
-    let (allocations, rss_held_kib) = hold_allocations(t, o);
+    let (allocations, rss_held_kib) = if t.side == Side::Floor { (0, rss_loaded_kib) } else { hold_allocations(t, o) };
     drop(lanes);
     Some(OwnReport { name: t.name, clients, load, rss_start_kib, rss_loaded_kib, allocations, rss_held_kib })
 }
@@ -686,8 +733,9 @@ fn print_own_table(reports: &[OwnReport]) {
         let kib = r.rss_held_kib.saturating_sub(r.rss_loaded_kib) as f64 / r.allocations.max(1) as f64;
         format!("{kib:.2}")
     });
-    if let [ours, theirs] = reports {
-        let ratio = |a: f64, b: f64| if b > 0.0 { format!("{:.2}", a / b) } else { "-".into() };
+    let by = |name: &str| reports.iter().find(|r| r.name == name);
+    let ratio = |a: f64, b: f64| if b > 0.0 { format!("{:.2}", a / b) } else { "-".into() };
+    if let (Some(ours), Some(theirs)) = (by("edgebeam"), by("coturn")) {
         let per_alloc =
             |r: &OwnReport| r.rss_held_kib.saturating_sub(r.rss_loaded_kib) as f64 / r.allocations.max(1) as f64;
         println!("== edgebeam / coturn (above 1 is better for packets per CPU-s, below 1 for the rest)");
@@ -702,6 +750,12 @@ fn print_own_table(reports: &[OwnReport]) {
             ratio(ours.rss_loaded_kib as f64, theirs.rss_loaded_kib as f64)
         );
         println!("RSS per allocation                {}", ratio(per_alloc(ours), per_alloc(theirs)));
+    }
+    if let Some(floor) = by("floor") {
+        println!("== the floor relay's relayed packets / CPU-s, against each server (the most any could reach)");
+        for r in reports.iter().filter(|r| r.name != "floor") {
+            println!("floor / {:<26}{}", r.name, ratio(floor.load.per_cpu_s(), r.load.per_cpu_s()));
+        }
     }
 }
 
@@ -777,6 +831,9 @@ fn print_sweep(sweeps: &[(&'static str, Vec<Load>)]) {
 }
 
 fn main() {
+    if std::env::args().any(|a| a == floor::ARG) {
+        floor::serve();
+    }
     let o = opts();
     let ticks = clock_ticks();
     for generator in o.generators.clone() {
@@ -800,6 +857,9 @@ fn each_server(o: &Opts, mut f: impl FnMut(&Target)) {
         let (secret, project) = secret_project.unwrap_or_else(|| ("turn-load-secret".into(), "load".into()));
         let target = start_coturn(o, &secret, &project);
         f(&target);
+    }
+    if o.sides.contains(&Side::Floor) {
+        f(&start_floor());
     }
 }
 
