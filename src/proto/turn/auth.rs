@@ -178,6 +178,9 @@ pub struct Grants {
 
 /// Cap on remembered grants; beyond it the oldest-expiring are dropped first.
 const MAX_GRANTS: usize = 200_000;
+/// How many grants a full table forgets at once, so the pass that finds them is paid once per
+/// this many welcomes.
+const EVICT_AT_ONCE: usize = MAX_GRANTS / 10;
 
 impl Grants {
     pub fn grant(&mut self, username: String, kid: Kid, expiry: UnixTime, wall: UnixTime) {
@@ -188,17 +191,29 @@ impl Grants {
             self.prune(wall);
         }
         if self.by_username.len() >= MAX_GRANTS {
-            // Forget the grant that expires first, but never a revoked one: forgetting it would
-            // make its username usable again.
-            let oldest = self.by_username.iter().filter(|(_, v)| !v.2).min_by_key(|(_, v)| v.1).map(|(k, _)| k.clone());
-            match oldest {
-                Some(k) => {
-                    self.by_username.remove(&k);
-                }
-                None => return,
-            }
+            self.forget_earliest(EVICT_AT_ONCE);
+        }
+        if self.by_username.len() >= MAX_GRANTS {
+            return; // every remembered grant is revoked
         }
         self.by_username.insert(username, (kid, expiry, false));
+    }
+
+    /// Forgets the `n` grants that expire first, never a revoked one (forgetting it would make
+    /// its username usable again). One pass over the table: evicting one grant per new grant
+    /// would cost a pass per welcome once the table is full.
+    fn forget_earliest(&mut self, n: usize) {
+        let mut candidates: Vec<(UnixTime, &String)> =
+            self.by_username.iter().filter(|(_, v)| !v.2).map(|(k, v)| (v.1, k)).collect();
+        if candidates.is_empty() {
+            return;
+        }
+        let n = n.clamp(1, candidates.len());
+        candidates.select_nth_unstable_by_key(n - 1, |c| c.0);
+        let doomed: Vec<String> = candidates[..n].iter().map(|(_, k)| (*k).clone()).collect();
+        for k in doomed {
+            self.by_username.remove(&k);
+        }
     }
 
     /// Marks every username of these kids revoked and returns them.
@@ -240,7 +255,11 @@ mod tests {
             g.grant(format!("u{i}"), kid(2), UnixTime(5_000 + i as i64), wall);
         }
         assert!(g.is_revoked("revoked"));
-        assert_eq!(g.by_username.len(), MAX_GRANTS);
+        // The grant that filled the table made room by forgetting the 20,000 that expire first.
+        assert_eq!(g.by_username.len(), MAX_GRANTS - EVICT_AT_ONCE + 1);
+        assert!(!g.by_username.contains_key("u0") && !g.by_username.contains_key(&format!("u{}", EVICT_AT_ONCE - 1)));
+        assert!(g.by_username.contains_key(&format!("u{EVICT_AT_ONCE}")));
+        assert!(g.by_username.contains_key(&format!("u{}", MAX_GRANTS - 1)));
         // Past its expiry it can go: the username is refused as expired anyway.
         g.prune(UnixTime(1_001));
         assert!(!g.is_revoked("revoked"));
