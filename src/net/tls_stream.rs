@@ -19,6 +19,7 @@ use rustls::server::UnbufferedServerConnection;
 use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, UnbufferedStatus};
 use rustls::ServerConfig;
 use smol::net::TcpStream;
+use smol::Async;
 
 /// Bytes asked of the socket per read: one full TLS record with its header and overhead.
 const READ_CHUNK: usize = 16 * 1024 + 5 + 256;
@@ -30,7 +31,13 @@ thread_local! {
 const MAX_WRITE: usize = 64 * 1024;
 
 pub struct TlsStream {
-    io: TcpStream,
+    /// The socket itself, not async-net's wrapper: that one keeps a readiness future per
+    /// direction and, after every read that found data, makes two more reads that find nothing
+    /// before it waits (see `poll_receive`).
+    io: Arc<Async<std::net::TcpStream>>,
+    /// The last read took less than it asked for or found nothing: the socket is most likely
+    /// drained, so the next read waits for readiness first.
+    drained: bool,
     conn: UnbufferedServerConnection,
     /// Received ciphertext not yet processed (a partial record, or nothing).
     incoming: Vec<u8>,
@@ -49,7 +56,8 @@ pub struct TlsStream {
 pub async fn accept(io: TcpStream, config: Arc<ServerConfig>) -> io::Result<TlsStream> {
     let conn = UnbufferedServerConnection::new(config).map_err(tls_error)?;
     let mut s = TlsStream {
-        io,
+        io: io.into(),
+        drained: false,
         conn,
         incoming: Vec::new(),
         outgoing: Vec::new(),
@@ -149,27 +157,50 @@ impl TlsStream {
     }
 
     /// Reads ciphertext from the socket into `incoming`; `Ok(0)` at the end of the stream.
+    ///
+    /// One read per readiness event. A read that finds data ends the wait it woke from, so
+    /// waiting first after a short read costs no system call but the epoll re-arm every wait
+    /// needs, where reading first (async-net's way) costs a read that finds nothing, then a
+    /// stale readiness event, then a second such read. A re-armed epoll interest reports data
+    /// that came in between, so nothing is missed.
     fn poll_receive(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        use std::io::Read;
         // Read into the thread's scratch buffer and keep only the bytes that came: a fresh
         // buffer per read would be allocated and zeroed even when the read finds nothing.
         SCRATCH.with(|scratch| {
             let mut scratch = scratch.borrow_mut();
-            let read = Pin::new(&mut self.io).poll_read(cx, &mut scratch[..]);
-            match read {
-                Poll::Ready(Ok(0)) => self.read_closed = true,
-                Poll::Ready(Ok(n)) => self.incoming.extend_from_slice(&scratch[..n]),
-                _ => {}
+            loop {
+                if self.drained {
+                    ready!(self.io.poll_readable(cx))?;
+                    self.drained = false;
+                }
+                match (&mut self.io.get_ref()).read(&mut scratch[..]) {
+                    Ok(0) => {
+                        self.read_closed = true;
+                        return Poll::Ready(Ok(0));
+                    }
+                    Ok(n) => {
+                        self.incoming.extend_from_slice(&scratch[..n]);
+                        self.drained = n < scratch.len();
+                        return Poll::Ready(Ok(n));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.drained = true,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Poll::Ready(Err(e)),
+                }
             }
-            read
         })
     }
 
     /// Writes `outgoing` to the socket; ready once all of it is sent, and the buffer freed.
     fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        use std::io::Write;
         while self.sent < self.outgoing.len() {
-            match ready!(Pin::new(&mut self.io).poll_write(cx, &self.outgoing[self.sent..])) {
+            match (&mut self.io.get_ref()).write(&self.outgoing[self.sent..]) {
                 Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Ok(n) => self.sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => ready!(self.io.poll_writable(cx))?,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Poll::Ready(Err(e)),
             }
         }
@@ -277,9 +308,8 @@ impl AsyncWrite for TlsStream {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        ready!(this.poll_send(cx))?;
-        Pin::new(&mut this.io).poll_flush(cx)
+        // TCP holds nothing back (no Nagle: the listeners set TCP_NODELAY).
+        self.get_mut().poll_send(cx)
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -290,7 +320,10 @@ impl AsyncWrite for TlsStream {
             let _ = this.drive(Some(Write::CloseNotify));
         }
         ready!(this.poll_send(cx))?;
-        Pin::new(&mut this.io).poll_close(cx)
+        match this.io.get_ref().shutdown(std::net::Shutdown::Write) {
+            Err(e) if e.kind() != io::ErrorKind::NotConnected => Poll::Ready(Err(e)),
+            _ => Poll::Ready(Ok(())),
+        }
     }
 }
 
