@@ -214,6 +214,15 @@ fn an_oversize_message_closes_1009() {
     let mut ws = b.joined("room", "big");
     ws.send_frame_header_claiming(70 * 1024);
     assert_eq!(ws.close_code(Duration::from_secs(3)), 1009);
+    // The whole oversize frame, unread by the server when it closes: the close frame must still
+    // arrive (read bytes are drained, not left to turn the close into a reset).
+    let mut ws = b.joined("room", "bigger");
+    let mut frame = vec![0x82, 0x80 | 127];
+    frame.extend_from_slice(&(200u64 * 1024).to_be_bytes());
+    frame.extend_from_slice(&[0; 4]);
+    frame.resize(frame.len() + 200 * 1024, 0);
+    ws.send_raw(&frame);
+    assert_eq!(ws.close_code(Duration::from_secs(3)), 1009);
 }
 
 #[test]

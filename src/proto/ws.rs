@@ -109,13 +109,21 @@ impl Decoder {
             self.check(&header)?;
             let end = self.pos + header.header_len + header.payload_len;
             if self.buf.len() < end {
+                let frame_len = end - self.pos;
                 self.release();
+                // Room for exactly this frame, not the doubling a growing Vec would do.
+                self.buf.reserve_exact(frame_len - self.buf.len());
                 return Ok(None);
             }
             let start = self.pos + header.header_len;
             self.pos = end;
             if let Some(message) = self.frame(&header, start, end)? {
-                self.release();
+                // Moving what is left after every message would cost the square of the
+                // frames per read; it is freed here when all is decoded, else compacted once
+                // the next call finds no whole frame.
+                if self.pos == self.buf.len() {
+                    self.release();
+                }
                 return Ok(Some(message));
             }
         }
@@ -249,7 +257,7 @@ fn close_payload(p: &[u8]) -> Result<Option<u16>, Error> {
         [_] => Err(Error::Protocol("one-byte close payload")),
         [hi, lo, reason @ ..] => {
             let code = u16::from_be_bytes([*hi, *lo]);
-            let valid = matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999);
+            let valid = matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999);
             if !valid {
                 return Err(Error::Protocol("invalid close code"));
             }

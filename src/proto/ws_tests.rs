@@ -94,6 +94,7 @@ fn close_frames_carry_their_code() {
     assert_eq!(decode_all(&close(&[0x03, 0xe8, b'o', b'k'])), vec![Ok(Message::Close(Some(1000)))]);
     assert_eq!(decode_all(&close(&[0x0f, 0xa0])), vec![Ok(Message::Close(Some(4000)))]);
     assert_eq!(first_error(&close(&[0x03])), Error::Protocol("one-byte close payload"));
+    assert_eq!(decode_all(&close(&1012u16.to_be_bytes())), vec![Ok(Message::Close(Some(1012)))]);
     for invalid in [999u16, 1004, 1005, 1006, 1015, 2999, 5000] {
         assert_eq!(first_error(&close(&invalid.to_be_bytes())), Error::Protocol("invalid close code"), "{invalid}");
     }

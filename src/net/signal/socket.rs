@@ -26,6 +26,9 @@ thread_local! {
 pub struct WsSocket<S> {
     io: S,
     decoder: Decoder,
+    /// The latest ping not yet answered: pings that arrive together get one pong, the latest's
+    /// (RFC 6455 §5.5.3), so a burst of pings cannot make a write each.
+    ping: Option<Vec<u8>>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WsSocket<S> {
@@ -33,7 +36,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsSocket<S> {
     pub fn new(io: S, early: &[u8], max_message: usize) -> WsSocket<S> {
         let mut decoder = Decoder::new(max_message);
         decoder.push(early);
-        WsSocket { io, decoder }
+        WsSocket { io, decoder, ping: None }
     }
 
     /// The next message; `None` when the stream ended or failed. Cancel-safe: bytes read are in
@@ -41,9 +44,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsSocket<S> {
     pub async fn next(&mut self) -> Option<Result<Message, ws::Error>> {
         loop {
             match self.decoder.poll_message() {
+                Ok(Some(Message::Ping(payload))) => {
+                    self.ping = Some(payload);
+                    continue;
+                }
                 Ok(Some(m)) => return Some(Ok(m)),
                 Ok(None) => {}
                 Err(e) => return Some(Err(e)),
+            }
+            if let Some(payload) = self.ping.take() {
+                return Some(Ok(Message::Ping(payload)));
             }
             let (io, decoder) = (&mut self.io, &mut self.decoder);
             let read = poll_fn(|cx| {
@@ -78,9 +88,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsSocket<S> {
         or(
             async {
                 if self.send(&frame).await.is_ok() {
-                    while let Some(Ok(m)) = self.next().await {
-                        if let Message::Close(_) = m {
-                            break;
+                    loop {
+                        match self.next().await {
+                            Some(Ok(Message::Close(_))) | None => break,
+                            Some(Ok(_)) => {}
+                            // Closing for a bad frame: what follows it cannot be decoded, but
+                            // must still be read, or the close frame could be lost to a reset.
+                            Some(Err(_)) => {
+                                self.discard().await;
+                                break;
+                            }
                         }
                     }
                 }
@@ -90,6 +107,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsSocket<S> {
             },
         )
         .await;
+    }
+
+    /// Reads and drops raw bytes until the stream ends (the caller bounds the time).
+    async fn discard(&mut self) {
+        self.decoder = Decoder::new(0);
+        let io = &mut self.io;
+        loop {
+            let read = poll_fn(|cx| READ_BUF.with_borrow_mut(|buf| Pin::new(&mut *io).poll_read(cx, buf))).await;
+            if !matches!(read, Ok(n) if n > 0) {
+                return;
+            }
+        }
     }
 
     /// Answers the peer's close frame with one carrying the same code (§5.5.1); the peer has said
