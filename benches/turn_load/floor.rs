@@ -12,54 +12,22 @@
 //! (`turn_load --floor-relay`) so its CPU is counted like a server's.
 
 use std::collections::HashMap;
-use std::io::{ErrorKind, IoSliceMut, Write};
+use std::io::{ErrorKind, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use nix::sys::socket::{recvmmsg, sendmmsg, MsgFlags, MultiHeaders, SockaddrIn, SockaddrStorage};
+use edgebeam::net::turn::batch::{RecvBatch, BATCH, SLOT};
+use nix::sys::socket::{sendmmsg, MsgFlags, MultiHeaders, SockaddrIn};
 use polling::{Event, Events, PollMode, Poller};
 
 pub const ARG: &str = "--floor-relay";
-const BATCH: usize = 16;
-const SLOT: usize = 2048;
 
 struct Relay {
     sock: UdpSocket,
     client: SocketAddr,
     channel: u16,
     peer: SocketAddr,
-}
-
-struct Batch {
-    bufs: Vec<u8>,
-    headers: MultiHeaders<SockaddrStorage>,
-    got: Vec<(usize, SocketAddr)>,
-}
-
-impl Batch {
-    /// Receives up to BATCH datagrams without blocking; empty when none is queued.
-    fn recv(&mut self, sock: &UdpSocket) -> usize {
-        self.got.clear();
-        let mut slots = self.bufs.chunks_mut(SLOT);
-        let mut iovs: [[IoSliceMut<'_>; 1]; BATCH] = std::array::from_fn(|_| [IoSliceMut::new(slots.next().unwrap())]);
-        let Ok(results) = recvmmsg(sock.as_raw_fd(), &mut self.headers, iovs.iter_mut(), MsgFlags::MSG_DONTWAIT, None)
-        else {
-            return 0;
-        };
-        for r in results {
-            let from = r.address.and_then(|a| a.as_sockaddr_in().map(|v4| SocketAddr::from(*v4)));
-            if let Some(from) = from {
-                self.got.push((r.bytes.min(SLOT), from));
-            }
-        }
-        self.got.len()
-    }
-
-    fn get(&self, i: usize) -> (SocketAddr, &[u8]) {
-        let (len, from) = self.got[i];
-        (from, &self.bufs[i * SLOT..i * SLOT + len])
-    }
 }
 
 /// Datagrams to send at the end of a wakeup: (socket key, start, len, destination), bytes in
@@ -113,8 +81,8 @@ pub fn serve() -> ! {
     unsafe { poller.add_with_mode(&listener, Event::readable(0), PollMode::Level).unwrap() };
     let mut relays: Vec<Relay> = Vec::new();
     let mut by_client: HashMap<(SocketAddr, u16), usize> = HashMap::new();
-    let mut batch =
-        Batch { bufs: vec![0; BATCH * SLOT], headers: MultiHeaders::preallocate(BATCH, None), got: Vec::new() };
+    // edgebeam's own receive batch: the floor receives exactly as the server does.
+    let mut batch = RecvBatch::new();
     let batched = std::env::var("FLOOR_SENDMMSG").map_or(true, |v| v != "0");
     let mut outgoing = Outgoing::default();
     let mut send_headers = MultiHeaders::<SockaddrIn>::preallocate(64, None);
@@ -131,9 +99,10 @@ pub fn serve() -> ! {
         for ev in events.iter() {
             loop {
                 if ev.key == 0 {
-                    let n = batch.recv(&listener);
+                    let n = batch.recv(&listener).unwrap_or(0);
                     for i in 0..n {
-                        let (from, bytes) = batch.get(i);
+                        let (meta, bytes) = batch.get(i);
+                        let Some(from) = meta.from else { continue };
                         if let Some(b) = bytes.strip_prefix(b"BIND").filter(|b| b.len() >= 4) {
                             let channel = u16::from_be_bytes([b[0], b[1]]);
                             if by_client.contains_key(&(from, channel)) {
@@ -167,9 +136,10 @@ pub fn serve() -> ! {
                     }
                 } else {
                     let relay = &relays[ev.key - 1];
-                    let n = batch.recv(&relay.sock);
+                    let n = batch.recv(&relay.sock).unwrap_or(0);
                     for i in 0..n {
-                        let (from, bytes) = batch.get(i);
+                        let (meta, bytes) = batch.get(i);
+                        let Some(from) = meta.from else { continue };
                         if from != relay.peer {
                             continue;
                         }

@@ -25,6 +25,12 @@ pub struct RecvBatch {
     meta: [Received; BATCH],
 }
 
+impl Default for RecvBatch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl RecvBatch {
     pub fn new() -> RecvBatch {
         RecvBatch {

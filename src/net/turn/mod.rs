@@ -8,7 +8,7 @@
 //! sharding by 5-tuple; `docs/turn.md` records the measurements behind this choice.
 
 mod addrs;
-mod batch;
+pub mod batch;
 mod relay;
 pub mod stats;
 pub mod stream;
