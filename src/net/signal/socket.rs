@@ -55,17 +55,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsSocket<S> {
             if let Some(payload) = self.ping.take() {
                 return Some(Ok(Message::Ping(payload)));
             }
-            let (io, decoder) = (&mut self.io, &mut self.decoder);
-            let read = poll_fn(|cx| {
-                READ_BUF.with_borrow_mut(|buf| {
-                    let r = Pin::new(&mut *io).poll_read(cx, buf);
-                    if let Poll::Ready(Ok(n)) = r {
-                        decoder.push(&buf[..n]);
-                    }
-                    r
-                })
-            })
-            .await;
+            let decoder = &mut self.decoder;
+            let read = read_chunk(&mut self.io, |bytes| decoder.push(bytes)).await;
             match read {
                 Ok(0) | Err(_) => return None,
                 Ok(_) => {}
@@ -85,54 +76,59 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsSocket<S> {
     /// destroy our close frame before the peer reads it.
     pub async fn close(&mut self, code: u16, reason: &str) {
         let frame = ws::close_frame(Some(code), reason);
-        or(
-            async {
-                if self.send(&frame).await.is_ok() {
-                    loop {
-                        match self.next().await {
-                            Some(Ok(Message::Close(_))) | None => break,
-                            Some(Ok(_)) => {}
-                            // Closing for a bad frame: what follows it cannot be decoded, but
-                            // must still be read, or the close frame could be lost to a reset.
-                            Some(Err(_)) => {
-                                self.discard().await;
-                                break;
-                            }
-                        }
-                    }
+        within_close_timeout(async {
+            if self.send(&frame).await.is_err() {
+                return;
+            }
+            loop {
+                match self.next().await {
+                    Some(Ok(Message::Close(_))) | None => return,
+                    Some(Ok(_)) => {}
+                    // Closing for a bad frame: what follows it cannot be decoded, but must still
+                    // be read, or the close frame could be lost to a reset.
+                    Some(Err(_)) => return self.discard().await,
                 }
-            },
-            async {
-                smol::Timer::after(CLOSE_TIMEOUT).await;
-            },
-        )
+            }
+        })
         .await;
     }
 
     /// Reads and drops raw bytes until the stream ends (the caller bounds the time).
     async fn discard(&mut self) {
         self.decoder = Decoder::new(0);
-        let io = &mut self.io;
-        loop {
-            let read = poll_fn(|cx| READ_BUF.with_borrow_mut(|buf| Pin::new(&mut *io).poll_read(cx, buf))).await;
-            if !matches!(read, Ok(n) if n > 0) {
-                return;
-            }
-        }
+        while let Ok(1..) = read_chunk(&mut self.io, |_| {}).await {}
     }
 
     /// Answers the peer's close frame with one carrying the same code (§5.5.1); the peer has said
     /// its last word, so nothing is read after it.
     pub async fn answer_close(&mut self, code: Option<u16>) {
         let frame = ws::close_frame(code, "");
-        or(
-            async {
-                let _ = self.send(&frame).await;
-            },
-            async {
-                smol::Timer::after(CLOSE_TIMEOUT).await;
-            },
-        )
+        within_close_timeout(async {
+            let _ = self.send(&frame).await;
+        })
         .await;
     }
+}
+
+/// One read through the thread's buffer; `take` gets the bytes within the same poll, so a
+/// dropped future loses nothing. The count, 0 at the end of the stream.
+async fn read_chunk<S: AsyncRead + Unpin>(io: &mut S, mut take: impl FnMut(&[u8])) -> std::io::Result<usize> {
+    poll_fn(|cx| {
+        READ_BUF.with_borrow_mut(|buf| {
+            let r = Pin::new(&mut *io).poll_read(cx, buf);
+            if let Poll::Ready(Ok(n)) = r {
+                take(&buf[..n]);
+            }
+            r
+        })
+    })
+    .await
+}
+
+/// A closing step, given up on after [`CLOSE_TIMEOUT`].
+async fn within_close_timeout(step: impl std::future::Future<Output = ()>) {
+    or(step, async {
+        smol::Timer::after(CLOSE_TIMEOUT).await;
+    })
+    .await
 }
