@@ -11,11 +11,11 @@ use futures_lite::StreamExt;
 use crate::config::Config;
 use crate::http::router::Listener;
 use crate::http::{Counters, HttpState};
-use crate::net::shutdown::{self, Drain};
 use crate::net::signal::directory::ServerDirectory;
 use crate::net::signal::hub_task::HubTask;
 use crate::net::signal::SignalShared;
 use crate::proto::signal::{Hub, HubConfig};
+use crate::shutdown::{self, Drain};
 use crate::store::worker::StoreHandle;
 use crate::store::{secrets, OpenMode, Store, StoreError};
 use crate::tls::{self, SanInputs, TlsError, TlsOrigin};
@@ -113,11 +113,11 @@ async fn run(config: Config) -> Result<(), AppError> {
             turn_port: config.turn_listen.port(),
             turns_port: config.turns_listen.port(),
             turn_secret,
-            turn: Some(turn.control.clone()),
         },
         events,
         keys: tokens.subscribe(),
         store: store.clone(),
+        turn: Some(turn.control.clone()),
         max_queued_bytes: config.signal.max_queued_bytes,
         shared: signal.clone(),
     };

@@ -14,8 +14,8 @@ use rustls::ServerConfig;
 use smol::net::{TcpListener, TcpStream};
 use smol_hyper::rt::{FuturesIo, SmolTimer};
 
-use super::shutdown::{Guard, Signal};
 use crate::http::{Body, Counters};
+use crate::shutdown::{Guard, Signal};
 
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(15);
@@ -38,17 +38,8 @@ pub async fn serve<H, F>(
 {
     let slots = Arc::new(smol::lock::Semaphore::new(MAX_CONNECTIONS));
     loop {
-        let permit = futures_lite::future::or(async { Some(slots.acquire_arc().await) }, async {
-            shutdown.fired().await;
-            None
-        })
-        .await;
-        let Some(permit) = permit else { break };
-        let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
-            shutdown.fired().await;
-            None
-        })
-        .await;
+        let Some(permit) = shutdown.until(slots.acquire_arc()).await else { break };
+        let accepted = shutdown.until(listener.accept()).await;
         let (stream, peer) = match accepted {
             None => break,
             Some(Ok(conn)) => conn,
@@ -115,14 +106,7 @@ async fn serve_connection<H, F>(
         .serve_connection(FuturesIo::new(stream), service)
         .with_upgrades();
     futures_lite::pin!(conn);
-    let finished = {
-        let running = conn.as_mut();
-        futures_lite::future::or(async { Some(running.await) }, async {
-            shutdown.fired().await;
-            None
-        })
-        .await
-    };
+    let finished = shutdown.until(conn.as_mut()).await;
     let result = match finished {
         Some(result) => result,
         None => {

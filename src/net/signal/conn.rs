@@ -74,7 +74,7 @@ where
             }
             Step::Incoming(Some(Err(e))) => {
                 log::debug!("signal: closing a connection: {e:?}");
-                close(&mut ws, e.close_code(), e.reason()).await;
+                close(&mut ws, CloseCode::from(e)).await;
                 break;
             }
             Step::Incoming(None) => break,
@@ -88,17 +88,16 @@ where
                     break;
                 }
             }
-            Step::Queued(Next::Frame(Frame::Close(code, reason))) => {
-                close(&mut ws, code, reason).await;
+            Step::Queued(Next::Frame(Frame::Close(code))) => {
+                close(&mut ws, code).await;
                 break;
             }
             Step::Queued(Next::SlowReader) => {
-                let code = CloseCode::SlowReader;
-                close(&mut ws, code.code(), code.reason()).await;
+                close(&mut ws, CloseCode::SlowReader).await;
                 break;
             }
             Step::Queued(Next::HubGone) => {
-                close(&mut ws, 1001, "server shutting down").await;
+                close(&mut ws, CloseCode::ShuttingDown).await;
                 break;
             }
             Step::Tick => {
@@ -137,11 +136,11 @@ where
 }
 
 /// The close handshake, boxed: its state would otherwise be part of every idle connection's task.
-async fn close<S>(ws: &mut WsSocket<S>, code: u16, reason: &str)
+async fn close<S>(ws: &mut WsSocket<S>, code: CloseCode)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    Box::pin(ws.close(code, reason)).await
+    Box::pin(ws.close(code.code(), code.reason())).await
 }
 
 #[cfg(test)]

@@ -9,8 +9,8 @@ use futures_lite::future::or;
 
 use super::directory::ServerDirectory;
 use super::{HubEvent, OutboxSender};
-use crate::net::shutdown::{Guard, Signal};
 use crate::proto::signal::{Command, ConnId, Hub, Now};
+use crate::shutdown::{Guard, Signal};
 use crate::store::worker::StoreHandle;
 use crate::tokens::KeyEvent;
 use crate::unixtime::UnixTime;
@@ -32,6 +32,8 @@ pub struct HubTask {
     pub events: async_channel::Receiver<HubEvent>,
     pub keys: async_channel::Receiver<KeyEvent>,
     pub store: StoreHandle,
+    /// The turn thread, told which key each issued TURN username belongs to.
+    pub turn: Option<async_channel::Sender<crate::net::turn::Control>>,
     pub max_queued_bytes: usize,
     /// To wait, at shutdown, until every connection task has sent its close frame.
     pub shared: std::sync::Arc<super::SignalShared>,
@@ -154,7 +156,14 @@ impl HubTask {
                 }
                 Command::Close { conn, code } => {
                     if let Some(out) = conns.remove(&conn) {
-                        out.send_close(code.code(), code.reason());
+                        out.send_close(code);
+                    }
+                }
+                Command::GrantTurn { username, kid, expiry } => {
+                    let Some(turn) = &self.turn else { continue };
+                    // The queue is unbounded; this fails only once the turn thread has stopped.
+                    if turn.try_send(crate::net::turn::Control::Grant { username, kid, expiry }).is_err() {
+                        log::debug!("signal: the turn thread has stopped; TURN grant not recorded");
                     }
                 }
             }

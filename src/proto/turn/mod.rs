@@ -15,6 +15,7 @@ mod allocate;
 mod allocation;
 pub mod auth;
 mod data;
+mod error;
 mod requests;
 #[cfg(test)]
 mod tests;
@@ -27,6 +28,7 @@ use std::time::{Duration, Instant};
 pub use allocation::{AllocId, Usage};
 use auth::{FailureLimiter, Grants, Nonces};
 pub use auth::{Identity, Secrets};
+pub use error::TurnError;
 
 use crate::ids::{Kid, ProjectId};
 use crate::proto::addr_policy::PeerPolicy;

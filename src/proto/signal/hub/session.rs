@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::{CloseCode, Command, ConnId, Directory, Hub, Live, Now, State, Timer};
+use crate::proto::ice::turn_username;
 use crate::proto::signal::messages::{out, ErrorCode, PeerAddr};
 use crate::proto::token::{Identity, VerifiedToken};
 
@@ -87,6 +88,13 @@ impl Hub {
         self.timers.push(Reverse((now.mono + until(close_at), conn, Timer::Expire(generation))));
     }
 
+    /// The TURN username of this token's `ice_servers`, for the TURN core to tie to its key.
+    fn grant_turn(&mut self, token: &VerifiedToken) {
+        let c = &token.claims;
+        let username = turn_username(c.exp.secs(), token.project.as_str(), c.gid.as_str(), c.pid.as_str());
+        self.out.push_back(Command::GrantTurn { username, kid: token.kid.clone(), expiry: c.exp });
+    }
+
     pub(super) fn authenticate(&mut self, conn: ConnId, token: &str, now: Now, dir: &mut dyn Directory) {
         let token = match dir.verify(token, now.wall) {
             Ok(t) => t,
@@ -113,6 +121,7 @@ impl Hub {
             *self.per_project.entry(key.0.clone()).or_default() += 1;
         }
         let ice = dir.ice_servers(&token, info.host.as_deref());
+        self.grant_turn(&token);
         let exp = token.claims.exp.secs();
         if let Some(c) = self.conns.get_mut(&conn) {
             c.state =
@@ -142,6 +151,7 @@ impl Hub {
             Ok(t) => {
                 let host = self.conns.get(&conn).and_then(|c| c.info.host.clone());
                 let ice = dir.ice_servers(&t, host.as_deref());
+                self.grant_turn(&t);
                 let generation = match self.conns.get_mut(&conn).map(|c| &mut c.state) {
                     Some(State::Live(l)) => {
                         l.generation += 1;

@@ -63,6 +63,8 @@ struct World {
     mono: Instant,
     wall: i64,
     next: u64,
+    /// Every `GrantTurn` so far: (username, kid, expiry).
+    grants: Vec<(String, Kid, i64)>,
 }
 
 impl World {
@@ -73,6 +75,7 @@ impl World {
             mono: Instant::now(),
             wall: T0,
             next: 1,
+            grants: Vec::new(),
         }
     }
     fn now(&self) -> Now {
@@ -110,6 +113,7 @@ impl World {
             match cmd {
                 Command::Send { conn, text } => v.push((conn, Ok(serde_json::from_str(&text).unwrap()))),
                 Command::Close { conn, code } => v.push((conn, Err(code.code()))),
+                Command::GrantTurn { username, kid, expiry } => self.grants.push((username, kid, expiry.secs())),
             }
         }
         v
@@ -292,6 +296,22 @@ fn refresh_extends_the_session_and_a_mismatched_token_is_refused() {
     assert!(closed(&w.drain(), c).is_none());
     w.advance(1);
     assert_eq!(closed(&w.drain(), c), Some(4004), "the refreshed expiry applies");
+}
+
+#[test]
+fn welcome_and_refreshed_each_grant_their_turn_username_to_the_tokens_key() {
+    let mut w = World::new();
+    let c = w.auth(&format!("p1:room:alice:{}", exp(120)));
+    w.drain();
+    let kid = Kid::parse("kid_0000000000000002").unwrap();
+    assert_eq!(w.grants, vec![(format!("{}:p1:room:alice", exp(120)), kid.clone(), exp(120))]);
+    w.text(c, &serde_json::json!({"type": "refresh", "token": format!("p1:room:alice:{}", exp(900))}).to_string());
+    w.drain();
+    assert_eq!(w.grants[1], (format!("{}:p1:room:alice", exp(900)), kid, exp(900)));
+    // A refused refresh hands out no credentials, so it grants nothing.
+    w.text(c, &serde_json::json!({"type": "refresh", "token": "junk"}).to_string());
+    w.drain();
+    assert_eq!(w.grants.len(), 2);
 }
 
 #[test]
