@@ -7,10 +7,11 @@ pub mod headers;
 pub mod health;
 pub mod metrics;
 pub mod router;
+pub mod upgrade;
 mod whoami;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,20 +19,12 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Request, Response, StatusCode};
 
+pub use crate::net::https::Counters;
 use crate::procstat;
 use crate::store::worker::StoreHandle;
 use router::{Listener, Route};
 
 pub type Body = Full<Bytes>;
-
-/// Counters shared by every connection task (atomics: no locks on the request path).
-#[derive(Debug, Default)]
-pub struct Counters {
-    pub admin_requests: AtomicU64,
-    pub signal_requests: AtomicU64,
-    pub tls_handshake_failures: AtomicU64,
-    pub open_connections: AtomicU64,
-}
 
 /// What a request handler can reach.
 pub struct HttpState {
@@ -62,7 +55,7 @@ pub async fn handle<B: Send + 'static>(
         Route::Metrics => metrics_response(&state).await,
         Route::WhoAmI => whoami::respond(&state.tokens, req.headers()),
         Route::Preflight => whoami::preflight(),
-        Route::SignalUpgrade => crate::net::signal::upgrade::accept(&state.signal, req, peer),
+        Route::SignalUpgrade => upgrade::accept(&state.signal, req, peer),
         Route::Asset(asset) => asset_response(asset),
         Route::NotFound => text(StatusCode::NOT_FOUND, "not found\n"),
         Route::MethodNotAllowed { allow } => {

@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +14,6 @@ use rustls::ServerConfig;
 use smol::net::{TcpListener, TcpStream};
 use smol_hyper::rt::{FuturesIo, SmolTimer};
 
-use crate::http::{Body, Counters};
 use crate::shutdown::{Guard, Signal};
 
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -22,9 +21,18 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(15);
 /// Upper bound of concurrent connections per listener; more wait in the kernel's backlog.
 const MAX_CONNECTIONS: usize = 4096;
 
+/// Counters shared by every connection task (atomics: no locks on the request path).
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub admin_requests: AtomicU64,
+    pub signal_requests: AtomicU64,
+    pub tls_handshake_failures: AtomicU64,
+    pub open_connections: AtomicU64,
+}
+
 /// Serves `listener` until `shutdown` fires. Each request goes to `handler`. Every connection
 /// task holds a clone of `guard`, so the server's drain waits for in-flight requests.
-pub async fn serve<H, F>(
+pub async fn serve<H, F, B>(
     name: &'static str,
     listener: TcpListener,
     tls: Arc<ServerConfig>,
@@ -34,7 +42,10 @@ pub async fn serve<H, F>(
     guard: Guard,
 ) where
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
-    F: Future<Output = Response<Body>> + Send + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let slots = Arc::new(smol::lock::Semaphore::new(MAX_CONNECTIONS));
     loop {
@@ -64,7 +75,7 @@ pub async fn serve<H, F>(
     log::debug!("{name}: stopped accepting");
 }
 
-async fn serve_connection<H, F>(
+async fn serve_connection<H, F, B>(
     name: &'static str,
     stream: TcpStream,
     peer: SocketAddr,
@@ -74,7 +85,10 @@ async fn serve_connection<H, F>(
     shutdown: Signal,
 ) where
     H: Fn(Request<Incoming>, SocketAddr) -> F + Send + Sync + 'static,
-    F: Future<Output = Response<Body>> + Send + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let _ = stream.set_nodelay(true);
     let handshake = futures_lite::future::or(async { Some(super::tls_stream::accept(stream, tls).await) }, async {

@@ -1,5 +1,5 @@
-//! The signaling shell: the `/v1/signal` WebSocket upgrade ([`upgrade`]), one task per
-//! connection moving frames ([`conn`]), and the hub task that owns the pure
+//! The signaling shell: one task per upgraded connection moving frames ([`conn`], started by
+//! [`start`] once `crate::http::upgrade` has answered 101), and the hub task that owns the pure
 //! [`crate::proto::signal::Hub`] ([`hub_task`]). The hub never sees a socket; connection tasks
 //! never see a JSON field.
 
@@ -8,14 +8,16 @@ pub mod directory;
 pub mod hub_task;
 pub mod outbox;
 mod socket;
-pub mod upgrade;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
+
 use crate::config::SignalLimits;
+use crate::net::tls_stream::TlsStream;
 use crate::proto::signal::{ConnId, ConnInfo};
 pub use outbox::{Frame, Next, Outbox, OutboxSender};
 
@@ -25,6 +27,16 @@ pub enum HubEvent {
     Text { conn: ConnId, text: String },
     Binary { conn: ConnId },
     Closed { conn: ConnId },
+}
+
+/// Starts the task of a connection that hyper has upgraded; `read_buf` holds the bytes hyper
+/// read past the request.
+pub fn start(stream: TlsStream, read_buf: Bytes, shared: Arc<SignalShared>, info: ConnInfo, slot: PendingSlot) {
+    let ws = socket::WsSocket::new(stream, &read_buf, shared.limits.max_message_bytes);
+    // hyper's read buffer goes now, not at the end of the connection.
+    drop(read_buf);
+    // A task of its own: the upgrade's task and its futures are freed now.
+    crate::rt::spawn(conn::run(Box::new(ws), shared, info, slot)).detach();
 }
 
 /// Shared by the upgrade handler and the connection tasks.
@@ -52,7 +64,7 @@ impl SignalShared {
     }
 
     /// Reserves an unauthenticated slot for `ip`, or `None` if it has too many.
-    fn reserve(self: &Arc<Self>, ip: IpAddr) -> Option<PendingSlot> {
+    pub fn reserve(self: &Arc<Self>, ip: IpAddr) -> Option<PendingSlot> {
         let mut map = self.unauthenticated.lock().unwrap_or_else(|p| p.into_inner());
         let n = map.entry(ip).or_default();
         if *n >= self.limits.max_unauthenticated_per_ip {

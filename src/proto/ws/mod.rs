@@ -16,6 +16,8 @@
 //! Left out on purpose: extensions, and binary payloads (signaling only counts binary messages as
 //! bad requests, so their bytes are skipped, not kept).
 
+pub mod handshake;
+
 const MAX_CONTROL_PAYLOAD: usize = 125;
 
 /// A whole message (or control frame) from the client.
@@ -291,5 +293,4 @@ pub fn close_frame(code: Option<u16>, reason: &str) -> Vec<u8> {
 }
 
 #[cfg(test)]
-#[path = "ws_tests.rs"]
 mod tests;
