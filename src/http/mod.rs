@@ -2,6 +2,7 @@
 //! [`health`] and [`metrics`] render bodies (pure), and [`handle`] performs the IO they need
 //! (a store call) and wraps every response in the security headers of [`headers`].
 
+pub mod api;
 pub mod assets;
 pub mod headers;
 pub mod health;
@@ -22,6 +23,7 @@ use hyper::{Request, Response, StatusCode};
 pub use crate::net::https::Counters;
 use crate::procstat;
 use crate::store::worker::StoreHandle;
+use api::ApiError;
 use router::{Listener, Route};
 
 pub type Body = Full<Bytes>;
@@ -57,12 +59,8 @@ pub async fn handle<B: Send + 'static>(
         Route::Preflight => whoami::preflight(),
         Route::SignalUpgrade => upgrade::accept(&state.signal, req, peer),
         Route::Asset(asset) => asset_response(asset),
-        Route::NotFound => text(StatusCode::NOT_FOUND, "not found\n"),
-        Route::MethodNotAllowed { allow } => {
-            let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
-            r.headers_mut().insert(hyper::header::ALLOW, hyper::header::HeaderValue::from_static(allow));
-            r
-        }
+        Route::NotFound => ApiError::NotFound.response(),
+        Route::MethodNotAllowed { allow } => ApiError::MethodNotAllowed { allow }.response(),
     };
     headers::apply_security_headers(response.headers_mut());
     response
