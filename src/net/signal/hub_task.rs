@@ -144,6 +144,14 @@ impl HubTask {
         }
     }
 
+    fn tell_turn(&self, msg: crate::net::turn::Control) {
+        let Some(turn) = &self.turn else { return };
+        // The queue is unbounded; this fails only once the turn thread has stopped.
+        if turn.try_send(msg).is_err() {
+            log::debug!("signal: the turn thread has stopped; a TURN update was not delivered");
+        }
+    }
+
     fn flush(&mut self, conns: &mut HashMap<ConnId, OutboxSender>) {
         while let Some(cmd) = self.hub.poll_command() {
             match cmd {
@@ -160,11 +168,11 @@ impl HubTask {
                     }
                 }
                 Command::GrantTurn { username, kid, expiry } => {
-                    let Some(turn) = &self.turn else { continue };
-                    // The queue is unbounded; this fails only once the turn thread has stopped.
-                    if turn.try_send(crate::net::turn::Control::Grant { username, kid, expiry }).is_err() {
-                        log::debug!("signal: the turn thread has stopped; TURN grant not recorded");
-                    }
+                    self.tell_turn(crate::net::turn::Control::Grant { username, kid, expiry })
+                }
+                Command::KickTurn { project, peer } => {
+                    let identity = crate::proto::turn::Identity { project, gid: peer.gid, pid: peer.pid };
+                    self.tell_turn(crate::net::turn::Control::RevokeIdentity(identity))
                 }
             }
         }

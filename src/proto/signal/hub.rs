@@ -43,6 +43,12 @@ pub enum Command {
         kid: Kid,
         expiry: UnixTime,
     },
+    /// A kicked peer's identity loses its TURN allocations, and its TURN credentials stop
+    /// working, whether or not it had a live session.
+    KickTurn {
+        project: ProjectId,
+        peer: PeerAddr,
+    },
 }
 
 /// What the hub needs from the rest of the server.
@@ -222,8 +228,10 @@ impl Hub {
         }
     }
 
-    /// Kicks one peer (admin action); false if it was not present.
+    /// Kicks one peer (admin action): its session closes with 4003 and its TURN identity is
+    /// revoked; false if it had no session.
     pub fn handle_kick(&mut self, project: &ProjectId, peer: &PeerAddr) -> bool {
+        self.out.push_back(Command::KickTurn { project: project.clone(), peer: peer.clone() });
         match self.sessions.get(&(project.clone(), peer.clone())).copied() {
             Some(conn) => {
                 self.close(conn, CloseCode::Revoked);

@@ -65,6 +65,8 @@ struct World {
     next: u64,
     /// Every `GrantTurn` so far: (username, kid, expiry).
     grants: Vec<(String, Kid, i64)>,
+    /// Every `KickTurn` so far.
+    turn_kicks: Vec<(ProjectId, PeerAddr)>,
 }
 
 impl World {
@@ -76,6 +78,7 @@ impl World {
             wall: T0,
             next: 1,
             grants: Vec::new(),
+            turn_kicks: Vec::new(),
         }
     }
     fn now(&self) -> Now {
@@ -114,6 +117,7 @@ impl World {
                 Command::Send { conn, text } => v.push((conn, Ok(serde_json::from_str(&text).unwrap()))),
                 Command::Close { conn, code } => v.push((conn, Err(code.code()))),
                 Command::GrantTurn { username, kid, expiry } => self.grants.push((username, kid, expiry.secs())),
+                Command::KickTurn { project, peer } => self.turn_kicks.push((project, peer)),
             }
         }
         v
@@ -389,6 +393,12 @@ fn kick_and_shutdown() {
     let out = w.drain();
     assert_eq!(closed(&out, a), Some(4003));
     assert_eq!(sent_to(&out, b)[0]["event"], "leave");
+    // TURN is told either way: an identity with allocations but no session is kicked as well.
+    let ghost = PeerAddr { gid: GroupId::parse("room").unwrap(), pid: PeerId::parse("ghost").unwrap() };
+    assert!(!w.hub.handle_kick(&ProjectId::parse("p1").unwrap(), &ghost));
+    w.drain();
+    let p1 = ProjectId::parse("p1").unwrap();
+    assert_eq!(w.turn_kicks, vec![(p1.clone(), addr), (p1, ghost)]);
     let pending = w.open();
     w.hub.handle_shutdown();
     let out = w.drain();
