@@ -3,6 +3,7 @@
 
 pub mod addr_policy;
 pub mod ice;
+pub mod rate;
 pub mod signal;
 pub mod stun;
 pub mod token;
