@@ -19,8 +19,8 @@ use super::batch::{RecvBatch, BATCH};
 use super::stream::{StreamOut, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_IP, MAX_QUEUED_BYTES};
 use super::{Control, RelaySetup, TurnStats};
 use crate::proto::stun::Family;
-use crate::proto::turn::{AllocId, Client, Command, Now, Server, Transport};
-use crate::unixtime::UnixTime;
+use crate::proto::turn::{AllocId, Client, Command, Server, Transport};
+use crate::unixtime::{Now, UnixTime};
 
 /// Datagrams handled per wakeup before a task yields to the others.
 const BUDGET: usize = 64;
@@ -53,10 +53,6 @@ pub(super) struct Shell {
     pub(super) executor: Rc<LocalExecutor<'static>>,
     next_conn: u64,
     me: Weak<RefCell<Shell>>,
-}
-
-pub(super) fn now() -> Now {
-    Now { mono: Instant::now(), wall: UnixTime::now() }
 }
 
 pub(super) fn run(
@@ -161,7 +157,7 @@ fn drain_socket(shell: &Rc<RefCell<Shell>>, socket: &Async<UdpSocket>, alloc: Op
             }
         };
         // One clock reading per batch: the datagrams arrived together.
-        let now = now();
+        let now = Now::read();
         for i in 0..n {
             let (meta, bytes) = batch.get(i);
             let Some(from) = meta.from.filter(|_| !meta.truncated) else { continue };
@@ -209,7 +205,7 @@ async fn control_loop(
             Some(Ok(msg)) => st.control(msg),
             None => {}
         }
-        let now = now();
+        let now = Now::read();
         st.core.handle_timeout(now);
         st.drain(now);
         stats.set_totals(st.core.totals(), st.streams.len());
@@ -259,7 +255,7 @@ impl Shell {
     pub(super) fn stream_closed(&mut self, client: Client) {
         self.streams.remove(&client.conn);
         self.core.handle_client_closed(client);
-        self.drain(now());
+        self.drain(Now::read());
     }
 
     pub(super) fn client_record(&mut self, client: Client, bytes: &[u8], now: Now) {

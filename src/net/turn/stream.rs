@@ -17,6 +17,7 @@ use smol::net::TcpListener;
 use super::relay::Shell;
 use crate::proto::stun::frame::{next_record, Record};
 use crate::proto::turn::{Client, Transport};
+use crate::unixtime::Now;
 
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A connection that sends nothing for this long is closed (allocations are refreshed at least
@@ -150,7 +151,7 @@ async fn read_records<R: AsyncRead + Unpin>(mut reader: R, client: Client, shell
     loop {
         let mut taken = 0;
         // One clock reading per chunk read (and after each yield), not per record.
-        let mut now = super::relay::now();
+        let mut now = Now::read();
         loop {
             match next_record(&buf[taken..], MAX_RECORD) {
                 Record::Complete(len) => {
@@ -163,7 +164,7 @@ async fn read_records<R: AsyncRead + Unpin>(mut reader: R, client: Client, shell
                         // A fast sender must not starve the UDP relays and timers.
                         since_yield = 0;
                         smol::future::yield_now().await;
-                        now = super::relay::now();
+                        now = Now::read();
                     }
                 }
                 Record::NeedMore => break,

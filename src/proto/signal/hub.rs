@@ -12,18 +12,12 @@ use super::limits::{Bucket, Strikes};
 use super::messages::{out, parse_client, ClientMessage, ErrorCode, PeerAddr};
 use crate::ids::{Kid, ProjectId};
 use crate::proto::token::{Identity, TokenError, VerifiedToken};
+pub use crate::unixtime::Now;
 use crate::unixtime::UnixTime;
 
 /// A connection, numbered by the shell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub u64);
-
-/// The current time, both clocks: monotonic for timers, wall for token times.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Now {
-    pub mono: Instant,
-    pub wall: UnixTime,
-}
 
 /// WebSocket close codes of SPEC "Signaling".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -31,15 +31,9 @@ pub use auth::{Identity, Secrets};
 use crate::ids::{Kid, ProjectId};
 use crate::proto::addr_policy::PeerPolicy;
 use crate::proto::stun::Family;
+pub use crate::unixtime::Now;
 use crate::unixtime::UnixTime;
 use allocation::Allocation;
-
-/// The current time in both clocks the core needs.
-#[derive(Debug, Clone, Copy)]
-pub struct Now {
-    pub mono: Instant,
-    pub wall: UnixTime,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Transport {
