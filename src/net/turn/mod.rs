@@ -32,7 +32,8 @@ pub enum Control {
         expiry: UnixTime,
     },
     KeysDeleted(Vec<Kid>),
-    RevokeIdentity(Identity),
+    /// A kicked peer (admin action) loses its allocations.
+    Kick(Identity),
     Secrets(Secrets),
     Shutdown,
 }

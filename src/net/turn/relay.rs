@@ -299,17 +299,17 @@ impl Shell {
 
     fn control(&mut self, msg: Control) {
         match msg {
-            Control::Grant { username, kid, expiry } => self.core.grant(username, kid, expiry, UnixTime::now()),
+            Control::Grant { username, kid, expiry } => self.core.handle_grant(username, kid, expiry, UnixTime::now()),
             Control::KeysDeleted(kids) => {
-                let n = self.core.revoke_kids(&kids);
+                let n = self.core.handle_keys_deleted(&kids);
                 if n > 0 {
                     log::info!("turn: removed {n} allocations of deleted keys");
                 }
             }
-            Control::RevokeIdentity(identity) => {
-                self.core.revoke_identity(&identity);
+            Control::Kick(identity) => {
+                self.core.handle_kick(&identity);
             }
-            Control::Secrets(secrets) => self.core.set_secrets(secrets),
+            Control::Secrets(secrets) => self.core.handle_secrets(secrets),
             Control::Shutdown => {}
         }
     }

@@ -173,17 +173,19 @@ impl Server {
         }
     }
 
-    pub fn set_secrets(&mut self, secrets: Secrets) {
+    /// The TURN secret was rotated (or loaded): credentials are checked against these from now.
+    pub fn handle_secrets(&mut self, secrets: Secrets) {
         self.secrets = secrets;
     }
 
     /// Remembers that `username` was issued for a token signed by `kid`.
-    pub fn grant(&mut self, username: String, kid: Kid, expiry: UnixTime, wall: UnixTime) {
+    pub fn handle_grant(&mut self, username: String, kid: Kid, expiry: UnixTime, wall: UnixTime) {
         self.grants.grant(username, kid, expiry, wall);
     }
 
-    /// Deleted keys: their usernames stop working and their allocations are removed.
-    pub fn revoke_kids(&mut self, kids: &[Kid]) -> usize {
+    /// Deleted keys: their usernames stop working and their allocations are removed. Returns
+    /// how many allocations went.
+    pub fn handle_keys_deleted(&mut self, kids: &[Kid]) -> usize {
         let users: std::collections::HashSet<String> = self.grants.revoke(kids).into_iter().collect();
         let doomed: Vec<AllocId> =
             self.allocations.values().filter(|a| users.contains(&a.username)).map(|a| a.id).collect();
@@ -191,8 +193,8 @@ impl Server {
         doomed.len()
     }
 
-    /// A kicked peer loses its allocations.
-    pub fn revoke_identity(&mut self, identity: &Identity) -> usize {
+    /// A kicked peer loses its allocations. Returns how many went.
+    pub fn handle_kick(&mut self, identity: &Identity) -> usize {
         let doomed: Vec<AllocId> =
             self.allocations.values().filter(|a| &a.identity == identity).map(|a| a.id).collect();
         doomed.iter().for_each(|id| self.remove(*id));
