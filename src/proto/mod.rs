@@ -2,6 +2,7 @@
 //! in as arguments, so every core is tested to the second without a network.
 
 pub mod addr_policy;
+pub mod counts;
 pub mod ice;
 pub mod signal;
 pub mod stun;

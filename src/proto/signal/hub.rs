@@ -11,6 +11,7 @@ use super::index::PresenceIndex;
 use super::limits::{Bucket, Strikes};
 use super::messages::{out, parse_client, ClientMessage, ErrorCode, PeerAddr};
 use crate::ids::{Kid, ProjectId};
+use crate::proto::counts::Counts;
 use crate::proto::token::{Identity, TokenError, VerifiedToken};
 pub use crate::unixtime::Now;
 use crate::unixtime::UnixTime;
@@ -151,7 +152,7 @@ pub struct Hub {
     conns: HashMap<ConnId, Conn>,
     sessions: HashMap<SessionKey, ConnId>,
     presence: PresenceIndex,
-    per_project: HashMap<ProjectId, usize>,
+    per_project: Counts<ProjectId>,
     timers: BinaryHeap<Reverse<(Instant, ConnId, Timer)>>,
     out: VecDeque<Command>,
 }
@@ -163,7 +164,7 @@ impl Hub {
             conns: HashMap::new(),
             sessions: HashMap::new(),
             presence: PresenceIndex::default(),
-            per_project: HashMap::new(),
+            per_project: Counts::default(),
             timers: BinaryHeap::new(),
             out: VecDeque::new(),
         }

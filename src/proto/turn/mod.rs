@@ -30,6 +30,7 @@ pub use auth::{Identity, Secrets};
 
 use crate::ids::{Kid, ProjectId};
 use crate::proto::addr_policy::PeerPolicy;
+use crate::proto::counts::Counts;
 use crate::proto::stun::Family;
 pub use crate::unixtime::Now;
 use crate::unixtime::UnixTime;
@@ -125,8 +126,8 @@ pub struct Server {
     next_id: u64,
     allocations: HashMap<AllocId, Allocation>,
     by_client: HashMap<Client, AllocId>,
-    per_identity: HashMap<Identity, usize>,
-    per_project: HashMap<ProjectId, usize>,
+    per_identity: Counts<Identity>,
+    per_project: Counts<ProjectId>,
     /// Ports of bound relay sockets: the only ports of this box's own addresses peers may use.
     live_relay_ports: std::collections::HashSet<u16>,
     expiries: BinaryHeap<Reverse<(Instant, AllocId)>>,
@@ -155,8 +156,8 @@ impl Server {
             next_id: 1,
             allocations: HashMap::new(),
             by_client: HashMap::new(),
-            per_identity: HashMap::new(),
-            per_project: HashMap::new(),
+            per_identity: Counts::default(),
+            per_project: Counts::default(),
             live_relay_ports: std::collections::HashSet::new(),
             expiries: BinaryHeap::new(),
             next_sweep: None,
@@ -287,8 +288,8 @@ impl Server {
     fn remove(&mut self, id: AllocId) {
         let Some(a) = self.allocations.remove(&id) else { return };
         self.by_client.remove(&a.client);
-        decrement(&mut self.per_identity, &a.identity);
-        decrement(&mut self.per_project, &a.identity.project);
+        self.per_identity.decrement(&a.identity);
+        self.per_project.decrement(&a.identity.project);
         let e = self.closed_usage.entry(a.identity.project.clone()).or_default();
         e.0.bytes += a.usage.bytes;
         e.0.packets += a.usage.packets;
@@ -297,15 +298,6 @@ impl Server {
         }
         if a.relay.is_some() || a.pending.is_some() {
             self.commands.push_back(Command::CloseRelay { alloc: id });
-        }
-    }
-}
-
-fn decrement<K: std::hash::Hash + Eq>(map: &mut HashMap<K, usize>, key: &K) {
-    if let Some(n) = map.get_mut(key) {
-        *n -= 1;
-        if *n == 0 {
-            map.remove(key);
         }
     }
 }
