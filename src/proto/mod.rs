@@ -5,6 +5,7 @@ pub mod addr_policy;
 pub mod counts;
 pub mod ice;
 pub mod signal;
+pub mod source;
 pub mod stun;
 pub mod token;
 pub mod turn;
