@@ -4,5 +4,6 @@
 pub mod https;
 pub mod shutdown;
 pub mod signal;
+pub mod slots;
 pub mod tls_stream;
 pub mod turn;

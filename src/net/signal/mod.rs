@@ -10,14 +10,16 @@ pub mod outbox;
 mod socket;
 pub mod upgrade;
 
-use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::config::SignalLimits;
+use crate::net::slots::SlotPool;
 use crate::proto::signal::{ConnId, ConnInfo};
 pub use outbox::{Frame, Next, Outbox, OutboxSender};
+
+/// Counts one not-yet-authenticated connection of a source until dropped.
+pub type PendingSlot = crate::net::slots::Slot;
 
 /// What connection tasks tell the hub task.
 pub enum HubEvent {
@@ -32,7 +34,9 @@ pub struct SignalShared {
     pub events: async_channel::Sender<HubEvent>,
     pub limits: SignalLimits,
     next_conn: AtomicU64,
-    unauthenticated: Mutex<HashMap<IpAddr, usize>>,
+    /// Connections not yet authenticated, per source; no cap in all (HTTP and TLS limits bound
+    /// how fast they come).
+    unauthenticated: SlotPool,
     pub open: AtomicUsize,
 }
 
@@ -40,43 +44,14 @@ impl SignalShared {
     pub fn new(events: async_channel::Sender<HubEvent>, limits: SignalLimits) -> Arc<SignalShared> {
         Arc::new(SignalShared {
             events,
+            unauthenticated: SlotPool::new(usize::MAX, limits.max_unauthenticated_per_ip),
             limits,
             next_conn: AtomicU64::new(1),
-            unauthenticated: Mutex::new(HashMap::new()),
             open: AtomicUsize::new(0),
         })
     }
 
     fn next_conn_id(&self) -> ConnId {
         ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed))
-    }
-
-    /// Reserves an unauthenticated slot for `ip`, or `None` if it has too many.
-    fn reserve(self: &Arc<Self>, ip: IpAddr) -> Option<PendingSlot> {
-        let mut map = self.unauthenticated.lock().unwrap_or_else(|p| p.into_inner());
-        let n = map.entry(ip).or_default();
-        if *n >= self.limits.max_unauthenticated_per_ip {
-            return None;
-        }
-        *n += 1;
-        Some(PendingSlot { shared: self.clone(), ip })
-    }
-}
-
-/// Counts one not-yet-authenticated connection of an IP until dropped.
-pub struct PendingSlot {
-    shared: Arc<SignalShared>,
-    ip: IpAddr,
-}
-
-impl Drop for PendingSlot {
-    fn drop(&mut self) {
-        let mut map = self.shared.unauthenticated.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = map.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                map.remove(&self.ip);
-            }
-        }
     }
 }

@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::io::ErrorKind;
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,7 +16,7 @@ use smol::net::TcpListener;
 use smol::{Async, LocalExecutor, Task, Timer};
 
 use super::batch::{RecvBatch, BATCH};
-use super::stream::{StreamOut, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_IP, MAX_QUEUED_BYTES};
+use super::stream::{StreamOut, MAX_QUEUED_BYTES};
 use super::{Control, RelaySetup, TurnStats};
 use crate::proto::stun::Family;
 use crate::proto::turn::{AllocId, Client, Command, Server, Transport};
@@ -43,9 +43,6 @@ pub(super) struct Shell {
     relays: HashMap<AllocId, Relay>,
     ports_in_use: HashSet<u16>,
     streams: HashMap<u64, StreamOut>,
-    /// Stream connections per source address, counted from accept (handshakes included).
-    stream_slots: HashMap<IpAddr, usize>,
-    stream_slots_total: usize,
     out: Vec<u8>,
     /// Taken while a socket is drained (the handlers need `&mut Shell`), then put back.
     batch: Option<Box<RecvBatch>>,
@@ -90,8 +87,6 @@ pub(super) fn run(
             relays: HashMap::new(),
             ports_in_use: HashSet::new(),
             streams: HashMap::new(),
-            stream_slots: HashMap::new(),
-            stream_slots_total: 0,
             out: Vec::with_capacity(2048),
             batch: Some(Box::new(RecvBatch::new())),
             rng_state: seed,
@@ -224,27 +219,6 @@ impl Shell {
     pub(super) fn next_conn(&mut self) -> u64 {
         self.next_conn += 1;
         self.next_conn
-    }
-
-    /// Takes a connection slot for `ip` unless the total or the per-address cap is reached.
-    pub(super) fn take_stream_slot(&mut self, ip: IpAddr) -> bool {
-        let mine = self.stream_slots.get(&ip).copied().unwrap_or(0);
-        if self.stream_slots_total >= MAX_CONNECTIONS || mine >= MAX_CONNECTIONS_PER_IP {
-            return false;
-        }
-        self.stream_slots.insert(ip, mine + 1);
-        self.stream_slots_total += 1;
-        true
-    }
-
-    pub(super) fn give_back_stream_slot(&mut self, ip: IpAddr) {
-        if let Some(n) = self.stream_slots.get_mut(&ip) {
-            *n -= 1;
-            self.stream_slots_total -= 1;
-            if *n == 0 {
-                self.stream_slots.remove(&ip);
-            }
-        }
     }
 
     pub(super) fn stream_opened(&mut self, client: Client, out: StreamOut) {

@@ -5,7 +5,6 @@
 //! in docs/benchmarks.md.
 
 use std::cell::{Cell, RefCell};
-use std::net::IpAddr;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,6 +14,7 @@ use rustls::ServerConfig;
 use smol::net::TcpListener;
 
 use super::relay::Shell;
+use crate::net::slots::SlotPool;
 use crate::proto::stun::frame::{next_record, Record};
 use crate::proto::turn::{Client, Transport};
 use crate::unixtime::Now;
@@ -27,9 +27,12 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(900);
 const IDLE_CHECK: Duration = Duration::from_secs(60);
 /// The largest record: a STUN header plus a 16-bit length, or ChannelData with padding.
 const MAX_RECORD: usize = 20 + 65_535;
-pub const MAX_CONNECTIONS: usize = 4096;
-/// Per source address, so one host cannot take every slot.
-pub const MAX_CONNECTIONS_PER_IP: usize = 64;
+/// Connections per listener (TCP and TLS are counted apart, SPEC "Clients without credentials"),
+/// handshakes included.
+const MAX_CONNECTIONS: usize = 4096;
+/// Per source (an IPv4 address or an IPv6 /64) on one listener, so one host cannot take every
+/// slot.
+const MAX_CONNECTIONS_PER_SOURCE: usize = 64;
 /// Bytes waiting for a slow reader before more are dropped.
 pub const MAX_QUEUED_BYTES: usize = 256 * 1024;
 const OUTBOUND_QUEUE: usize = 1024;
@@ -42,26 +45,11 @@ pub struct StreamOut {
     pub queued: Rc<Cell<usize>>,
 }
 
-/// A connection slot, given back when the connection's task ends (or is dropped).
-struct Slot {
-    shell: Weak<RefCell<Shell>>,
-    ip: IpAddr,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        if let Some(shell) = self.shell.upgrade() {
-            if let Ok(mut st) = shell.try_borrow_mut() {
-                st.give_back_stream_slot(self.ip);
-            }
-        }
-    }
-}
-
 /// Accepts TURN clients on `listener`; `tls` makes it the turns listener. Runs until the turn
 /// thread's executor stops.
 pub(super) async fn serve(shell: Weak<RefCell<Shell>>, listener: TcpListener, tls: Option<Arc<ServerConfig>>) {
     let name = if tls.is_some() { "turns" } else { "turn-tcp" };
+    let slots = SlotPool::new(MAX_CONNECTIONS, MAX_CONNECTIONS_PER_SOURCE);
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(conn) => conn,
@@ -71,17 +59,17 @@ pub(super) async fn serve(shell: Weak<RefCell<Shell>>, listener: TcpListener, tl
                 continue;
             }
         };
-        let Some(strong) = shell.upgrade() else { return };
-        let (executor, conn, admitted) = {
-            let mut st = strong.borrow_mut();
-            (st.executor.clone(), st.next_conn(), st.take_stream_slot(peer.ip()))
-        };
-        drop(strong);
-        if !admitted {
+        // Dropped with the connection's task, however it ends.
+        let Some(slot) = slots.take(peer.ip()) else {
             log::debug!("{name}: connection limit reached; refusing {peer}");
             continue;
-        }
-        let slot = Slot { shell: shell.clone(), ip: peer.ip() };
+        };
+        let Some(strong) = shell.upgrade() else { return };
+        let (executor, conn) = {
+            let mut st = strong.borrow_mut();
+            (st.executor.clone(), st.next_conn())
+        };
+        drop(strong);
         let _ = stream.set_nodelay(true);
         let (shell, tls) = (shell.clone(), tls.clone());
         executor
