@@ -34,8 +34,7 @@ pub struct SignalShared {
     pub events: async_channel::Sender<HubEvent>,
     pub limits: SignalLimits,
     next_conn: AtomicU64,
-    /// Connections not yet authenticated, per source; no cap in all (HTTP and TLS limits bound
-    /// how fast they come).
+    /// Connections not yet authenticated, capped per source only (`usize::MAX` in all).
     unauthenticated: SlotPool,
     pub open: AtomicUsize,
 }
