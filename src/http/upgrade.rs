@@ -48,7 +48,7 @@ where
             return r;
         }
     };
-    let Some(slot) = shared.reserve(peer.ip()) else {
+    let Some(slot) = shared.unauthenticated.take(peer.ip()) else {
         return text(StatusCode::TOO_MANY_REQUESTS, "too many unauthenticated connections from this address\n");
     };
     let info = info(req.headers());

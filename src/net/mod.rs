@@ -3,5 +3,6 @@
 
 pub mod https;
 pub mod signal;
+pub mod slots;
 pub mod tls_stream;
 pub mod turn;

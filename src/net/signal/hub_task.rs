@@ -9,15 +9,11 @@ use futures_lite::future::or;
 
 use super::directory::ServerDirectory;
 use super::{HubEvent, OutboxSender};
-use crate::proto::signal::{Command, ConnId, Hub, Now};
+use crate::proto::signal::{Command, ConnId, Hub};
 use crate::shutdown::{Guard, Signal};
 use crate::store::worker::StoreHandle;
 use crate::tokens::KeyEvent;
-use crate::unixtime::UnixTime;
-
-fn now() -> Now {
-    Now { mono: Instant::now(), wall: UnixTime::now() }
-}
+use crate::unixtime::Now;
 
 enum Input {
     Event(Option<HubEvent>),
@@ -85,7 +81,7 @@ impl HubTask {
                 Input::Key(None) => {}
                 Input::Timer => {
                     timer_at = None;
-                    self.hub.handle_timeout(now());
+                    self.hub.handle_timeout(Now::read());
                 }
                 Input::Stop => {
                     self.hub.handle_shutdown();
@@ -114,10 +110,10 @@ impl HubTask {
         match event {
             HubEvent::Open { conn, info, outbox } => {
                 conns.insert(conn, outbox);
-                self.hub.handle_open(conn, info, now());
+                self.hub.handle_open(conn, info, Now::read());
             }
-            HubEvent::Text { conn, text } => self.hub.handle_text(conn, &text, now(), &mut self.dir),
-            HubEvent::Binary { conn } => self.hub.handle_binary(conn, now()),
+            HubEvent::Text { conn, text } => self.hub.handle_text(conn, &text, Now::read(), &mut self.dir),
+            HubEvent::Binary { conn } => self.hub.handle_binary(conn, Now::read()),
             HubEvent::Closed { conn } => {
                 conns.remove(&conn);
                 self.hub.handle_closed(conn);
@@ -172,7 +168,7 @@ impl HubTask {
                 }
                 Command::KickTurn { project, peer } => {
                     let identity = crate::proto::turn::Identity { project, gid: peer.gid, pid: peer.pid };
-                    self.tell_turn(crate::net::turn::Control::RevokeIdentity(identity))
+                    self.tell_turn(crate::net::turn::Control::Kick(identity))
                 }
             }
         }

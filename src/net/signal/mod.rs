@@ -9,17 +9,19 @@ pub mod hub_task;
 pub mod outbox;
 mod socket;
 
-use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
 
 use crate::config::SignalLimits;
+use crate::net::slots::SlotPool;
 use crate::net::tls_stream::TlsStream;
 use crate::proto::signal::{ConnId, ConnInfo};
 pub use outbox::{Frame, Next, Outbox, OutboxSender};
+
+/// Counts one not-yet-authenticated connection of a source until dropped.
+pub type PendingSlot = crate::net::slots::Slot;
 
 /// What connection tasks tell the hub task.
 pub enum HubEvent {
@@ -44,7 +46,8 @@ pub struct SignalShared {
     pub events: async_channel::Sender<HubEvent>,
     pub limits: SignalLimits,
     next_conn: AtomicU64,
-    unauthenticated: Mutex<HashMap<IpAddr, usize>>,
+    /// Connections not yet authenticated, capped per source only (`usize::MAX` in all).
+    pub unauthenticated: SlotPool,
     pub open: AtomicUsize,
 }
 
@@ -52,43 +55,14 @@ impl SignalShared {
     pub fn new(events: async_channel::Sender<HubEvent>, limits: SignalLimits) -> Arc<SignalShared> {
         Arc::new(SignalShared {
             events,
+            unauthenticated: SlotPool::new(usize::MAX, limits.max_unauthenticated_per_ip),
             limits,
             next_conn: AtomicU64::new(1),
-            unauthenticated: Mutex::new(HashMap::new()),
             open: AtomicUsize::new(0),
         })
     }
 
     fn next_conn_id(&self) -> ConnId {
         ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed))
-    }
-
-    /// Reserves an unauthenticated slot for `ip`, or `None` if it has too many.
-    pub fn reserve(self: &Arc<Self>, ip: IpAddr) -> Option<PendingSlot> {
-        let mut map = self.unauthenticated.lock().unwrap_or_else(|p| p.into_inner());
-        let n = map.entry(ip).or_default();
-        if *n >= self.limits.max_unauthenticated_per_ip {
-            return None;
-        }
-        *n += 1;
-        Some(PendingSlot { shared: self.clone(), ip })
-    }
-}
-
-/// Counts one not-yet-authenticated connection of an IP until dropped.
-pub struct PendingSlot {
-    shared: Arc<SignalShared>,
-    ip: IpAddr,
-}
-
-impl Drop for PendingSlot {
-    fn drop(&mut self) {
-        let mut map = self.shared.unauthenticated.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = map.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                map.remove(&self.ip);
-            }
-        }
     }
 }

@@ -12,19 +12,14 @@ use super::index::PresenceIndex;
 use super::limits::{Bucket, Strikes};
 use super::messages::{out, parse_client, ClientMessage, ErrorCode, PeerAddr};
 use crate::ids::{Kid, ProjectId};
+use crate::proto::counts::Counts;
 use crate::proto::token::{Identity, TokenError, VerifiedToken};
+pub use crate::unixtime::Now;
 use crate::unixtime::UnixTime;
 
 /// A connection, numbered by the shell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub u64);
-
-/// The current time, both clocks: monotonic for timers, wall for token times.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Now {
-    pub mono: Instant,
-    pub wall: UnixTime,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -130,7 +125,7 @@ pub struct Hub {
     conns: HashMap<ConnId, Conn>,
     sessions: HashMap<SessionKey, ConnId>,
     presence: PresenceIndex,
-    per_project: HashMap<ProjectId, usize>,
+    per_project: Counts<ProjectId>,
     timers: BinaryHeap<Reverse<(Instant, ConnId, Timer)>>,
     out: VecDeque<Command>,
 }
@@ -142,7 +137,7 @@ impl Hub {
             conns: HashMap::new(),
             sessions: HashMap::new(),
             presence: PresenceIndex::default(),
-            per_project: HashMap::new(),
+            per_project: Counts::default(),
             timers: BinaryHeap::new(),
             out: VecDeque::new(),
         }

@@ -54,8 +54,8 @@ impl Server {
             return Err(TurnError::ReservationUnsupported);
         }
         let identity = auth.user.identity.clone();
-        if self.per_identity.get(&identity).copied().unwrap_or(0) >= self.config.max_allocations_per_peer
-            || self.per_project.get(&identity.project).copied().unwrap_or(0) >= self.config.max_allocations_per_project
+        if self.per_identity.get(&identity) >= self.config.max_allocations_per_peer
+            || self.per_project.get(&identity.project) >= self.config.max_allocations_per_project
         {
             return Err(TurnError::AllocationQuota);
         }
@@ -87,8 +87,8 @@ impl Server {
         };
         self.allocations.insert(id, allocation);
         self.by_client.insert(client, id);
-        *self.per_identity.entry(identity.clone()).or_default() += 1;
-        *self.per_project.entry(identity.project.clone()).or_default() += 1;
+        self.per_identity.increment(identity.clone());
+        self.per_project.increment(identity.project.clone());
         self.commands.push_back(Command::BindRelay { alloc: id, family, even_port: even.is_some() });
         Ok(())
     }

@@ -34,12 +34,7 @@ impl Hub {
         self.sessions.remove(&live.key);
         let (project, addr) = &live.key;
         self.presence.remove(project, &addr.gid, &addr.pid);
-        if let Some(n) = self.per_project.get_mut(project) {
-            *n -= 1;
-            if *n == 0 {
-                self.per_project.remove(project);
-            }
-        }
+        self.per_project.decrement(project);
         let text = out::presence(false, addr);
         for peer in self.reachable(&live.identity) {
             self.send(peer, text.clone());
@@ -108,7 +103,7 @@ impl Hub {
         let addr = PeerAddr { gid: identity.gid.clone(), pid: identity.pid.clone() };
         let key = (identity.project.clone(), addr.clone());
         let replaced = self.sessions.get(&key).copied();
-        if replaced.is_none() && self.per_project.get(&key.0).copied().unwrap_or(0) >= self.cfg.max_conns_per_project {
+        if replaced.is_none() && self.per_project.get(&key.0) >= self.cfg.max_conns_per_project {
             return self.close(conn, CloseCode::TryAgainLater);
         }
         if let Some(old) = replaced {
@@ -118,7 +113,7 @@ impl Hub {
         } else {
             self.sessions.insert(key.clone(), conn);
             self.presence.insert(&key.0, &addr.gid, &addr.pid);
-            *self.per_project.entry(key.0.clone()).or_default() += 1;
+            self.per_project.increment(key.0.clone());
         }
         let ice = dir.ice_servers(&token, info.host.as_deref());
         self.grant_turn(&token);
