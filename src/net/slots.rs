@@ -117,16 +117,35 @@ pub struct Slot {
 impl Slot {
     /// Resolves once the pool has evicted this slot (never, for a slot that cannot be).
     pub async fn evicted(&self) {
-        match &self.evicted {
-            // Nothing is ever sent: the sender's drop ends the wait.
-            Some(rx) => while rx.recv().await.is_ok() {},
-            None => std::future::pending().await,
-        }
+        wait_evicted(self.evicted.as_ref()).await
     }
 
     /// Whether the pool has evicted this slot already.
     pub fn is_evicted(&self) -> bool {
         self.evicted.as_ref().is_some_and(|rx| rx.is_closed())
+    }
+
+    /// A handle that learns of this slot's eviction wherever the slot itself goes.
+    pub fn eviction(&self) -> Eviction {
+        Eviction(self.evicted.clone())
+    }
+}
+
+/// See [`Slot::eviction`].
+#[derive(Clone)]
+pub struct Eviction(Option<async_channel::Receiver<()>>);
+
+impl Eviction {
+    pub async fn wait(&self) {
+        wait_evicted(self.0.as_ref()).await
+    }
+}
+
+async fn wait_evicted(rx: Option<&async_channel::Receiver<()>>) {
+    match rx {
+        // Nothing is ever sent: the sender's drop ends the wait.
+        Some(rx) => while rx.recv().await.is_ok() {},
+        None => std::future::pending().await,
     }
 }
 
