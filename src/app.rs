@@ -106,6 +106,7 @@ pub fn serve(config: Config) -> Result<(), AppError> {
 /// Serves on `listeners` until `shutdown` resolves, then drains within the grace period.
 pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Output = ()>) -> Result<(), AppError> {
     let started = Instant::now();
+    let workers = crate::rt::start_workers(config.worker_threads);
     let local =
         listeners.local().map_err(|source| AppError::Bind { key: "listeners", addr: config.admin_listen, source })?;
     let now = UnixTime::now();
@@ -213,14 +214,15 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
         print_setup_link(&config, local.admin, &token);
     }
     log::info!(
-        "edgebeam {} ready in {} ms: admin https://{} signal https://{} turn {} (udp, tcp) turns {} relay ports {}",
+        "edgebeam {} ready in {} ms: admin https://{} signal https://{} turn {} (udp, tcp) turns {} relay ports {}, {} worker threads",
         crate::VERSION,
         started.elapsed().as_millis(),
         local.admin,
         local.signal,
         local.turn,
         local.turns,
-        config.relay_ports
+        config.relay_ports,
+        workers
     );
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 

@@ -122,7 +122,9 @@ pub async fn serve<H, F, B>(
         let Some(slot) = pending.take_evicting(peer.ip()) else { continue };
         let guard = guard.clone();
         let (tls, handler, counters, shutdown) = (tls.clone(), handler.clone(), counters.clone(), shutdown.clone());
-        crate::rt::spawn(async move {
+        // Off the hub's thread: the handshake and the requests are the work a client without
+        // credentials can ask for.
+        crate::rt::spawn_worker(async move {
             counters.open_connections.fetch_add(1, Ordering::Relaxed);
             let conn = Conn { name, stream, peer, slot };
             serve_connection(conn, tls, handler, &counters, shutdown).await;
