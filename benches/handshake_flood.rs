@@ -137,6 +137,9 @@ fn print_table(threads: usize, phases: &[(&str, &Phase)]) {
     row("  connections finished", &|p| flood(p, &|f| f.finished.to_string()));
     row("  first flights received", &|p| flood(p, &|f| f.answered.to_string()));
     row("  handshakes answered per second", &|p| flood(p, &|f| format!("{:.0} /s", f.answered_per_sec())));
+    row("  server CPU per first flight", &|p| {
+        flood(p, &|f| format!("{:.0} us", 1e6 * p.server_cpu_s / f.answered.max(1) as f64))
+    });
     row("  refused (ECONNREFUSED)", &|p| flood(p, &|f| f.refused.to_string()));
     row("  connect timed out (1 s)", &|p| flood(p, &|f| f.connect_timeouts.to_string()));
     row("  closed before ServerHello", &|p| flood(p, &|f| f.closed_early.to_string()));
