@@ -14,6 +14,8 @@
 //! PeerJS is installed with npm into target/peerjs on first use. Every run is bounded: at most
 //! N connections and rate x secs signals, only to 127.0.0.1.
 
+#![allow(clippy::unwrap_used, reason = "a benchmark stops at the first surprise")]
+
 #[path = "../tests/common/https.rs"]
 mod https;
 

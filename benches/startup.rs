@@ -6,6 +6,8 @@
 //! moment the process is spawned. Targets (issue 2): ready under 100 ms on an existing data
 //! dir, idle RSS under 10 MiB, each stripped release binary under 6 MiB.
 
+#![allow(clippy::unwrap_used, reason = "a benchmark stops at the first surprise")]
+
 #[path = "../tests/common/https.rs"]
 mod https;
 

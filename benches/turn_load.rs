@@ -31,6 +31,8 @@
 //! project. `cargo test --benches` runs a small smoke load of each generator against coturn only
 //! (never the sweep).
 
+#![allow(clippy::unwrap_used, reason = "a benchmark stops at the first surprise")]
+
 #[path = "../tests/common/mod.rs"]
 mod common;
 #[path = "turn_load/floor.rs"]
