@@ -16,6 +16,8 @@
 
 #![allow(clippy::unwrap_used, reason = "a benchmark stops at the first surprise")]
 
+#[path = "common/mod.rs"]
+mod bench;
 #[path = "../tests/common/https.rs"]
 mod https;
 
@@ -114,16 +116,6 @@ impl Report {
             self.received
         );
     }
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 fn free_addr(ip: &str) -> SocketAddr {
@@ -258,7 +250,7 @@ fn run_scenario(
     o: &Opts,
 ) -> Report {
     std::thread::sleep(Duration::from_millis(500));
-    let rss_base_kib = rss_kib(server_pid);
+    let rss_base_kib = bench::rss_kib(server_pid).unwrap_or(0);
     let latencies = Arc::new(Mutex::new(Vec::with_capacity((o.rate * o.secs) as usize)));
     let received = Arc::new(AtomicU64::new(0));
     let origin = Instant::now();
@@ -289,7 +281,7 @@ fn run_scenario(
         let setup = start.elapsed();
         let held = conns.iter().filter(|c| c.is_some()).count();
         smol::Timer::after(Duration::from_secs(3)).await;
-        let rss_idle_kib = rss_kib(server_pid);
+        let rss_idle_kib = bench::rss_kib(server_pid).unwrap_or(0);
 
         // Fixed-rate signals between random members of the same group.
         let mut sent = 0u64;

@@ -8,6 +8,8 @@
 
 #![allow(clippy::unwrap_used, reason = "a benchmark stops at the first surprise")]
 
+#[path = "common/mod.rs"]
+mod bench;
 #[path = "../tests/common/https.rs"]
 mod https;
 
@@ -63,12 +65,6 @@ fn stop(mut run: Run) {
     assert!(status.success());
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -90,12 +86,12 @@ fn main() {
         times.push(run.ready_after);
         if i == 0 {
             std::thread::sleep(Duration::from_secs(1));
-            idle_rss.push(rss_kib(run.child.id()));
+            idle_rss.push(bench::rss_kib(run.child.id()).expect("the server runs"));
             for _ in 0..200 {
                 https::request(run.admin, "GET", "/healthz").unwrap();
             }
             std::thread::sleep(Duration::from_millis(500));
-            idle_rss.push(rss_kib(run.child.id()));
+            idle_rss.push(bench::rss_kib(run.child.id()).expect("the server runs"));
         }
         stop(run);
     }
