@@ -1,21 +1,26 @@
-//! `serve`: open the store, load TLS, bind the listeners, spawn the shells, wait for a signal,
-//! drain, close the store. Everything that can fail at start fails before the server reports
-//! ready, with one line naming the cause.
+//! `serve`: bind the listeners ([`Listeners::bind`]), then [`run`] on them until SIGTERM or SIGINT.
+//! `run` opens the store, loads TLS, spawns the shells, waits for its shutdown future, drains and
+//! closes the store; tests hand it listeners bound to 127.0.0.1 port 0 and a future of their own.
+//! Everything that can fail at start fails before the server reports ready, with one line naming
+//! the cause.
 
-use std::net::SocketAddr;
+use std::future::Future;
+use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::Instant;
 
 use futures_lite::StreamExt;
+use smol::net::TcpListener;
 
 use crate::config::Config;
 use crate::http::router::Listener;
 use crate::http::{Counters, HttpState};
-use crate::net::shutdown::{self, Drain};
+use crate::net::https::HttpsListener;
 use crate::net::signal::directory::ServerDirectory;
 use crate::net::signal::hub_task::HubTask;
 use crate::net::signal::SignalShared;
 use crate::proto::signal::{Hub, HubConfig};
+use crate::shutdown::{self, Drain};
 use crate::store::worker::StoreHandle;
 use crate::store::{secrets, OpenMode, Store, StoreError};
 use crate::tls::{self, SanInputs, TlsError, TlsOrigin};
@@ -34,12 +39,76 @@ pub enum AppError {
     Signals(std::io::Error),
 }
 
-pub fn serve(config: Config) -> Result<(), AppError> {
-    crate::rt::block_on(run(config))
+/// Every socket the server listens on, bound before anything else starts.
+pub struct Listeners {
+    pub admin: TcpListener,
+    pub signal: TcpListener,
+    pub turn_udp: UdpSocket,
+    pub turn_tcp: TcpListener,
+    pub turns: TcpListener,
 }
 
-async fn run(config: Config) -> Result<(), AppError> {
+impl Listeners {
+    /// Binds the addresses of `config`; an error names the setting and the address.
+    pub async fn bind(config: &Config) -> Result<Listeners, AppError> {
+        Ok(Listeners {
+            admin: bind("admin_listen", config.admin_listen).await?,
+            signal: bind("signal_listen", config.signal_listen).await?,
+            turn_udp: UdpSocket::bind(config.turn_listen).map_err(|source| AppError::Bind {
+                key: "turn_listen",
+                addr: config.turn_listen,
+                source,
+            })?,
+            turn_tcp: bind("turn_listen", config.turn_listen).await?,
+            turns: bind("turns_listen", config.turns_listen).await?,
+        })
+    }
+
+    fn local(&self) -> std::io::Result<LocalAddrs> {
+        Ok(LocalAddrs {
+            admin: self.admin.local_addr()?,
+            signal: self.signal.local_addr()?,
+            turn: self.turn_udp.local_addr()?,
+            turns: self.turns.local_addr()?,
+        })
+    }
+}
+
+/// The addresses actually bound (a port 0 in the config is the kernel's choice here).
+struct LocalAddrs {
+    admin: SocketAddr,
+    signal: SocketAddr,
+    turn: SocketAddr,
+    turns: SocketAddr,
+}
+
+/// Connections a source may hold on the admin listener (SPEC "Clients without credentials"). The
+/// signal listener's is `signal_max_unauthenticated_per_ip`.
+const ADMIN_MAX_UNAUTHENTICATED_PER_SOURCE: usize = 64;
+
+pub fn serve(config: Config) -> Result<(), AppError> {
+    crate::rt::block_on(async {
+        let listeners = Listeners::bind(&config).await?;
+        let mut signals = async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
+            .map_err(AppError::Signals)?;
+        let on_signal = async move {
+            let name = match signals.next().await {
+                Some(Ok(async_signal::Signal::Int)) => "SIGINT",
+                Some(Ok(_)) => "SIGTERM",
+                _ => "the end of the signal stream",
+            };
+            log::info!("received {name}; shutting down");
+        };
+        run(config, listeners, on_signal).await
+    })
+}
+
+/// Serves on `listeners` until `shutdown` resolves, then drains within the grace period.
+pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Output = ()>) -> Result<(), AppError> {
     let started = Instant::now();
+    let workers = crate::rt::start_workers(config.worker_threads);
+    let local =
+        listeners.local().map_err(|source| AppError::Bind { key: "listeners", addr: config.admin_listen, source })?;
     let now = UnixTime::now();
     let mut store = Store::open(&config.data_dir, OpenMode::CreateIfMissing)?;
     let turn_secret = store.secret_or_insert(secrets::TURN_SECRET, crate::random::token::<32>().as_bytes(), now)?;
@@ -62,16 +131,7 @@ async fn run(config: Config) -> Result<(), AppError> {
     let https_config = material.server_config(&[b"http/1.1"])?;
     let turns_config = material.server_config(&[])?;
 
-    let admin = bind("admin_listen", config.admin_listen).await?;
-    let signal_listener = bind("signal_listen", config.signal_listen).await?;
-    let turn_udp = std::net::UdpSocket::bind(config.turn_listen).map_err(|source| AppError::Bind {
-        key: "turn_listen",
-        addr: config.turn_listen,
-        source,
-    })?;
-    let turn_tcp = bind("turn_listen", config.turn_listen).await?;
-    let turns_listener = bind("turns_listen", config.turns_listen).await?;
-    let relays = crate::net::turn::relay_setup(config.turn_listen, config.public_ip, config.relay_ports);
+    let relays = crate::net::turn::relay_setup(local.turn, config.public_ip, config.relay_ports);
     for (family, bind, announce) in
         [("IPv4", relays.bind_v4, relays.advertise_v4), ("IPv6", relays.bind_v6, relays.advertise_v6)]
     {
@@ -84,11 +144,10 @@ async fn run(config: Config) -> Result<(), AppError> {
         .unwrap_or(crate::proto::turn::Secrets { current: turn_secret.clone(), previous: None });
     let turn_core = crate::turn::build_core(&config, turn_secrets, relays.bind_v4.is_some(), relays.bind_v6.is_some());
     let turn_stats = Arc::new(crate::net::turn::TurnStats::default());
-    let turn_streams = vec![(turn_tcp, None), (turns_listener, Some(turns_config))];
+    let Listeners { admin, signal: signal_listener, turn_udp, turn_tcp, turns } = listeners;
+    let turn_streams = vec![(turn_tcp, None), (turns, Some(turns_config))];
     let turn = crate::net::turn::spawn(turn_core, turn_udp, relays, turn_stats.clone(), turn_streams)
-        .map_err(|source| AppError::Bind { key: "turn_listen", addr: config.turn_listen, source })?;
-    let mut signals = async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
-        .map_err(AppError::Signals)?;
+        .map_err(|source| AppError::Bind { key: "turn_listen", addr: local.turn, source })?;
 
     let (store, store_thread) = StoreHandle::spawn(store);
     let counters = Arc::new(Counters::default());
@@ -110,14 +169,14 @@ async fn run(config: Config) -> Result<(), AppError> {
             tokens: tokens.clone(),
             origins,
             public_host: public_host(&config),
-            turn_port: config.turn_listen.port(),
-            turns_port: config.turns_listen.port(),
+            turn_port: local.turn.port(),
+            turns_port: local.turns.port(),
             turn_secret,
-            turn: Some(turn.control.clone()),
         },
         events,
         keys: tokens.subscribe(),
         store: store.clone(),
+        turn: Some(turn.control.clone()),
         max_queued_bytes: config.signal.max_queued_bytes,
         shared: signal.clone(),
     };
@@ -133,35 +192,41 @@ async fn run(config: Config) -> Result<(), AppError> {
     let usage_saver = crate::rt::spawn(crate::turn::save_usage(turn_stats.clone(), store.clone(), stop.clone()));
 
     let mut listeners = Vec::new();
-    for (name, listener, kind) in [("admin", admin, Listener::Admin), ("signal", signal_listener, Listener::Signal)] {
+    let https = [
+        ("admin", admin, Listener::Admin, ADMIN_MAX_UNAUTHENTICATED_PER_SOURCE),
+        ("signal", signal_listener, Listener::Signal, config.signal.max_unauthenticated_per_ip),
+    ];
+    for (name, listener, kind, max_unauthenticated_per_source) in https {
         let state = state.clone();
-        let handler = move |req, peer| crate::http::handle(state.clone(), kind, req, peer);
-        let (acceptor, counters, stop, guard) = (https_config.clone(), counters.clone(), stop.clone(), drain.guard());
-        listeners
-            .push(crate::rt::spawn(crate::net::https::serve(name, listener, acceptor, handler, counters, stop, guard)));
+        let handler = move |req, conn| crate::http::handle(state.clone(), kind, req, conn);
+        let listening = HttpsListener {
+            name,
+            listener,
+            tls: https_config.clone(),
+            max_unauthenticated_per_source,
+            handshakes_per_source_per_sec: config.tls_handshakes_per_source_per_sec,
+        };
+        let (counters, stop, guard) = (counters.clone(), stop.clone(), drain.guard());
+        listeners.push(crate::rt::spawn(crate::net::https::serve(listening, handler, counters, stop, guard)));
     }
 
     if let Some(token) = setup_token {
-        print_setup_link(&config, &token);
+        print_setup_link(&config, local.admin, &token);
     }
     log::info!(
-        "edgebeam {} ready in {} ms: admin https://{} signal https://{} turn {} (udp, tcp) turns {} relay ports {}",
+        "edgebeam {} ready in {} ms: admin https://{} signal https://{} turn {} (udp, tcp) turns {} relay ports {}, {} worker threads",
         crate::VERSION,
         started.elapsed().as_millis(),
-        config.admin_listen,
-        config.signal_listen,
-        config.turn_listen,
-        config.turns_listen,
-        config.relay_ports
+        local.admin,
+        local.signal,
+        local.turn,
+        local.turns,
+        config.relay_ports,
+        workers
     );
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 
-    let name = match signals.next().await {
-        Some(Ok(async_signal::Signal::Int)) => "SIGINT",
-        Some(Ok(_)) => "SIGTERM",
-        _ => "the end of the signal stream",
-    };
-    log::info!("received {name}; shutting down");
+    shutdown.await;
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     trigger.fire();
     if !drain.wait(config.shutdown_grace).await {
@@ -209,8 +274,8 @@ fn public_host(config: &Config) -> Option<String> {
     config.public_names.first().map(|n| n.as_str().to_owned()).or_else(|| config.public_ip.map(|ip| ip.to_string()))
 }
 
-async fn bind(key: &'static str, addr: SocketAddr) -> Result<smol::net::TcpListener, AppError> {
-    smol::net::TcpListener::bind(addr).await.map_err(|source| AppError::Bind { key, addr, source })
+async fn bind(key: &'static str, addr: SocketAddr) -> Result<TcpListener, AppError> {
+    TcpListener::bind(addr).await.map_err(|source| AppError::Bind { key, addr, source })
 }
 
 /// While no admin account exists, every start makes a fresh one-time setup token (the previous
@@ -226,8 +291,8 @@ fn issue_setup_token_if_needed(store: &mut Store, now: UnixTime) -> Result<Optio
     Ok(Some(token))
 }
 
-fn print_setup_link(config: &Config, token: &str) {
-    let ip = config.admin_listen.ip();
+fn print_setup_link(config: &Config, admin: SocketAddr, token: &str) {
+    let ip = admin.ip();
     let host = if !ip.is_unspecified() {
         match ip {
             std::net::IpAddr::V6(v6) => format!("[{v6}]"),
@@ -243,7 +308,7 @@ fn print_setup_link(config: &Config, token: &str) {
     // stdout, not the log: the token is a secret and logs are kept.
     println!(
         "No admin account yet. Create one at https://{host}:{}/setup#{token}\n(or run: edgebeam admin create --username NAME --data-dir {})",
-        config.admin_listen.port(),
+        admin.port(),
         config.data_dir.display()
     );
 }

@@ -26,6 +26,7 @@ pub mod procstat;
 pub mod proto;
 pub mod random;
 pub mod rt;
+pub mod shutdown;
 pub mod store;
 pub mod tls;
 pub mod tokens;

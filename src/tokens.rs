@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::ids::Kid;
-use crate::net::shutdown::Signal;
 use crate::proto::token::{KeySet, TokenError, VerifiedToken, Verifier};
+use crate::shutdown::Signal;
 use crate::store::worker::StoreHandle;
 use crate::unixtime::UnixTime;
 
@@ -73,20 +73,8 @@ impl TokenService {
 /// Reloads the key set whenever another process commits to the database.
 pub async fn watch_store(service: Arc<TokenService>, store: StoreHandle, stop: Signal) {
     let mut seen: Option<i64> = None;
-    loop {
-        let tick = futures_lite::future::or(
-            async {
-                smol::Timer::after(WATCH_INTERVAL).await;
-                true
-            },
-            async {
-                stop.fired().await;
-                false
-            },
-        );
-        if !tick.await {
-            return;
-        }
+    let mut ticks = crate::shutdown::every(WATCH_INTERVAL, stop);
+    while ticks.tick().await {
         let reloaded = store
             .call(move |s| {
                 let version = s.data_version()?;

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::net::shutdown::Signal;
 use crate::net::turn::{Control, TurnStats};
 use crate::proto::addr_policy::PeerPolicy;
 use crate::proto::turn::{Secrets, Server, TurnConfig};
+use crate::shutdown::Signal;
 use crate::store::usage::{day_of, RelayUsage};
 use crate::store::worker::StoreHandle;
 use crate::store::{Store, StoreError};
@@ -73,12 +73,7 @@ pub async fn follow_store(
 ) {
     let mut last: Option<Secrets> = None;
     loop {
-        let event = futures_lite::future::or(async { events.recv().await.ok() }, async {
-            stop.fired().await;
-            None
-        })
-        .await;
-        match event {
+        match stop.until(events.recv()).await.and_then(Result::ok) {
             None => return,
             Some(KeyEvent::KeysDeleted(kids)) => {
                 let _ = control.send(Control::KeysDeleted(kids)).await;
@@ -102,21 +97,8 @@ pub async fn follow_store(
 /// Writes relay usage to the store every minute until `stop`; the last figures are written by
 /// [`flush_usage`] once the turn thread has stopped and published them.
 pub async fn save_usage(stats: Arc<TurnStats>, store: StoreHandle, stop: Signal) {
-    loop {
-        let stopping = futures_lite::future::or(
-            async {
-                smol::Timer::after(USAGE_SAVE_EVERY).await;
-                false
-            },
-            async {
-                stop.fired().await;
-                true
-            },
-        )
-        .await;
-        if stopping {
-            return;
-        }
+    let mut ticks = crate::shutdown::every(USAGE_SAVE_EVERY, stop);
+    while ticks.tick().await {
         flush_usage(&stats, &store).await;
     }
 }

@@ -2,15 +2,16 @@
 //! [`health`] and [`metrics`] render bodies (pure), and [`handle`] performs the IO they need
 //! (a store call) and wraps every response in the security headers of [`headers`].
 
+pub mod api;
 pub mod assets;
 pub mod headers;
 pub mod health;
 pub mod metrics;
 pub mod router;
+pub mod upgrade;
 mod whoami;
 
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,20 +19,14 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Request, Response, StatusCode};
 
+use crate::net::https::ConnCtx;
+pub use crate::net::https::Counters;
 use crate::procstat;
 use crate::store::worker::StoreHandle;
+use api::ApiError;
 use router::{Listener, Route};
 
 pub type Body = Full<Bytes>;
-
-/// Counters shared by every connection task (atomics: no locks on the request path).
-#[derive(Debug, Default)]
-pub struct Counters {
-    pub admin_requests: AtomicU64,
-    pub signal_requests: AtomicU64,
-    pub tls_handshake_failures: AtomicU64,
-    pub open_connections: AtomicU64,
-}
 
 /// What a request handler can reach.
 pub struct HttpState {
@@ -49,7 +44,7 @@ pub async fn handle<B: Send + 'static>(
     state: Arc<HttpState>,
     listener: Listener,
     req: Request<B>,
-    peer: SocketAddr,
+    conn: ConnCtx,
 ) -> Response<Body> {
     let counter = match listener {
         Listener::Admin => &state.counters.admin_requests,
@@ -62,14 +57,10 @@ pub async fn handle<B: Send + 'static>(
         Route::Metrics => metrics_response(&state).await,
         Route::WhoAmI => whoami::respond(&state.tokens, req.headers()),
         Route::Preflight => whoami::preflight(),
-        Route::SignalUpgrade => crate::net::signal::upgrade::accept(&state.signal, req, peer),
+        Route::SignalUpgrade => upgrade::accept(&state.signal, req, &conn),
         Route::Asset(asset) => asset_response(asset),
-        Route::NotFound => text(StatusCode::NOT_FOUND, "not found\n"),
-        Route::MethodNotAllowed { allow } => {
-            let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
-            r.headers_mut().insert(hyper::header::ALLOW, hyper::header::HeaderValue::from_static(allow));
-            r
-        }
+        Route::NotFound => ApiError::NotFound.response(),
+        Route::MethodNotAllowed { allow } => ApiError::MethodNotAllowed { allow }.response(),
     };
     headers::apply_security_headers(response.headers_mut());
     response
@@ -107,6 +98,8 @@ async fn metrics_response(state: &HttpState) -> Response<Body> {
         signal_requests: state.counters.signal_requests.load(Ordering::Relaxed),
         tls_handshake_failures: state.counters.tls_handshake_failures.load(Ordering::Relaxed),
         open_connections: state.counters.open_connections.load(Ordering::Relaxed),
+        handshakes_rate_limited: state.counters.handshakes_rate_limited.load(Ordering::Relaxed),
+        unauthenticated_evicted: state.counters.unauthenticated_evicted.load(Ordering::Relaxed),
         token_keys: state.tokens.key_count() as u64,
         turn,
         turn_stream_clients,

@@ -2,9 +2,10 @@
 //! running server (the same verifier signaling uses). `Authorization: Bearer TOKEN` in; the
 //! verified claims, or `401` with the reason, out. CORS is open, like the SDK.
 
-use hyper::header::{HeaderMap, HeaderValue, ACCESS_CONTROL_ALLOW_ORIGIN, AUTHORIZATION, WWW_AUTHENTICATE};
+use hyper::header::{HeaderMap, HeaderValue, ACCESS_CONTROL_ALLOW_ORIGIN, AUTHORIZATION};
 use hyper::{Response, StatusCode};
 
+use super::api::ApiError;
 use super::{json, Body};
 use crate::tokens::TokenService;
 use crate::unixtime::UnixTime;
@@ -22,10 +23,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 pub fn respond(tokens: &TokenService, headers: &HeaderMap) -> Response<Body> {
     let Some(token) = bearer(headers) else {
-        let body = serde_json::json!({"error": "token_invalid", "message": "send Authorization: Bearer TOKEN"});
-        let mut r = json(StatusCode::UNAUTHORIZED, body.to_string());
-        r.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        return cors(r);
+        return cors(ApiError::MissingBearer.response());
     };
     match tokens.verify(token, UnixTime::now()) {
         Ok(v) => {
@@ -40,12 +38,7 @@ pub fn respond(tokens: &TokenService, headers: &HeaderMap) -> Response<Body> {
             });
             cors(json(StatusCode::OK, body.to_string()))
         }
-        Err(e) => {
-            let body = serde_json::json!({"error": "token_invalid", "message": e.to_string()});
-            let mut r = json(StatusCode::UNAUTHORIZED, body.to_string());
-            r.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""));
-            cors(r)
-        }
+        Err(e) => cors(ApiError::TokenInvalid(e.to_string()).response()),
     }
 }
 

@@ -2,7 +2,7 @@
 //! and drain on shutdown.
 
 pub mod https;
-pub mod shutdown;
 pub mod signal;
+pub mod slots;
 pub mod tls_stream;
 pub mod turn;

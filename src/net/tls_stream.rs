@@ -30,6 +30,11 @@ thread_local! {
 /// Plaintext encrypted per `poll_write` call, so queued ciphertext stays bounded.
 const MAX_WRITE: usize = 64 * 1024;
 
+/// The most a client may send before its handshake completes. A browser's ClientHello, post-
+/// quantum key share included, is about 2 KiB, and its second flight a few hundred bytes; a
+/// review's clients sent 48 KiB ClientHellos to make the server hold 58 MB for 1,000 of them.
+pub const MAX_HANDSHAKE_BYTES: usize = 16 * 1024;
+
 pub struct TlsStream {
     /// The socket itself, not async-net's wrapper: that one keeps a readiness future per
     /// direction and, after every read that found data, makes two more reads that find nothing
@@ -67,6 +72,7 @@ pub async fn accept(io: TcpStream, config: Arc<ServerConfig>) -> io::Result<TlsS
         read_closed: false,
         close_queued: false,
     };
+    let mut received = 0;
     loop {
         let driven = s.drive(None);
         // Send what rustls produced (including the alert of a failed handshake) before acting.
@@ -75,9 +81,14 @@ pub async fn accept(io: TcpStream, config: Arc<ServerConfig>) -> io::Result<TlsS
         if !s.conn.is_handshaking() {
             return Ok(s);
         }
-        if s.read_closed || poll_fn(|cx| s.poll_receive(cx)).await? == 0 {
+        if received > MAX_HANDSHAKE_BYTES {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "TLS handshake over 16 KiB"));
+        }
+        let n = if s.read_closed { 0 } else { poll_fn(|cx| s.poll_receive(cx)).await? };
+        if n == 0 {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
+        received += n;
     }
 }
 

@@ -130,3 +130,22 @@ fn a_client_that_hangs_up_mid_handshake_is_an_error_not_a_hang() {
     let (err, _) = smol::block_on(handshake_with_raw_client(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01]));
     assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
 }
+
+#[test]
+fn a_handshake_over_the_byte_cap_is_refused_before_it_is_all_buffered() {
+    // Three full records carrying one 48 KiB ClientHello: rustls would keep joining them.
+    let hello_len: usize = 3 * 16384 - 4;
+    let mut bytes = Vec::new();
+    for i in 0..3 {
+        bytes.extend_from_slice(&[0x16, 0x03, 0x01, 0x40, 0x00]);
+        let mut payload = vec![0u8; 16384];
+        if i == 0 {
+            payload[0] = 0x01;
+            payload[1..4].copy_from_slice(&(hello_len as u32).to_be_bytes()[1..]);
+        }
+        bytes.extend_from_slice(&payload);
+    }
+    let (err, _) = smol::block_on(handshake_with_raw_client(Box::leak(bytes.into_boxed_slice())));
+    assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    assert!(err.to_string().contains("16 KiB"), "{err}");
+}

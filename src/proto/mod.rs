@@ -2,8 +2,11 @@
 //! in as arguments, so every core is tested to the second without a network.
 
 pub mod addr_policy;
+pub mod counts;
 pub mod ice;
+pub mod rate;
 pub mod signal;
+pub mod source;
 pub mod stun;
 pub mod token;
 pub mod turn;

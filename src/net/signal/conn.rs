@@ -20,6 +20,8 @@ enum Step {
     Incoming(Option<Result<Message, ws::Error>>),
     Queued(Next),
     Tick,
+    /// A newer unauthenticated connection of the same source took this one's slot.
+    Evicted,
 }
 
 /// The socket comes boxed: an async fn keeps its arguments and the locals they move into as two
@@ -44,10 +46,22 @@ where
     loop {
         let step = or(
             async { Step::Incoming(ws.next().await) },
-            or(async { Step::Queued(outbox.next().await) }, async {
-                ping.next().await;
-                Step::Tick
-            }),
+            or(
+                async { Step::Queued(outbox.next().await) },
+                or(
+                    async {
+                        ping.next().await;
+                        Step::Tick
+                    },
+                    async {
+                        match &slot {
+                            Some(pending) => pending.evicted().await,
+                            None => std::future::pending().await,
+                        }
+                        Step::Evicted
+                    },
+                ),
+            ),
         )
         .await;
         match step {
@@ -74,7 +88,7 @@ where
             }
             Step::Incoming(Some(Err(e))) => {
                 log::debug!("signal: closing a connection: {e:?}");
-                close(&mut ws, e.close_code(), e.reason()).await;
+                close(&mut ws, CloseCode::from(e)).await;
                 break;
             }
             Step::Incoming(None) => break,
@@ -88,17 +102,21 @@ where
                     break;
                 }
             }
-            Step::Queued(Next::Frame(Frame::Close(code, reason))) => {
-                close(&mut ws, code, reason).await;
+            Step::Queued(Next::Frame(Frame::Close(code))) => {
+                close(&mut ws, code).await;
                 break;
             }
             Step::Queued(Next::SlowReader) => {
-                let code = CloseCode::SlowReader;
-                close(&mut ws, code.code(), code.reason()).await;
+                close(&mut ws, CloseCode::SlowReader).await;
                 break;
             }
             Step::Queued(Next::HubGone) => {
-                close(&mut ws, 1001, "server shutting down").await;
+                close(&mut ws, CloseCode::ShuttingDown).await;
+                break;
+            }
+            Step::Evicted => {
+                log::debug!("signal: evicted an unauthenticated connection for a newer one of its source");
+                close(&mut ws, CloseCode::Evicted).await;
                 break;
             }
             Step::Tick => {
@@ -137,11 +155,11 @@ where
 }
 
 /// The close handshake, boxed: its state would otherwise be part of every idle connection's task.
-async fn close<S>(ws: &mut WsSocket<S>, code: u16, reason: &str)
+async fn close<S>(ws: &mut WsSocket<S>, code: CloseCode)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    Box::pin(ws.close(code, reason)).await
+    Box::pin(ws.close(code.code(), code.reason())).await
 }
 
 #[cfg(test)]

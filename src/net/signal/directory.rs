@@ -1,5 +1,6 @@
 //! The hub's view of the rest of the server: the token service, each project's allowed web
-//! origins, and the TURN endpoints and secret for ICE server lists.
+//! origins, and the TURN endpoints and secret for ICE server lists. Queries only: what the hub
+//! wants done comes out of it as a command, carried out by the hub task.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -7,7 +8,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::ids::ProjectId;
-use crate::proto::ice::{ice_servers, turn_username, IceEndpoints};
+use crate::proto::ice::{ice_servers, IceEndpoints};
 use crate::proto::signal::Directory;
 use crate::proto::token::{TokenError, VerifiedToken};
 use crate::tokens::TokenService;
@@ -21,8 +22,6 @@ pub struct ServerDirectory {
     pub turn_port: u16,
     pub turns_port: u16,
     pub turn_secret: Vec<u8>,
-    /// The turn thread, told which key each issued TURN username belongs to.
-    pub turn: Option<async_channel::Sender<crate::net::turn::Control>>,
 }
 
 impl Directory for ServerDirectory {
@@ -41,15 +40,6 @@ impl Directory for ServerDirectory {
         let host =
             self.public_host.clone().or_else(|| host.map(host_without_port)).unwrap_or_else(|| "localhost".into());
         let endpoints = IceEndpoints { host, turn_port: self.turn_port, turns_port: self.turns_port };
-        if let Some(turn) = &self.turn {
-            let c = &token.claims;
-            let username = turn_username(c.exp.secs(), token.project.as_str(), c.gid.as_str(), c.pid.as_str());
-            let grant = crate::net::turn::Control::Grant { username, kid: token.kid.clone(), expiry: c.exp };
-            // The queue is unbounded; this fails only once the turn thread has stopped.
-            if turn.try_send(grant).is_err() {
-                log::debug!("signal: the turn thread has stopped; TURN grant not recorded");
-            }
-        }
         ice_servers(&endpoints, &self.turn_secret, token)
     }
 }

@@ -9,15 +9,11 @@ use futures_lite::future::or;
 
 use super::directory::ServerDirectory;
 use super::{HubEvent, OutboxSender};
-use crate::net::shutdown::{Guard, Signal};
-use crate::proto::signal::{Command, ConnId, Hub, Now};
+use crate::proto::signal::{Command, ConnId, Hub};
+use crate::shutdown::{Guard, Signal};
 use crate::store::worker::StoreHandle;
 use crate::tokens::KeyEvent;
-use crate::unixtime::UnixTime;
-
-fn now() -> Now {
-    Now { mono: Instant::now(), wall: UnixTime::now() }
-}
+use crate::unixtime::Now;
 
 enum Input {
     Event(Option<HubEvent>),
@@ -32,6 +28,8 @@ pub struct HubTask {
     pub events: async_channel::Receiver<HubEvent>,
     pub keys: async_channel::Receiver<KeyEvent>,
     pub store: StoreHandle,
+    /// The turn thread, told which key each issued TURN username belongs to.
+    pub turn: Option<async_channel::Sender<crate::net::turn::Control>>,
     pub max_queued_bytes: usize,
     /// To wait, at shutdown, until every connection task has sent its close frame.
     pub shared: std::sync::Arc<super::SignalShared>,
@@ -83,7 +81,7 @@ impl HubTask {
                 Input::Key(None) => {}
                 Input::Timer => {
                     timer_at = None;
-                    self.hub.handle_timeout(now());
+                    self.hub.handle_timeout(Now::read());
                 }
                 Input::Stop => {
                     self.hub.handle_shutdown();
@@ -112,10 +110,10 @@ impl HubTask {
         match event {
             HubEvent::Open { conn, info, outbox } => {
                 conns.insert(conn, outbox);
-                self.hub.handle_open(conn, info, now());
+                self.hub.handle_open(conn, info, Now::read());
             }
-            HubEvent::Text { conn, text } => self.hub.handle_text(conn, &text, now(), &mut self.dir),
-            HubEvent::Binary { conn } => self.hub.handle_binary(conn, now()),
+            HubEvent::Text { conn, text } => self.hub.handle_text(conn, &text, Now::read(), &mut self.dir),
+            HubEvent::Binary { conn } => self.hub.handle_binary(conn, Now::read()),
             HubEvent::Closed { conn } => {
                 conns.remove(&conn);
                 self.hub.handle_closed(conn);
@@ -142,6 +140,14 @@ impl HubTask {
         }
     }
 
+    fn tell_turn(&self, msg: crate::net::turn::Control) {
+        let Some(turn) = &self.turn else { return };
+        // The queue is unbounded; this fails only once the turn thread has stopped.
+        if turn.try_send(msg).is_err() {
+            log::debug!("signal: the turn thread has stopped; a TURN update was not delivered");
+        }
+    }
+
     fn flush(&mut self, conns: &mut HashMap<ConnId, OutboxSender>) {
         while let Some(cmd) = self.hub.poll_command() {
             match cmd {
@@ -154,8 +160,15 @@ impl HubTask {
                 }
                 Command::Close { conn, code } => {
                     if let Some(out) = conns.remove(&conn) {
-                        out.send_close(code.code(), code.reason());
+                        out.send_close(code);
                     }
+                }
+                Command::GrantTurn { username, kid, expiry } => {
+                    self.tell_turn(crate::net::turn::Control::Grant { username, kid, expiry })
+                }
+                Command::KickTurn { project, peer } => {
+                    let identity = crate::proto::turn::Identity { project, gid: peer.gid, pid: peer.pid };
+                    self.tell_turn(crate::net::turn::Control::Kick(identity))
                 }
             }
         }

@@ -8,11 +8,13 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
+use crate::proto::signal::CloseCode;
+
 /// What the hub task sends one connection, in order.
 #[derive(Debug, PartialEq)]
 pub enum Frame {
     Text(String),
-    Close(u16, &'static str),
+    Close(CloseCode),
 }
 
 /// What the connection task takes next.
@@ -105,9 +107,9 @@ impl OutboxSender {
         Ok(())
     }
 
-    pub fn send_close(&self, code: u16, reason: &'static str) {
+    pub fn send_close(&self, code: CloseCode) {
         let mut s = self.0.state();
-        s.frames.push_back(Frame::Close(code, reason));
+        s.frames.push_back(Frame::Close(code));
         wake(s);
     }
 }
@@ -144,9 +146,9 @@ mod tests {
     fn frames_come_out_in_order_and_the_storage_is_freed_when_drained() {
         let (outbox, tx) = Outbox::new();
         tx.send_text("a".into(), 100).unwrap();
-        tx.send_close(4003, "key deleted");
+        tx.send_close(CloseCode::Revoked);
         assert_eq!(next_now(&outbox), Some(Next::Frame(Frame::Text("a".into()))));
-        assert_eq!(next_now(&outbox), Some(Next::Frame(Frame::Close(4003, "key deleted"))));
+        assert_eq!(next_now(&outbox), Some(Next::Frame(Frame::Close(CloseCode::Revoked))));
         assert_eq!(next_now(&outbox), None);
         assert_eq!(outbox.state().frames.capacity(), 0);
     }

@@ -6,15 +6,27 @@
 //! Why one thread: relaying is syscall-bound (a receive and a send per packet); the core's work
 //! per packet is a couple of hash lookups. A second data-path thread would need shared state or
 //! sharding by 5-tuple; `docs/turn.md` records the measurements behind this choice.
+//!
+//! The thread's tasks: the UDP listener's, one per relay socket and the control loop
+//! (`relay.rs`, which also holds the state they share and says why it is shared as it is), and
+//! one per TCP or TLS listener and connection (`stream.rs`). Queues to stream clients are
+//! `outbound.rs`.
 
 mod addrs;
 pub mod batch;
+mod outbound;
 mod relay;
 pub mod stats;
-pub mod stream;
+mod stream;
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::rc::Rc;
 use std::sync::Arc;
+
+use nix::sys::socket::{setsockopt, sockopt};
+use rustls::ServerConfig;
+use smol::net::TcpListener;
+use smol::{Async, LocalExecutor};
 
 pub use stats::TurnStats;
 
@@ -22,6 +34,8 @@ use crate::config::PortRange;
 use crate::ids::Kid;
 use crate::proto::turn::{Identity, Secrets, Server};
 use crate::unixtime::UnixTime;
+
+const LISTENER_SOCKET_BUFFER: usize = 4 << 20;
 
 /// Messages for the turn thread.
 pub enum Control {
@@ -32,7 +46,8 @@ pub enum Control {
         expiry: UnixTime,
     },
     KeysDeleted(Vec<Kid>),
-    RevokeIdentity(Identity),
+    /// A kicked peer (admin action) loses its allocations.
+    Kick(Identity),
     Secrets(Secrets),
     Shutdown,
 }
@@ -59,7 +74,7 @@ pub fn spawn(
     listener: UdpSocket,
     relays: RelaySetup,
     stats: Arc<TurnStats>,
-    streams: Vec<(smol::net::TcpListener, Option<std::sync::Arc<rustls::ServerConfig>>)>,
+    streams: Vec<(TcpListener, Option<Arc<ServerConfig>>)>,
 ) -> std::io::Result<TurnHandle> {
     // Unbounded: a bounded queue allocates and touches all its slots up front (65,536 of them
     // cost 5 MiB of RSS at idle). Senders are signaling grants (one per welcome or refresh) and
@@ -68,8 +83,45 @@ pub fn spawn(
     let thread_stats = stats.clone();
     let thread = std::thread::Builder::new()
         .name("turn".into())
-        .spawn(move || relay::run(core, listener, relays, rx, thread_stats, streams))?;
+        .spawn(move || run(core, listener, relays, rx, thread_stats, streams))?;
     Ok(TurnHandle { control, stats, thread })
+}
+
+/// The turn thread: starts its tasks, runs until `Control::Shutdown`, then closes every socket.
+fn run(
+    core: Server,
+    listener: UdpSocket,
+    setup: RelaySetup,
+    control: async_channel::Receiver<Control>,
+    stats: Arc<TurnStats>,
+    streams: Vec<(TcpListener, Option<Arc<ServerConfig>>)>,
+) {
+    let executor = Rc::new(LocalExecutor::new());
+    // Every client's packets queue on this one socket: give bursts room (the kernel caps this at
+    // net.core.rmem_max / wmem_max; see docs/operations.md).
+    for (name, result) in [
+        ("receive", setsockopt(&listener, sockopt::RcvBuf, &LISTENER_SOCKET_BUFFER)),
+        ("send", setsockopt(&listener, sockopt::SndBuf, &LISTENER_SOCKET_BUFFER)),
+    ] {
+        if let Err(e) = result {
+            log::warn!("turn: cannot size the UDP listener's {name} buffer: {e}");
+        }
+    }
+    let listener = match Async::new(listener) {
+        Ok(l) => Rc::new(l),
+        Err(e) => {
+            log::error!("turn: cannot register the UDP listener: {e}");
+            return;
+        }
+    };
+    let shell = relay::ShellCell::new(core, listener.clone(), setup, executor.clone());
+    let udp = relay::UdpAlive(executor.spawn(relay::client_datagrams(shell.clone(), listener)));
+    for (listener, tls) in streams {
+        executor.spawn(stream::serve(shell.downgrade(), Rc::downgrade(&executor), listener, tls)).detach();
+    }
+    smol::block_on(executor.run(relay::control_loop(shell.clone(), control, stats, &udp)));
+    drop(udp);
+    shell.with(|st| st.close_all());
 }
 
 /// The addresses relay sockets bind and announce, by family, from the listener and `public_ip`.

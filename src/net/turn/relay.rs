@@ -1,26 +1,37 @@
-//! The turn thread: a local executor with one task for the UDP listener, one per relay socket
-//! and one for control messages and timers. They share the core through a `RefCell` on this one
-//! thread; no task holds the borrow across an await.
+//! The turn thread's state and its UDP data path. [`Shell`] holds the core, the relay sockets
+//! and the way to each stream client; the tasks here are the UDP listener's, one per relay
+//! socket, and the one for control messages and timers. Stream connections are `stream.rs`'s
+//! tasks; `mod.rs` starts the thread.
+//!
+//! Who owns the shell: every task on the turn thread reaches the one `Shell` through
+//! [`ShellCell::with`] (or [`WeakShell::with`]), a closure over `&mut Shell`. A closure cannot
+//! await, so no borrow lives across an await, and on this one thread `with` never finds the
+//! shell borrowed, as long as nothing inside a `with` calls `with` again (nothing the shell
+//! drops does: connection slots live outside it, in `net::slots`).
+//!
+//! Why not one owner task fed by messages, the house's usual shape: every datagram and every
+//! stream record would then cross a channel (a wake-up of another task) and be copied into the
+//! message between the socket that read it and the core, on the path docs/benchmarks.md
+//! measures. Passing `&mut Shell` down one task instead would make that task poll every socket
+//! itself. A `with` costs what the bare `RefCell` borrow it wraps did: one per batch of
+//! datagrams, one per stream record.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::io::ErrorKind;
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nix::sys::socket::{setsockopt, sockopt};
-use rustls::ServerConfig;
-use smol::net::TcpListener;
 use smol::{Async, LocalExecutor, Task, Timer};
 
 use super::batch::{RecvBatch, BATCH};
-use super::stream::{StreamOut, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_IP, MAX_QUEUED_BYTES};
+use super::outbound::StreamOut;
 use super::{Control, RelaySetup, TurnStats};
 use crate::proto::stun::Family;
-use crate::proto::turn::{AllocId, Client, Command, Now, Server, Transport};
-use crate::unixtime::UnixTime;
+use crate::proto::turn::{AllocId, Client, Command, Server, Transport};
+use crate::unixtime::{Now, UnixTime};
 
 /// Datagrams handled per wakeup before a task yields to the others.
 const BUDGET: usize = 64;
@@ -28,7 +39,6 @@ const BUDGET: usize = 64;
 const TICK: Duration = Duration::from_secs(1);
 const USAGE_EVERY: Duration = Duration::from_secs(2);
 const BIND_ATTEMPTS: usize = 64;
-const LISTENER_SOCKET_BUFFER: usize = 4 << 20;
 
 struct Relay {
     socket: Rc<Async<UdpSocket>>,
@@ -43,223 +53,160 @@ pub(super) struct Shell {
     relays: HashMap<AllocId, Relay>,
     ports_in_use: HashSet<u16>,
     streams: HashMap<u64, StreamOut>,
-    /// Stream connections per source address, counted from accept (handshakes included).
-    stream_slots: HashMap<IpAddr, usize>,
-    stream_slots_total: usize,
     out: Vec<u8>,
     /// Taken while a socket is drained (the handlers need `&mut Shell`), then put back.
     batch: Option<Box<RecvBatch>>,
     rng_state: u64,
-    pub(super) executor: Rc<LocalExecutor<'static>>,
+    /// Runs the relay sockets' tasks.
+    executor: Rc<LocalExecutor<'static>>,
     next_conn: u64,
-    me: Weak<RefCell<Shell>>,
+    me: WeakShell,
 }
 
-pub(super) fn now() -> Now {
-    Now { mono: Instant::now(), wall: UnixTime::now() }
-}
+/// The turn thread's shell, shared by its tasks; the module doc says why it is a `RefCell`.
+#[derive(Clone)]
+pub(super) struct ShellCell(Rc<RefCell<Shell>>);
 
-pub(super) fn run(
-    core: Server,
-    listener: UdpSocket,
-    setup: RelaySetup,
-    control: async_channel::Receiver<Control>,
-    stats: Arc<TurnStats>,
-    streams: Vec<(TcpListener, Option<Arc<ServerConfig>>)>,
-) {
-    let executor = Rc::new(LocalExecutor::new());
-    // Every client's packets queue on this one socket: give bursts room (the kernel caps this at
-    // net.core.rmem_max / wmem_max; see docs/operations.md).
-    for (name, result) in [
-        ("receive", setsockopt(&listener, sockopt::RcvBuf, &LISTENER_SOCKET_BUFFER)),
-        ("send", setsockopt(&listener, sockopt::SndBuf, &LISTENER_SOCKET_BUFFER)),
-    ] {
-        if let Err(e) = result {
-            log::warn!("turn: cannot size the UDP listener's {name} buffer: {e}");
-        }
+/// What tasks run by the shell's own executor hold: a [`ShellCell`] there would be a cycle (the
+/// shell owns the executor) and keep the shell alive after the thread stops.
+#[derive(Clone)]
+pub(super) struct WeakShell(Weak<RefCell<Shell>>);
+
+impl ShellCell {
+    pub(super) fn new(
+        core: Server,
+        listener: Rc<Async<UdpSocket>>,
+        setup: RelaySetup,
+        executor: Rc<LocalExecutor<'static>>,
+    ) -> ShellCell {
+        let seed = crate::random::token::<8>().bytes().fold(0u64, |a, b| a.rotate_left(8) ^ u64::from(b)) | 1;
+        ShellCell(Rc::new_cyclic(|me| {
+            RefCell::new(Shell {
+                core,
+                listener,
+                setup,
+                relays: HashMap::new(),
+                ports_in_use: HashSet::new(),
+                streams: HashMap::new(),
+                out: Vec::with_capacity(2048),
+                batch: Some(Box::new(RecvBatch::new())),
+                rng_state: seed,
+                executor,
+                next_conn: 1,
+                me: WeakShell(me.clone()),
+            })
+        }))
     }
-    let listener = match Async::new(listener) {
-        Ok(l) => Rc::new(l),
-        Err(e) => {
-            log::error!("turn: cannot register the UDP listener: {e}");
-            return;
-        }
-    };
-    let seed = crate::random::token::<8>().bytes().fold(0u64, |a, b| a.rotate_left(8) ^ u64::from(b)) | 1;
-    let shell = Rc::new_cyclic(|me| {
-        RefCell::new(Shell {
-            core,
-            listener: listener.clone(),
-            setup,
-            relays: HashMap::new(),
-            ports_in_use: HashSet::new(),
-            streams: HashMap::new(),
-            stream_slots: HashMap::new(),
-            stream_slots_total: 0,
-            out: Vec::with_capacity(2048),
-            batch: Some(Box::new(RecvBatch::new())),
-            rng_state: seed,
-            executor: executor.clone(),
-            next_conn: 1,
-            me: me.clone(),
-        })
-    });
-    let udp = executor.spawn(client_datagrams(shell.clone(), listener));
-    let udp_alive = UdpAlive(udp);
-    for (listener, tls) in streams {
-        executor.spawn(super::stream::serve(Rc::downgrade(&shell), listener, tls)).detach();
+
+    /// Runs `f` on the shell. `f` must not call `with` (the shell is borrowed: it would panic).
+    #[inline]
+    pub(super) fn with<R>(&self, f: impl FnOnce(&mut Shell) -> R) -> R {
+        f(&mut self.0.borrow_mut())
     }
-    smol::block_on(executor.run(control_loop(shell.clone(), control, stats, &udp_alive)));
-    drop(udp_alive);
-    let mut st = shell.borrow_mut();
-    st.relays.clear();
-    st.streams.clear();
+
+    pub(super) fn downgrade(&self) -> WeakShell {
+        WeakShell(Rc::downgrade(&self.0))
+    }
 }
 
-async fn client_datagrams(shell: Rc<RefCell<Shell>>, listener: Rc<Async<UdpSocket>>) {
+impl WeakShell {
+    /// Runs `f` on the shell, or returns `None` once the thread has dropped it (shutting down).
+    #[inline]
+    pub(super) fn with<R>(&self, f: impl FnOnce(&mut Shell) -> R) -> Option<R> {
+        let shell = self.0.upgrade()?;
+        let r = f(&mut shell.borrow_mut());
+        Some(r)
+    }
+}
+
+/// The UDP listener's task; it only ends when the socket fails.
+pub(super) async fn client_datagrams(shell: ShellCell, listener: Rc<Async<UdpSocket>>) {
     loop {
         if let Err(e) = listener.readable().await {
             log::error!("turn: UDP listener failed: {e}");
             return;
         }
-        if drain_socket(&shell, &listener, None) {
+        if shell.with(|st| st.drain_socket(&listener, None)) {
             smol::future::yield_now().await;
         }
     }
 }
 
-async fn peer_datagrams(shell: Weak<RefCell<Shell>>, alloc: AllocId, socket: Rc<Async<UdpSocket>>) {
+async fn peer_datagrams(shell: WeakShell, alloc: AllocId, socket: Rc<Async<UdpSocket>>) {
     loop {
         if socket.readable().await.is_err() {
             return;
         }
-        let Some(shell) = shell.upgrade() else { return };
-        let busy = drain_socket(&shell, &socket, Some(alloc));
-        drop(shell);
+        let Some(busy) = shell.with(|st| st.drain_socket(&socket, Some(alloc))) else { return };
         if busy {
             smol::future::yield_now().await;
         }
     }
 }
 
-/// Reads and handles what `socket` has queued, in batches, until a short batch shows it drained
-/// (a later datagram re-arms the readiness wait) or the budget is spent (returns true: yield).
-/// `alloc` is `None` for the client listener, else the allocation whose relay socket this is.
-fn drain_socket(shell: &Rc<RefCell<Shell>>, socket: &Async<UdpSocket>, alloc: Option<AllocId>) -> bool {
-    let mut st = shell.borrow_mut();
-    // One set of receive buffers for every socket keeps an allocation's footprint small.
-    let Some(mut batch) = st.batch.take() else { return false };
-    let mut handled = 0;
-    let busy = loop {
-        let n = match batch.recv(socket.get_ref()) {
-            Ok(n) => n,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => break false,
-            // ICMP errors from earlier sends surface here; they are not fatal.
-            Err(e) => {
-                log::trace!("turn: UDP receive: {e}");
-                break false;
-            }
-        };
-        // One clock reading per batch: the datagrams arrived together.
-        let now = now();
-        for i in 0..n {
-            let (meta, bytes) = batch.get(i);
-            let Some(from) = meta.from.filter(|_| !meta.truncated) else { continue };
-            match alloc {
-                None => st.client_record(Client { transport: Transport::Udp, conn: 0, addr: from }, bytes, now),
-                Some(alloc) => st.peer_datagram(alloc, from, bytes, now),
-            }
-        }
-        handled += n;
-        if n < BATCH {
-            break false;
-        }
-        if handled >= BUDGET {
-            break true;
-        }
-    };
-    st.batch = Some(batch);
-    busy
-}
+/// The UDP listener's task, watched by the control loop for `/healthz`.
+pub(super) struct UdpAlive(pub(super) Task<()>);
 
-/// The UDP listener's task; it only ends when the socket fails.
-struct UdpAlive(Task<()>);
-
-async fn control_loop(
-    shell: Rc<RefCell<Shell>>,
+pub(super) async fn control_loop(
+    shell: ShellCell,
     control: async_channel::Receiver<Control>,
     stats: Arc<TurnStats>,
     udp: &UdpAlive,
 ) {
     let mut next_usage = Instant::now() + USAGE_EVERY;
     loop {
-        let deadline = {
-            let st = shell.borrow();
-            let tick = Instant::now() + TICK;
-            st.core.poll_timeout().map_or(tick, |t| t.min(tick))
-        };
+        let tick = Instant::now() + TICK;
+        let deadline = shell.with(|st| st.core.poll_timeout().map_or(tick, |t| t.min(tick)));
         let msg = futures_lite::future::or(async { Some(control.recv().await) }, async {
             Timer::at(deadline).await;
             None
         })
         .await;
-        let mut st = shell.borrow_mut();
-        match msg {
+        let msg = match msg {
             Some(Ok(Control::Shutdown)) | Some(Err(_)) => break,
-            Some(Ok(msg)) => st.control(msg),
-            None => {}
-        }
-        let now = now();
-        st.core.handle_timeout(now);
-        st.drain(now);
-        stats.set_totals(st.core.totals(), st.streams.len());
-        if udp.0.is_finished() {
-            stats.mark_udp_failed();
-        }
-        if now.mono >= next_usage {
-            stats.add_usage(st.core.take_usage());
-            next_usage = now.mono + USAGE_EVERY;
-        }
+            Some(Ok(msg)) => Some(msg),
+            None => None,
+        };
+        shell.with(|st| {
+            if let Some(msg) = msg {
+                st.control(msg);
+            }
+            let now = Now::read();
+            st.core.handle_timeout(now);
+            st.drain(now);
+            stats.set_totals(st.core.totals(), st.streams.len());
+            if udp.0.is_finished() {
+                stats.mark_udp_failed();
+            }
+            if now.mono >= next_usage {
+                stats.add_usage(st.core.take_usage());
+                next_usage = now.mono + USAGE_EVERY;
+            }
+        });
     }
-    stats.add_usage(shell.borrow_mut().core.take_usage());
+    shell.with(|st| stats.add_usage(st.core.take_usage()));
 }
 
 impl Shell {
-    pub(super) fn next_conn(&mut self) -> u64 {
+    /// A stream client's connection is ready for records: numbers it and keeps its queue.
+    pub(super) fn stream_opened(&mut self, transport: Transport, addr: SocketAddr, out: StreamOut) -> Client {
         self.next_conn += 1;
-        self.next_conn
-    }
-
-    /// Takes a connection slot for `ip` unless the total or the per-address cap is reached.
-    pub(super) fn take_stream_slot(&mut self, ip: IpAddr) -> bool {
-        let mine = self.stream_slots.get(&ip).copied().unwrap_or(0);
-        if self.stream_slots_total >= MAX_CONNECTIONS || mine >= MAX_CONNECTIONS_PER_IP {
-            return false;
-        }
-        self.stream_slots.insert(ip, mine + 1);
-        self.stream_slots_total += 1;
-        true
-    }
-
-    pub(super) fn give_back_stream_slot(&mut self, ip: IpAddr) {
-        if let Some(n) = self.stream_slots.get_mut(&ip) {
-            *n -= 1;
-            self.stream_slots_total -= 1;
-            if *n == 0 {
-                self.stream_slots.remove(&ip);
-            }
-        }
-    }
-
-    pub(super) fn stream_opened(&mut self, client: Client, out: StreamOut) {
+        let client = Client { transport, conn: self.next_conn, addr };
         self.streams.insert(client.conn, out);
+        client
     }
 
     /// A stream client went away: its allocation goes with it (RFC 8656 §3.1).
     pub(super) fn stream_closed(&mut self, client: Client) {
         self.streams.remove(&client.conn);
         self.core.handle_client_closed(client);
-        self.drain(now());
+        self.drain(Now::read());
+    }
+
+    /// The thread is stopping: closes every relay socket and stream queue.
+    pub(super) fn close_all(&mut self) {
+        self.relays.clear();
+        self.streams.clear();
     }
 
     pub(super) fn client_record(&mut self, client: Client, bytes: &[u8], now: Now) {
@@ -271,6 +218,46 @@ impl Shell {
             }
         }
         self.drain(now);
+    }
+
+    /// Reads and handles what `socket` has queued, in batches, until a short batch shows it
+    /// drained (a later datagram re-arms the readiness wait) or the budget is spent (returns
+    /// true: yield). `alloc` is `None` for the client listener, else the allocation whose relay
+    /// socket this is.
+    fn drain_socket(&mut self, socket: &Async<UdpSocket>, alloc: Option<AllocId>) -> bool {
+        // One set of receive buffers for every socket keeps an allocation's footprint small.
+        let Some(mut batch) = self.batch.take() else { return false };
+        let mut handled = 0;
+        let busy = loop {
+            let n = match batch.recv(socket.get_ref()) {
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break false,
+                // ICMP errors from earlier sends surface here; they are not fatal.
+                Err(e) => {
+                    log::trace!("turn: UDP receive: {e}");
+                    break false;
+                }
+            };
+            // One clock reading per batch: the datagrams arrived together.
+            let now = Now::read();
+            for i in 0..n {
+                let (meta, bytes) = batch.get(i);
+                let Some(from) = meta.from.filter(|_| !meta.truncated) else { continue };
+                match alloc {
+                    None => self.client_record(Client { transport: Transport::Udp, conn: 0, addr: from }, bytes, now),
+                    Some(alloc) => self.peer_datagram(alloc, from, bytes, now),
+                }
+            }
+            handled += n;
+            if n < BATCH {
+                break false;
+            }
+            if handled >= BUDGET {
+                break true;
+            }
+        };
+        self.batch = Some(batch);
+        busy
     }
 
     fn peer_datagram(&mut self, alloc: AllocId, from: SocketAddr, payload: &[u8], now: Now) {
@@ -290,12 +277,8 @@ impl Shell {
                 }
             }
             Transport::Tcp | Transport::Tls => {
-                // A full queue means a slow reader; dropping is what UDP would do.
                 if let Some(out) = self.streams.get(&to.conn) {
-                    let queued = out.queued.get();
-                    if queued + bytes.len() <= MAX_QUEUED_BYTES && out.tx.try_send(bytes.to_vec()).is_ok() {
-                        out.queued.set(queued + bytes.len());
-                    }
+                    out.push(bytes);
                 }
             }
         }
@@ -303,17 +286,17 @@ impl Shell {
 
     fn control(&mut self, msg: Control) {
         match msg {
-            Control::Grant { username, kid, expiry } => self.core.grant(username, kid, expiry, UnixTime::now()),
+            Control::Grant { username, kid, expiry } => self.core.handle_grant(username, kid, expiry, UnixTime::now()),
             Control::KeysDeleted(kids) => {
-                let n = self.core.revoke_kids(&kids);
+                let n = self.core.handle_keys_deleted(&kids);
                 if n > 0 {
                     log::info!("turn: removed {n} allocations of deleted keys");
                 }
             }
-            Control::RevokeIdentity(identity) => {
-                self.core.revoke_identity(&identity);
+            Control::Kick(identity) => {
+                self.core.handle_kick(&identity);
             }
-            Control::Secrets(secrets) => self.core.set_secrets(secrets),
+            Control::Secrets(secrets) => self.core.handle_secrets(secrets),
             Control::Shutdown => {}
         }
     }

@@ -3,20 +3,27 @@
 //! each straight to the core, and writes back what the core sends (RFC 8656 §3.1, §12.5).
 //! Keeping them on the turn thread saves two cross-thread hops and a copy per record; measured
 //! in docs/benchmarks.md.
+//!
+//! The connection limits are counted and enforced here, one [`SlotPool`] per listener. What a
+//! connection needs of the shell is three calls: `stream_opened`, `client_record` and
+//! `stream_closed`.
 
-use std::cell::{Cell, RefCell};
-use std::net::IpAddr;
-use std::rc::{Rc, Weak};
+use std::net::SocketAddr;
+use std::rc::Weak;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
 use rustls::ServerConfig;
 use smol::net::TcpListener;
+use smol::LocalExecutor;
 
-use super::relay::Shell;
+use super::outbound::{self, StreamIn};
+use super::relay::WeakShell;
+use crate::net::slots::SlotPool;
 use crate::proto::stun::frame::{next_record, Record};
 use crate::proto::turn::{Client, Transport};
+use crate::unixtime::Now;
 
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A connection that sends nothing for this long is closed (allocations are refreshed at least
@@ -26,41 +33,26 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(900);
 const IDLE_CHECK: Duration = Duration::from_secs(60);
 /// The largest record: a STUN header plus a 16-bit length, or ChannelData with padding.
 const MAX_RECORD: usize = 20 + 65_535;
-pub const MAX_CONNECTIONS: usize = 4096;
-/// Per source address, so one host cannot take every slot.
-pub const MAX_CONNECTIONS_PER_IP: usize = 64;
-/// Bytes waiting for a slow reader before more are dropped.
-pub const MAX_QUEUED_BYTES: usize = 256 * 1024;
-const OUTBOUND_QUEUE: usize = 1024;
+/// Connections per listener (TCP and TLS are counted apart, SPEC "Clients without credentials"),
+/// handshakes included.
+const MAX_CONNECTIONS: usize = 4096;
+/// Per source (an IPv4 address or an IPv6 /64) on one listener, so one host cannot take every
+/// slot.
+const MAX_CONNECTIONS_PER_SOURCE: usize = 64;
 /// Records handled before the connection task lets the turn thread's other tasks run.
 const RECORD_BUDGET: usize = 64;
 
-/// The way to a stream client: its queue and the bytes waiting in it.
-pub struct StreamOut {
-    pub tx: async_channel::Sender<Vec<u8>>,
-    pub queued: Rc<Cell<usize>>,
-}
-
-/// A connection slot, given back when the connection's task ends (or is dropped).
-struct Slot {
-    shell: Weak<RefCell<Shell>>,
-    ip: IpAddr,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        if let Some(shell) = self.shell.upgrade() {
-            if let Ok(mut st) = shell.try_borrow_mut() {
-                st.give_back_stream_slot(self.ip);
-            }
-        }
-    }
-}
-
 /// Accepts TURN clients on `listener`; `tls` makes it the turns listener. Runs until the turn
-/// thread's executor stops.
-pub(super) async fn serve(shell: Weak<RefCell<Shell>>, listener: TcpListener, tls: Option<Arc<ServerConfig>>) {
+/// thread's executor stops. Both the shell and the executor are weak: this task runs on that
+/// executor, which the shell owns.
+pub(super) async fn serve(
+    shell: WeakShell,
+    executor: Weak<LocalExecutor<'static>>,
+    listener: TcpListener,
+    tls: Option<Arc<ServerConfig>>,
+) {
     let name = if tls.is_some() { "turns" } else { "turn-tcp" };
+    let slots = SlotPool::new(MAX_CONNECTIONS, MAX_CONNECTIONS_PER_SOURCE);
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(conn) => conn,
@@ -70,24 +62,19 @@ pub(super) async fn serve(shell: Weak<RefCell<Shell>>, listener: TcpListener, tl
                 continue;
             }
         };
-        let Some(strong) = shell.upgrade() else { return };
-        let (executor, conn, admitted) = {
-            let mut st = strong.borrow_mut();
-            (st.executor.clone(), st.next_conn(), st.take_stream_slot(peer.ip()))
-        };
-        drop(strong);
-        if !admitted {
+        // Dropped with the connection's task, however it ends.
+        let Some(slot) = slots.take(peer.ip()) else {
             log::debug!("{name}: connection limit reached; refusing {peer}");
             continue;
-        }
-        let slot = Slot { shell: shell.clone(), ip: peer.ip() };
+        };
+        let Some(executor) = executor.upgrade() else { return };
         let _ = stream.set_nodelay(true);
         let (shell, tls) = (shell.clone(), tls.clone());
         executor
             .spawn(async move {
                 let _slot = slot;
                 match tls {
-                    None => connection(shell, stream, Client { transport: Transport::Tcp, conn, addr: peer }).await,
+                    None => connection(shell, stream, Transport::Tcp, peer).await,
                     Some(config) => {
                         let handshake = futures_lite::future::or(
                             async { Some(crate::net::tls_stream::accept(stream, config).await) },
@@ -97,9 +84,7 @@ pub(super) async fn serve(shell: Weak<RefCell<Shell>>, listener: TcpListener, tl
                             },
                         );
                         match handshake.await {
-                            Some(Ok(tls)) => {
-                                connection(shell, tls, Client { transport: Transport::Tls, conn, addr: peer }).await
-                            }
+                            Some(Ok(tls)) => connection(shell, tls, Transport::Tls, peer).await,
                             Some(Err(e)) => log::debug!("turns: TLS handshake with {peer} failed: {e}"),
                             None => log::debug!("turns: TLS handshake with {peer} timed out"),
                         }
@@ -110,36 +95,30 @@ pub(super) async fn serve(shell: Weak<RefCell<Shell>>, listener: TcpListener, tl
     }
 }
 
-async fn connection<S>(shell: Weak<RefCell<Shell>>, stream: S, client: Client)
+async fn connection<S>(shell: WeakShell, stream: S, transport: Transport, peer: SocketAddr)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let (tx, rx) = async_channel::bounded::<Vec<u8>>(OUTBOUND_QUEUE);
-    let queued = Rc::new(Cell::new(0usize));
-    match shell.upgrade() {
-        Some(s) => s.borrow_mut().stream_opened(client, StreamOut { tx, queued: queued.clone() }),
-        None => return,
-    }
-    let (reader, mut writer) = futures_lite::io::split(stream);
-    let write = async move {
-        while let Ok(bytes) = rx.recv().await {
-            queued.set(queued.get().saturating_sub(bytes.len()));
-            if writer.write_all(&bytes).await.is_err() {
-                break;
-            }
-            if rx.is_empty() && writer.flush().await.is_err() {
-                break;
-            }
-        }
-        let _ = writer.close().await;
-    };
-    futures_lite::future::or(read_records(reader, client, shell.clone()), write).await;
-    if let Some(s) = shell.upgrade() {
-        s.borrow_mut().stream_closed(client);
-    }
+    let (out, input) = outbound::queue();
+    let Some(client) = shell.with(|st| st.stream_opened(transport, peer, out)) else { return };
+    let (reader, writer) = futures_lite::io::split(stream);
+    futures_lite::future::or(read_records(reader, client, shell.clone()), write_records(writer, input)).await;
+    shell.with(|st| st.stream_closed(client));
 }
 
-async fn read_records<R: AsyncRead + Unpin>(mut reader: R, client: Client, shell: Weak<RefCell<Shell>>) {
+async fn write_records<W: AsyncWrite + Unpin>(mut writer: W, input: StreamIn) {
+    while let Some(bytes) = input.recv().await {
+        if writer.write_all(&bytes).await.is_err() {
+            break;
+        }
+        if input.is_empty() && writer.flush().await.is_err() {
+            break;
+        }
+    }
+    let _ = writer.close().await;
+}
+
+async fn read_records<R: AsyncRead + Unpin>(mut reader: R, client: Client, shell: WeakShell) {
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = [0u8; 4096];
     let mut since_yield = 0;
@@ -150,20 +129,21 @@ async fn read_records<R: AsyncRead + Unpin>(mut reader: R, client: Client, shell
     loop {
         let mut taken = 0;
         // One clock reading per chunk read (and after each yield), not per record.
-        let mut now = super::relay::now();
+        let mut now = Now::read();
         loop {
             match next_record(&buf[taken..], MAX_RECORD) {
                 Record::Complete(len) => {
-                    let Some(s) = shell.upgrade() else { return };
-                    s.borrow_mut().client_record(client, &buf[taken..taken + len], now);
-                    drop(s);
+                    let record = &buf[taken..taken + len];
+                    if shell.with(|st| st.client_record(client, record, now)).is_none() {
+                        return;
+                    }
                     taken += len;
                     since_yield += 1;
                     if since_yield >= RECORD_BUDGET {
                         // A fast sender must not starve the UDP relays and timers.
                         since_yield = 0;
                         smol::future::yield_now().await;
-                        now = super::relay::now();
+                        now = Now::read();
                     }
                 }
                 Record::NeedMore => break,

@@ -7,76 +7,43 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub use super::close::CloseCode;
 use super::index::PresenceIndex;
 use super::limits::{Bucket, Strikes};
 use super::messages::{out, parse_client, ClientMessage, ErrorCode, PeerAddr};
 use crate::ids::{Kid, ProjectId};
+use crate::proto::counts::Counts;
 use crate::proto::token::{Identity, TokenError, VerifiedToken};
+pub use crate::unixtime::Now;
 use crate::unixtime::UnixTime;
 
 /// A connection, numbered by the shell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub u64);
 
-/// The current time, both clocks: monotonic for timers, wall for token times.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Now {
-    pub mono: Instant,
-    pub wall: UnixTime,
-}
-
-/// WebSocket close codes of SPEC "Signaling".
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CloseCode {
-    NoAuth,
-    TokenInvalid,
-    Revoked,
-    Expired,
-    Replaced,
-    SlowReader,
-    Abuse,
-    TooBig,
-    ShuttingDown,
-    /// The project is at its connection cap (RFC 6455 1013 "try again later").
-    TryAgainLater,
-}
-
-impl CloseCode {
-    pub fn code(self) -> u16 {
-        match self {
-            CloseCode::NoAuth => 4001,
-            CloseCode::TokenInvalid => 4002,
-            CloseCode::Revoked => 4003,
-            CloseCode::Expired => 4004,
-            CloseCode::Replaced => 4005,
-            CloseCode::SlowReader => 4007,
-            CloseCode::Abuse => 4008,
-            CloseCode::TooBig => 1009,
-            CloseCode::ShuttingDown => 1001,
-            CloseCode::TryAgainLater => 1013,
-        }
-    }
-
-    pub fn reason(self) -> &'static str {
-        match self {
-            CloseCode::NoAuth => "no auth",
-            CloseCode::TokenInvalid => "token invalid",
-            CloseCode::Revoked => "revoked",
-            CloseCode::Expired => "token expired",
-            CloseCode::Replaced => "replaced by a newer connection",
-            CloseCode::SlowReader => "too slow a reader",
-            CloseCode::Abuse => "too many errors",
-            CloseCode::TooBig => "message too big",
-            CloseCode::ShuttingDown => "server shutting down",
-            CloseCode::TryAgainLater => "project connection limit reached",
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    Send { conn: ConnId, text: String },
-    Close { conn: ConnId, code: CloseCode },
+    Send {
+        conn: ConnId,
+        text: String,
+    },
+    Close {
+        conn: ConnId,
+        code: CloseCode,
+    },
+    /// TURN credentials went out (in a `welcome` or `refreshed`) for a token of `kid`: the TURN
+    /// core must learn the username's key, so deleting the key revokes them.
+    GrantTurn {
+        username: String,
+        kid: Kid,
+        expiry: UnixTime,
+    },
+    /// A kicked peer's identity loses its TURN allocations, and its TURN credentials stop
+    /// working, whether or not it had a live session.
+    KickTurn {
+        project: ProjectId,
+        peer: PeerAddr,
+    },
 }
 
 /// What the hub needs from the rest of the server.
@@ -85,7 +52,8 @@ pub trait Directory {
     /// Whether a session of `project` may come from a page of `origin` (`None`: no Origin header).
     fn origin_allowed(&self, project: &ProjectId, origin: Option<&str>) -> bool;
     /// The RTCIceServer list for this token (TURN credentials expire with it); `host` is the
-    /// host name the client used to reach the signal listener, if it sent one.
+    /// host name the client used to reach the signal listener, if it sent one. A query: the hub
+    /// itself emits [`Command::GrantTurn`] for the credentials it hands out.
     fn ice_servers(&self, token: &VerifiedToken, host: Option<&str>) -> Value;
 }
 
@@ -157,7 +125,7 @@ pub struct Hub {
     conns: HashMap<ConnId, Conn>,
     sessions: HashMap<SessionKey, ConnId>,
     presence: PresenceIndex,
-    per_project: HashMap<ProjectId, usize>,
+    per_project: Counts<ProjectId>,
     timers: BinaryHeap<Reverse<(Instant, ConnId, Timer)>>,
     out: VecDeque<Command>,
 }
@@ -169,7 +137,7 @@ impl Hub {
             conns: HashMap::new(),
             sessions: HashMap::new(),
             presence: PresenceIndex::default(),
-            per_project: HashMap::new(),
+            per_project: Counts::default(),
             timers: BinaryHeap::new(),
             out: VecDeque::new(),
         }
@@ -248,8 +216,10 @@ impl Hub {
         }
     }
 
-    /// Kicks one peer (admin action); false if it was not present.
+    /// Kicks one peer (admin action): its session closes with 4003 and its TURN identity is
+    /// revoked; false if it had no session.
     pub fn handle_kick(&mut self, project: &ProjectId, peer: &PeerAddr) -> bool {
+        self.out.push_back(Command::KickTurn { project: project.clone(), peer: peer.clone() });
         match self.sessions.get(&(project.clone(), peer.clone())).copied() {
             Some(conn) => {
                 self.close(conn, CloseCode::Revoked);

@@ -19,6 +19,13 @@ impl Bucket {
         Bucket { tokens: burst as f32, rate: rate as f32, burst: burst as f32, last: now }
     }
 
+    /// Whether the bucket has refilled to its burst by `now` (it then holds nothing a new one
+    /// would not).
+    pub fn is_full(&self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        f64::from(self.tokens) + elapsed * f64::from(self.rate) >= f64::from(self.burst)
+    }
+
     /// Takes one token if there is one.
     pub fn take(&mut self, now: Instant) -> bool {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();

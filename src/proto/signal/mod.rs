@@ -7,6 +7,7 @@
 //! unauthenticated connections. Token checks, origin lists and ICE server lists come through
 //! the [`hub::Directory`] trait.
 
+pub mod close;
 pub mod hub;
 mod index;
 pub mod limits;

@@ -5,10 +5,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::allocation::{AllocId, Allocation, Bandwidth, PendingAllocate, Usage};
-use super::requests::{canonical_addr, Auth};
+use super::error::TurnError;
+use super::requests::{canonical_addr, Auth, ReplyTo};
 use super::{Client, Command, Now, Server};
 use crate::proto::stun::attr::{self, AttrType};
-use crate::proto::stun::{Class, ErrorCode, Family, Message, MessageBuilder, Method, TransactionId};
+use crate::proto::stun::{Class, Family, Message, MessageBuilder, Method, TransactionId};
 
 /// UDP, the only REQUESTED-TRANSPORT this server relays (RFC 8656 §14.7).
 const PROTO_UDP: u8 = 17;
@@ -16,20 +17,26 @@ const PROTO_UDP: u8 = 17;
 const ADDRESS_ERROR_CODE: AttrType = AttrType(0x8001);
 
 impl Server {
-    pub(super) fn allocate(&mut self, client: Client, req: &Message<'_>, auth: Auth, now: Now) {
+    pub(super) fn allocate(
+        &mut self,
+        client: Client,
+        req: &Message<'_>,
+        auth: &Auth,
+        now: Now,
+    ) -> Result<(), TurnError> {
         if self.by_client.contains_key(&client) {
-            return self.error(client, req, ErrorCode::AllocationMismatch, &auth);
+            return Err(TurnError::AllocationExists);
         }
         match req.get(AttrType::REQUESTED_TRANSPORT).map(attr::decode_requested_transport) {
             Some(Ok(PROTO_UDP)) => {}
-            Some(Ok(_)) => return self.error(client, req, ErrorCode::UnsupportedTransport, &auth),
-            _ => return self.error(client, req, ErrorCode::BadRequest, &auth),
+            Some(Ok(_)) => return Err(TurnError::UnsupportedTransport),
+            _ => return Err(TurnError::MissingTransport),
         }
         let requested = req.get(AttrType::REQUESTED_ADDRESS_FAMILY).map(attr::decode_family_attr);
         let additional = req.get(AttrType::ADDITIONAL_ADDRESS_FAMILY).map(attr::decode_family_attr);
         let family = match (requested, additional) {
             (Some(_), Some(_)) | (Some(Err(_)), _) | (_, Some(Err(_))) | (None, Some(Ok(Family::V4))) => {
-                return self.error(client, req, ErrorCode::BadRequest, &auth)
+                return Err(TurnError::BadAddressFamily)
             }
             (Some(Ok(f)), None) => f,
             (None, _) => Family::V4,
@@ -39,31 +46,29 @@ impl Server {
             Family::V6 => self.config.relay_v6,
         };
         if !family_ok {
-            return self.error(client, req, ErrorCode::AddressFamilyNotSupported, &auth);
+            return Err(TurnError::FamilyNotSupported);
         }
         let reservation = req.has(AttrType::RESERVATION_TOKEN);
         let even = req.get(AttrType::EVEN_PORT);
         if reservation || even.is_some_and(|v| v.first().is_some_and(|b| b & 0x80 != 0)) {
-            return self.error(client, req, ErrorCode::InsufficientCapacity, &auth);
+            return Err(TurnError::ReservationUnsupported);
         }
         let identity = auth.user.identity.clone();
-        if self.per_identity.get(&identity).copied().unwrap_or(0) >= self.config.max_allocations_per_peer
-            || self.per_project.get(&identity.project).copied().unwrap_or(0) >= self.config.max_allocations_per_project
+        if self.per_identity.get(&identity) >= self.config.max_allocations_per_peer
+            || self.per_project.get(&identity.project) >= self.config.max_allocations_per_project
         {
-            return self.error(client, req, ErrorCode::AllocationQuotaReached, &auth);
+            return Err(TurnError::AllocationQuota);
         }
-        let Some(lifetime) = self.lifetime(req, &auth, now) else {
-            return self.error(client, req, ErrorCode::BadRequest, &auth);
-        };
+        let lifetime = self.lifetime(req, auth, now)?;
         let id = AllocId(self.next_id);
         self.next_id += 1;
-        let left = self.time_left(&auth, now);
+        let left = self.time_left(auth, now);
         let allocation = Allocation {
             id,
             client,
             identity: identity.clone(),
-            username: auth.username,
-            key: auth.key,
+            username: auth.username.clone(),
+            key: auth.key.clone(),
             relay: None,
             pending: Some(PendingAllocate {
                 lifetime,
@@ -82,9 +87,10 @@ impl Server {
         };
         self.allocations.insert(id, allocation);
         self.by_client.insert(client, id);
-        *self.per_identity.entry(identity.clone()).or_default() += 1;
-        *self.per_project.entry(identity.project.clone()).or_default() += 1;
+        self.per_identity.increment(identity.clone());
+        self.per_project.increment(identity.project.clone());
         self.commands.push_back(Command::BindRelay { alloc: id, family, even_port: even.is_some() });
+        Ok(())
     }
 }
 
@@ -115,11 +121,9 @@ pub(super) fn complete_allocate(server: &mut Server, id: AllocId, relay: Option<
     let Some(pending) = a.pending.take() else { return };
     let (client, key, tid) = (a.client, a.key.clone(), a.allocate_tid);
     let Some(relay) = relay else {
-        let mut b = MessageBuilder::new(Class::Error, Method::ALLOCATE, tid);
-        let code = ErrorCode::InsufficientCapacity;
-        b.error_code(code.code(), code.reason());
         server.remove(id);
-        server.send(client, b.finish(Some((pending.alg, &key)), pending.fingerprint));
+        let to = ReplyTo { client, method: Method::ALLOCATE, tid, fingerprint: pending.fingerprint };
+        server.reject(to, TurnError::RelayUnavailable, Some((pending.alg, &key)), now);
         return;
     };
     a.relay = Some(relay);

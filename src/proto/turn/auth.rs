@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::ids::{GroupId, Kid, PeerId, ProjectId};
 use crate::proto::ice::turn_credential;
+use crate::proto::source::SourceKey;
 use crate::proto::stun::LongTermKey;
 use crate::unixtime::UnixTime;
 
@@ -118,13 +119,14 @@ impl Nonces {
     }
 }
 
-/// Counts failed authentications per source address over a fixed window; at the limit the
-/// source is ignored until the window ends, which stops online guessing cheaply.
+/// Counts failed authentications per source (an IPv4 address or an IPv6 /64) over a fixed
+/// window; at the limit the source is ignored until the window ends, which stops online guessing
+/// cheaply.
 pub struct FailureLimiter {
     per_window: u32,
     window: Duration,
     max_sources: usize,
-    sources: HashMap<IpAddr, (Instant, u32)>,
+    sources: HashMap<SourceKey, (Instant, u32)>,
 }
 
 impl FailureLimiter {
@@ -132,31 +134,21 @@ impl FailureLimiter {
         FailureLimiter { per_window, window, max_sources: 65_536, sources: HashMap::new() }
     }
 
-    /// IPv6 sources are counted per /64: one host can hold a whole /64 of addresses.
-    fn source_key(ip: IpAddr) -> IpAddr {
-        match crate::proto::addr_policy::canonical(ip) {
-            IpAddr::V6(v6) => {
-                let s = v6.segments();
-                IpAddr::from([s[0], s[1], s[2], s[3], 0, 0, 0, 0])
-            }
-            v4 => v4,
-        }
-    }
-
     pub fn is_blocked(&self, ip: IpAddr, now: Instant) -> bool {
-        let ip = Self::source_key(ip);
-        self.sources.get(&ip).is_some_and(|(start, n)| *n >= self.per_window && now < *start + self.window)
+        self.sources
+            .get(&SourceKey::of(ip))
+            .is_some_and(|(start, n)| *n >= self.per_window && now < *start + self.window)
     }
 
     pub fn record_failure(&mut self, ip: IpAddr, now: Instant) {
-        let ip = Self::source_key(ip);
-        if self.sources.len() >= self.max_sources && !self.sources.contains_key(&ip) {
+        let source = SourceKey::of(ip);
+        if self.sources.len() >= self.max_sources && !self.sources.contains_key(&source) {
             self.prune(now);
             if self.sources.len() >= self.max_sources {
                 return;
             }
         }
-        let entry = self.sources.entry(ip).or_insert((now, 0));
+        let entry = self.sources.entry(source).or_insert((now, 0));
         if now >= entry.0 + self.window {
             *entry = (now, 0);
         }

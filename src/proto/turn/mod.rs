@@ -15,6 +15,7 @@ mod allocate;
 mod allocation;
 pub mod auth;
 mod data;
+mod error;
 mod requests;
 #[cfg(test)]
 mod tests;
@@ -27,19 +28,15 @@ use std::time::{Duration, Instant};
 pub use allocation::{AllocId, Usage};
 use auth::{FailureLimiter, Grants, Nonces};
 pub use auth::{Identity, Secrets};
+pub use error::TurnError;
 
 use crate::ids::{Kid, ProjectId};
 use crate::proto::addr_policy::PeerPolicy;
+use crate::proto::counts::Counts;
 use crate::proto::stun::Family;
+pub use crate::unixtime::Now;
 use crate::unixtime::UnixTime;
 use allocation::Allocation;
-
-/// The current time in both clocks the core needs.
-#[derive(Debug, Clone, Copy)]
-pub struct Now {
-    pub mono: Instant,
-    pub wall: UnixTime,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Transport {
@@ -131,8 +128,8 @@ pub struct Server {
     next_id: u64,
     allocations: HashMap<AllocId, Allocation>,
     by_client: HashMap<Client, AllocId>,
-    per_identity: HashMap<Identity, usize>,
-    per_project: HashMap<ProjectId, usize>,
+    per_identity: Counts<Identity>,
+    per_project: Counts<ProjectId>,
     /// Ports of bound relay sockets: the only ports of this box's own addresses peers may use.
     live_relay_ports: std::collections::HashSet<u16>,
     expiries: BinaryHeap<Reverse<(Instant, AllocId)>>,
@@ -161,8 +158,8 @@ impl Server {
             next_id: 1,
             allocations: HashMap::new(),
             by_client: HashMap::new(),
-            per_identity: HashMap::new(),
-            per_project: HashMap::new(),
+            per_identity: Counts::default(),
+            per_project: Counts::default(),
             live_relay_ports: std::collections::HashSet::new(),
             expiries: BinaryHeap::new(),
             next_sweep: None,
@@ -179,17 +176,19 @@ impl Server {
         }
     }
 
-    pub fn set_secrets(&mut self, secrets: Secrets) {
+    /// The TURN secret was rotated (or loaded): credentials are checked against these from now.
+    pub fn handle_secrets(&mut self, secrets: Secrets) {
         self.secrets = secrets;
     }
 
     /// Remembers that `username` was issued for a token signed by `kid`.
-    pub fn grant(&mut self, username: String, kid: Kid, expiry: UnixTime, wall: UnixTime) {
+    pub fn handle_grant(&mut self, username: String, kid: Kid, expiry: UnixTime, wall: UnixTime) {
         self.grants.grant(username, kid, expiry, wall);
     }
 
-    /// Deleted keys: their usernames stop working and their allocations are removed.
-    pub fn revoke_kids(&mut self, kids: &[Kid]) -> usize {
+    /// Deleted keys: their usernames stop working and their allocations are removed. Returns
+    /// how many allocations went.
+    pub fn handle_keys_deleted(&mut self, kids: &[Kid]) -> usize {
         let users: std::collections::HashSet<String> = self.grants.revoke(kids).into_iter().collect();
         let doomed: Vec<AllocId> =
             self.allocations.values().filter(|a| users.contains(&a.username)).map(|a| a.id).collect();
@@ -197,8 +196,8 @@ impl Server {
         doomed.len()
     }
 
-    /// A kicked peer loses its allocations.
-    pub fn revoke_identity(&mut self, identity: &Identity) -> usize {
+    /// A kicked peer loses its allocations. Returns how many went.
+    pub fn handle_kick(&mut self, identity: &Identity) -> usize {
         let doomed: Vec<AllocId> =
             self.allocations.values().filter(|a| &a.identity == identity).map(|a| a.id).collect();
         doomed.iter().for_each(|id| self.remove(*id));
@@ -291,8 +290,8 @@ impl Server {
     fn remove(&mut self, id: AllocId) {
         let Some(a) = self.allocations.remove(&id) else { return };
         self.by_client.remove(&a.client);
-        decrement(&mut self.per_identity, &a.identity);
-        decrement(&mut self.per_project, &a.identity.project);
+        self.per_identity.decrement(&a.identity);
+        self.per_project.decrement(&a.identity.project);
         let e = self.closed_usage.entry(a.identity.project.clone()).or_default();
         e.0.bytes += a.usage.bytes;
         e.0.packets += a.usage.packets;
@@ -301,15 +300,6 @@ impl Server {
         }
         if a.relay.is_some() || a.pending.is_some() {
             self.commands.push_back(Command::CloseRelay { alloc: id });
-        }
-    }
-}
-
-fn decrement<K: std::hash::Hash + Eq>(map: &mut HashMap<K, usize>, key: &K) {
-    if let Some(n) = map.get_mut(key) {
-        *n -= 1;
-        if *n == 0 {
-            map.remove(key);
         }
     }
 }

@@ -457,11 +457,11 @@ fn deleting_the_key_revokes_granted_usernames_and_their_allocations() {
     let mut w = World::new();
     let mut c = w.creds(3600, "alice");
     let kid = crate::ids::Kid::parse("kid_0123456789abcdef").unwrap();
-    w.server.grant(c.username.clone(), kid.clone(), UnixTime(T0 + 3600), UnixTime(T0));
+    w.server.handle_grant(c.username.clone(), kid.clone(), UnixTime(T0 + 3600), UnixTime(T0));
     w.allocate(udp("10.0.0.2:5000"), &mut c);
     let mut other = w.creds(3600, "bob");
     w.allocate(udp("10.0.0.2:5001"), &mut other);
-    assert_eq!(w.server.revoke_kids(&[kid]), 1);
+    assert_eq!(w.server.handle_keys_deleted(&[kid]), 1);
     assert_eq!(w.server.totals().allocations, 1);
     assert_eq!(w.allocate(udp("10.0.0.2:5002"), &mut c).1, Some(401));
 }
@@ -472,7 +472,7 @@ fn a_kicked_identity_loses_its_allocations() {
     let mut c = w.creds(3600, "alice");
     w.allocate(udp("10.0.0.2:5000"), &mut c);
     let who = TurnUserIdentity::of(&c.username);
-    assert_eq!(w.server.revoke_identity(&who), 1);
+    assert_eq!(w.server.handle_kick(&who), 1);
     assert_eq!(w.server.totals().allocations, 0);
 }
 
@@ -487,7 +487,7 @@ impl TurnUserIdentity {
 fn the_previous_secret_works_only_during_its_grace() {
     let mut w = World::new();
     let until = UnixTime(T0 + 100);
-    w.server.set_secrets(Secrets { current: b"new-secret".to_vec(), previous: Some((SECRET.to_vec(), until)) });
+    w.server.handle_secrets(Secrets { current: b"new-secret".to_vec(), previous: Some((SECRET.to_vec(), until)) });
     let mut c = w.creds(3600, "alice");
     assert_eq!(w.allocate(udp("10.0.0.2:5000"), &mut c).1, None);
     w.advance(100);

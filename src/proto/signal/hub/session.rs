@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::{CloseCode, Command, ConnId, Directory, Hub, Live, Now, State, Timer};
+use crate::proto::ice::turn_username;
 use crate::proto::signal::messages::{out, ErrorCode, PeerAddr};
 use crate::proto::token::{Identity, VerifiedToken};
 
@@ -33,12 +34,7 @@ impl Hub {
         self.sessions.remove(&live.key);
         let (project, addr) = &live.key;
         self.presence.remove(project, &addr.gid, &addr.pid);
-        if let Some(n) = self.per_project.get_mut(project) {
-            *n -= 1;
-            if *n == 0 {
-                self.per_project.remove(project);
-            }
-        }
+        self.per_project.decrement(project);
         let text = out::presence(false, addr);
         for peer in self.reachable(&live.identity) {
             self.send(peer, text.clone());
@@ -87,6 +83,13 @@ impl Hub {
         self.timers.push(Reverse((now.mono + until(close_at), conn, Timer::Expire(generation))));
     }
 
+    /// The TURN username of this token's `ice_servers`, for the TURN core to tie to its key.
+    fn grant_turn(&mut self, token: &VerifiedToken) {
+        let c = &token.claims;
+        let username = turn_username(c.exp.secs(), token.project.as_str(), c.gid.as_str(), c.pid.as_str());
+        self.out.push_back(Command::GrantTurn { username, kid: token.kid.clone(), expiry: c.exp });
+    }
+
     pub(super) fn authenticate(&mut self, conn: ConnId, token: &str, now: Now, dir: &mut dyn Directory) {
         let token = match dir.verify(token, now.wall) {
             Ok(t) => t,
@@ -100,7 +103,7 @@ impl Hub {
         let addr = PeerAddr { gid: identity.gid.clone(), pid: identity.pid.clone() };
         let key = (identity.project.clone(), addr.clone());
         let replaced = self.sessions.get(&key).copied();
-        if replaced.is_none() && self.per_project.get(&key.0).copied().unwrap_or(0) >= self.cfg.max_conns_per_project {
+        if replaced.is_none() && self.per_project.get(&key.0) >= self.cfg.max_conns_per_project {
             return self.close(conn, CloseCode::TryAgainLater);
         }
         if let Some(old) = replaced {
@@ -110,9 +113,10 @@ impl Hub {
         } else {
             self.sessions.insert(key.clone(), conn);
             self.presence.insert(&key.0, &addr.gid, &addr.pid);
-            *self.per_project.entry(key.0.clone()).or_default() += 1;
+            self.per_project.increment(key.0.clone());
         }
         let ice = dir.ice_servers(&token, info.host.as_deref());
+        self.grant_turn(&token);
         let exp = token.claims.exp.secs();
         if let Some(c) = self.conns.get_mut(&conn) {
             c.state =
@@ -142,6 +146,7 @@ impl Hub {
             Ok(t) => {
                 let host = self.conns.get(&conn).and_then(|c| c.info.host.clone());
                 let ice = dir.ice_servers(&t, host.as_deref());
+                self.grant_turn(&t);
                 let generation = match self.conns.get_mut(&conn).map(|c| &mut c.state) {
                     Some(State::Live(l)) => {
                         l.generation += 1;

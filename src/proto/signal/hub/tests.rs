@@ -66,6 +66,10 @@ struct World {
     mono: Instant,
     wall: i64,
     next: u64,
+    /// Every `GrantTurn` so far: (username, kid, expiry).
+    grants: Vec<(String, Kid, i64)>,
+    /// Every `KickTurn` so far.
+    turn_kicks: Vec<(ProjectId, PeerAddr)>,
 }
 
 impl World {
@@ -76,6 +80,8 @@ impl World {
             mono: Instant::now(),
             wall: T0,
             next: 1,
+            grants: Vec::new(),
+            turn_kicks: Vec::new(),
         }
     }
     fn now(&self) -> Now {
@@ -113,6 +119,8 @@ impl World {
             match cmd {
                 Command::Send { conn, text } => v.push((conn, Ok(serde_json::from_str(&text).unwrap()))),
                 Command::Close { conn, code } => v.push((conn, Err(code.code()))),
+                Command::GrantTurn { username, kid, expiry } => self.grants.push((username, kid, expiry.secs())),
+                Command::KickTurn { project, peer } => self.turn_kicks.push((project, peer)),
             }
         }
         v
@@ -298,6 +306,22 @@ fn refresh_extends_the_session_and_a_mismatched_token_is_refused() {
 }
 
 #[test]
+fn welcome_and_refreshed_each_grant_their_turn_username_to_the_tokens_key() {
+    let mut w = World::new();
+    let c = w.auth(&format!("p1:room:alice:{}", exp(120)));
+    w.drain();
+    let kid = Kid::parse("kid_0000000000000002").unwrap();
+    assert_eq!(w.grants, vec![(format!("{}:p1:room:alice", exp(120)), kid.clone(), exp(120))]);
+    w.text(c, &serde_json::json!({"type": "refresh", "token": format!("p1:room:alice:{}", exp(900))}).to_string());
+    w.drain();
+    assert_eq!(w.grants[1], (format!("{}:p1:room:alice", exp(900)), kid, exp(900)));
+    // A refused refresh hands out no credentials, so it grants nothing.
+    w.text(c, &serde_json::json!({"type": "refresh", "token": "junk"}).to_string());
+    w.drain();
+    assert_eq!(w.grants.len(), 2);
+}
+
+#[test]
 fn bad_requests_do_not_close_until_the_abuse_threshold() {
     let mut w = World::new();
     let c = w.auth(&format!("p1:room:alice:{}", exp(600)));
@@ -372,6 +396,12 @@ fn kick_and_shutdown() {
     let out = w.drain();
     assert_eq!(closed(&out, a), Some(4003));
     assert_eq!(sent_to(&out, b)[0]["event"], "leave");
+    // TURN is told either way: an identity with allocations but no session is kicked as well.
+    let ghost = PeerAddr { gid: GroupId::parse("room").unwrap(), pid: PeerId::parse("ghost").unwrap() };
+    assert!(!w.hub.handle_kick(&ProjectId::parse("p1").unwrap(), &ghost));
+    w.drain();
+    let p1 = ProjectId::parse("p1").unwrap();
+    assert_eq!(w.turn_kicks, vec![(p1.clone(), addr), (p1, ghost)]);
     let pending = w.open();
     w.hub.handle_shutdown();
     let out = w.drain();

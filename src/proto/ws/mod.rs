@@ -2,7 +2,8 @@
 //! go in with [`Decoder::push`], whole messages come out of [`Decoder::poll_message`]; frames we
 //! send are built by [`text_frame`], [`PING`] and [`close_frame`].
 //!
-//! What it enforces, with the close code each violation gets ([`Error::close_code`]): client
+//! What it enforces, with the close code each violation gets (the table is
+//! `proto::signal::CloseCode`, with the rest of the codes this server sends): client
 //! frames are masked, no reserved bit is set (no extension is ever negotiated, so no
 //! permessage-deflate), opcodes are the six of §5.2, control frames are final and at most 125
 //! bytes, continuations follow an unfinished message and nothing else interleaves, a close
@@ -15,10 +16,8 @@
 //! Left out on purpose: extensions, and binary payloads (signaling only counts binary messages as
 //! bad requests, so their bytes are skipped, not kept).
 
-/// The close code sent when a frame breaks the protocol.
-const PROTOCOL_ERROR: u16 = 1002;
-const INVALID_PAYLOAD: u16 = 1007;
-const MESSAGE_TOO_BIG: u16 = 1009;
+pub mod handshake;
+
 const MAX_CONTROL_PAYLOAD: usize = 125;
 
 /// A whole message (or control frame) from the client.
@@ -42,25 +41,6 @@ pub enum Error {
     InvalidUtf8,
     /// Any other violation of RFC 6455 §5; the text says which, for debug logs.
     Protocol(&'static str),
-}
-
-impl Error {
-    /// The close code to send before dropping the connection.
-    pub fn close_code(self) -> u16 {
-        match self {
-            Error::TooBig => MESSAGE_TOO_BIG,
-            Error::InvalidUtf8 => INVALID_PAYLOAD,
-            Error::Protocol(_) => PROTOCOL_ERROR,
-        }
-    }
-
-    pub fn reason(self) -> &'static str {
-        match self {
-            Error::TooBig => "message too big",
-            Error::InvalidUtf8 => "invalid UTF-8",
-            Error::Protocol(_) => "protocol error",
-        }
-    }
 }
 
 /// A message that arrived in several frames, until its final frame.
@@ -99,7 +79,7 @@ impl Decoder {
     }
 
     /// The next whole message, `Ok(None)` until more bytes arrive. After an error the connection
-    /// must be closed with [`Error::close_code`]; the decoder is not usable any more.
+    /// must be closed with the error's close code; the decoder is not usable any more.
     pub fn poll_message(&mut self) -> Result<Option<Message>, Error> {
         loop {
             let Some(header) = parse_header(&self.buf[self.pos..])? else {
@@ -313,5 +293,4 @@ pub fn close_frame(code: Option<u16>, reason: &str) -> Vec<u8> {
 }
 
 #[cfg(test)]
-#[path = "ws_tests.rs"]
 mod tests;

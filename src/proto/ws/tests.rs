@@ -148,13 +148,6 @@ fn protocol_violations_are_refused() {
 }
 
 #[test]
-fn each_error_maps_to_its_close_code() {
-    assert_eq!(Error::TooBig.close_code(), 1009);
-    assert_eq!(Error::InvalidUtf8.close_code(), 1007);
-    assert_eq!(Error::Protocol("x").close_code(), 1002);
-}
-
-#[test]
 fn a_decoder_that_has_decoded_everything_holds_no_memory() {
     let mut d = Decoder::new(MAX);
     let frame = text(&"x".repeat(5000));

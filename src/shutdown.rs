@@ -1,7 +1,12 @@
 //! Shutdown as data flow: dropping the [`Trigger`] wakes every [`Signal`]; every task holds a
-//! [`Guard`], and [`Drain::wait`] returns when all guards are gone.
+//! [`Guard`], and [`Drain::wait`] returns when all guards are gone. [`Signal::until`] and
+//! [`every`] are the two shapes a task waits in: for one thing or the shutdown, and for the next
+//! tick of a periodic job or the shutdown.
 
+use std::future::Future;
 use std::time::Duration;
+
+use futures_lite::StreamExt;
 
 /// Held by `serve`; dropping it (or calling [`Trigger::fire`]) starts the shutdown.
 pub struct Trigger(#[allow(dead_code)] async_channel::Sender<()>); // held for its Drop
@@ -39,6 +44,34 @@ impl Signal {
 
     pub fn has_fired(&self) -> bool {
         self.0.is_closed()
+    }
+
+    /// `fut`'s output, or `None` if shutdown starts first.
+    pub async fn until<T>(&self, fut: impl Future<Output = T>) -> Option<T> {
+        futures_lite::future::or(async { Some(fut.await) }, async {
+            self.fired().await;
+            None
+        })
+        .await
+    }
+}
+
+/// Ticks every `interval` (the first a whole interval from now) until shutdown starts.
+pub fn every(interval: Duration, stop: Signal) -> Every {
+    Every { timer: smol::Timer::interval(interval), stop }
+}
+
+/// See [`every`]: one timer for the loop's life, not one per tick.
+pub struct Every {
+    timer: smol::Timer,
+    stop: Signal,
+}
+
+impl Every {
+    /// True at the next tick; false once shutdown has started.
+    pub async fn tick(&mut self) -> bool {
+        let Every { timer, stop } = self;
+        stop.until(timer.next()).await.is_some()
     }
 }
 
@@ -93,6 +126,20 @@ mod tests {
             assert!(drain.wait(Duration::from_secs(5)).await);
             task.await;
             assert!(signal.has_fired());
+        });
+    }
+
+    #[test]
+    fn every_ticks_until_the_shutdown_and_until_gives_up_then() {
+        smol::block_on(async {
+            let (trigger, signal) = channel();
+            let mut ticks = every(Duration::from_millis(5), signal.clone());
+            assert!(ticks.tick().await);
+            assert!(ticks.tick().await);
+            assert_eq!(signal.until(async { 7 }).await, Some(7));
+            trigger.fire();
+            assert!(!ticks.tick().await);
+            assert_eq!(signal.until(std::future::pending::<()>()).await, None);
         });
     }
 
