@@ -65,7 +65,7 @@ fn proto_cores_use_no_io_threads_clocks_async_or_sqlite() {
     assert!(missed.is_empty(), "files under src/proto outside the module tree: {missed:?}");
     assert!(tree.production.contains(&root.join("turn/requests.rs")));
     assert!(tree.test_only.contains(&root.join("turn/tests.rs")));
-    assert!(tree.test_only.contains(&root.join("ws_tests.rs")), "a #[path] module under #[cfg(test)]");
+    assert!(tree.test_only.contains(&root.join("turn/proptests.rs")), "a #[path] module inside a test module");
 }
 
 #[test]

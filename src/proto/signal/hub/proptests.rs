@@ -98,6 +98,8 @@ impl Model {
 struct Expect {
     closes: BTreeMap<ConnId, u16>,
     may_abuse: Option<ConnId>,
+    /// The kick whose TURN side must go out (it does whether or not the peer had a session).
+    kick_turn: Option<(usize, usize)>,
 }
 
 struct Harness {
@@ -154,6 +156,7 @@ impl Harness {
     fn settle(&mut self, expect: Expect) -> Vec<(ConnId, Value)> {
         let mut sent = Vec::new();
         let mut closed = BTreeMap::new();
+        let mut kicked = None;
         while let Some(cmd) = self.w.hub.poll_command() {
             match cmd {
                 Command::Send { conn, text } => {
@@ -166,8 +169,16 @@ impl Harness {
                     *m = Model::Gone;
                     closed.insert(conn, code.code());
                 }
+                Command::KickTurn { project, peer } => {
+                    assert!(kicked.is_none(), "one KickTurn per kick");
+                    kicked = Some((project.as_str().to_owned(), peer.pid.as_str().to_owned()));
+                }
+                // Credentials handed out in a welcome or refreshed; the TURN tests follow them.
+                Command::GrantTurn { .. } => {}
             }
         }
+        let expected_kick = expect.kick_turn.map(|(p, q)| (PROJECTS[p].to_owned(), PIDS[q].to_owned()));
+        assert_eq!(kicked, expected_kick, "the TURN side of a kick");
         if let Some(c) = expect.may_abuse {
             if closed.get(&c) == Some(&CloseCode::Abuse.code()) && !expect.closes.contains_key(&c) {
                 closed.remove(&c);
@@ -274,7 +285,7 @@ impl Harness {
                 let Some((c, m)) = self.pick(conn, false) else { return };
                 self.w.hub.handle_binary(c, now);
                 let may_abuse = (m != Model::Gone).then_some(c);
-                self.settle(Expect { closes: BTreeMap::new(), may_abuse });
+                self.settle(Expect { may_abuse, ..Expect::default() });
             }
             Op::ShellClosed { conn } => {
                 let Some((c, _)) = self.pick(conn, false) else { return };
@@ -297,7 +308,7 @@ impl Harness {
                     .map(|(c, _)| (*c, CloseCode::Revoked.code()))
                     .collect();
                 self.w.hub.handle_keys_deleted(&[kid]);
-                self.settle(Expect { closes, may_abuse: None });
+                self.settle(Expect { closes, ..Expect::default() });
             }
             Op::Kick { project, pid } => {
                 let target = self.live_at(project, pid);
@@ -305,7 +316,7 @@ impl Harness {
                 let kicked = self.w.hub.handle_kick(&ProjectId::parse(PROJECTS[project]).unwrap(), &addr);
                 assert_eq!(kicked, target.is_some());
                 let closes = target.map(|c| (c, CloseCode::Revoked.code())).into_iter().collect();
-                self.settle(Expect { closes, may_abuse: None });
+                self.settle(Expect { closes, may_abuse: None, kick_turn: Some((project, pid)) });
             }
             Op::Shutdown => {
                 let closes = self
@@ -315,7 +326,7 @@ impl Harness {
                     .map(|(c, _)| (*c, CloseCode::ShuttingDown.code()))
                     .collect();
                 self.w.hub.handle_shutdown();
-                self.settle(Expect { closes, may_abuse: None });
+                self.settle(Expect { closes, ..Expect::default() });
             }
         }
     }
@@ -356,7 +367,7 @@ impl Harness {
             })
             .collect();
         self.w.advance(secs);
-        self.settle(Expect { closes, may_abuse: None });
+        self.settle(Expect { closes, ..Expect::default() });
         if let Some(at) = self.w.hub.poll_timeout() {
             assert!(at > self.w.now().mono, "the next timer is in the future");
         }
@@ -395,10 +406,11 @@ impl Harness {
                 .collect();
             let live: BTreeSet<_> = sessions.iter().filter(|(p, _)| *p == project).cloned().collect();
             assert_eq!(present, live, "presence of {project:?}");
-            assert_eq!(hub.per_project.get(&project).copied().unwrap_or(0), live.len(), "count of {project:?}");
+            assert_eq!(hub.per_project.get(&project), live.len(), "count of {project:?}");
             assert!(live.len() <= CAP);
         }
-        assert!(hub.per_project.values().all(|n| *n > 0));
+        let projects: BTreeSet<_> = sessions.iter().map(|(p, _)| p).collect();
+        assert_eq!(hub.per_project.keys(), projects.len(), "projects counted");
     }
 }
 
