@@ -19,6 +19,8 @@
 //! HANDSHAKE_FLOOD_SERVER_BIN (another build). Every run is bounded: at most 120 s per phase,
 //! 64 threads and `--max-conns` flood connections, only to loopback.
 
+#![allow(clippy::unwrap_used, reason = "a benchmark stops at the first surprise")]
+
 #[path = "../tests/common/https.rs"]
 mod https;
 #[path = "common/server.rs"]

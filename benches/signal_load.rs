@@ -14,6 +14,10 @@
 //! PeerJS is installed with npm into target/peerjs on first use. Every run is bounded: at most
 //! N connections and rate x secs signals, only to 127.0.0.1.
 
+#![allow(clippy::unwrap_used, reason = "a benchmark stops at the first surprise")]
+
+#[path = "common/mod.rs"]
+mod bench;
 #[path = "../tests/common/https.rs"]
 mod https;
 #[path = "common/server.rs"]
@@ -116,16 +120,6 @@ impl Report {
             self.received
         );
     }
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 struct Conn {
@@ -231,7 +225,7 @@ fn run_scenario(
     o: &Opts,
 ) -> Report {
     std::thread::sleep(Duration::from_millis(500));
-    let rss_base_kib = rss_kib(server_pid);
+    let rss_base_kib = bench::rss_kib(server_pid).unwrap_or(0);
     let latencies = Arc::new(Mutex::new(Vec::with_capacity((o.rate * o.secs) as usize)));
     let received = Arc::new(AtomicU64::new(0));
     let origin = Instant::now();
@@ -262,7 +256,7 @@ fn run_scenario(
         let setup = start.elapsed();
         let held = conns.iter().filter(|c| c.is_some()).count();
         smol::Timer::after(Duration::from_secs(3)).await;
-        let rss_idle_kib = rss_kib(server_pid);
+        let rss_idle_kib = bench::rss_kib(server_pid).unwrap_or(0);
 
         // Fixed-rate signals between random members of the same group.
         let mut sent = 0u64;

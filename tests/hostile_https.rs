@@ -4,6 +4,8 @@
 //! Every source here is a loopback address of its own (127.0.0.x), so the limits of one test
 //! source never meet another's.
 
+#![allow(clippy::unwrap_used, reason = "a test's panic is its failure report")]
+
 mod common;
 
 use std::io::{ErrorKind, Read, Write};

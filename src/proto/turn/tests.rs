@@ -10,6 +10,9 @@ use crate::proto::ice::{turn_credential, turn_username};
 use crate::proto::stun::attr::{self, AttrType};
 use crate::proto::stun::{Class, ErrorCode, IntegrityAlg, LongTermKey, Message, MessageBuilder, Method, TransactionId};
 
+#[path = "proptests.rs"]
+mod proptests;
+
 const SECRET: &[u8] = b"test-secret-text";
 const REALM: &str = "edgebeam";
 const T0: i64 = 1_800_000_000;
