@@ -207,7 +207,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
             handshakes_per_source_per_sec: config.tls_handshakes_per_source_per_sec,
         };
         let (counters, stop, guard) = (counters.clone(), stop.clone(), drain.guard());
-        listeners.push(crate::rt::spawn(crate::net::https::serve(listening, handler, counters, stop, guard)));
+        listeners.push(crate::rt::spawn_worker(crate::net::https::serve(listening, handler, counters, stop, guard)));
     }
 
     if let Some(token) = setup_token {
