@@ -3,7 +3,8 @@
 //!
 //! Layers, each usable alone:
 //! - [`jws`]: size cap, three base64url segments, the header (`alg` must be `ES256`);
-//! - [`es256`]: the JOSE `r||s` signature check (ring); DER signatures are refused;
+//! - [`es256`]: the JOSE `r||s` signature check (ring); DER signatures are refused, `r` and `s`
+//!   outside [1, n−1] too, by name; the low-S form that both ECDSA twins of a signature share;
 //! - [`claims`]: `exp`/`nbf`/`iat` with leeway, `gid`/`pid`, the allow policy, the max lifetime;
 //! - [`pattern`]: allow patterns and the "who may reach whom" rule;
 //! - [`keyset`]: a snapshot of every project's public keys;
