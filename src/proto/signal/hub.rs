@@ -1,13 +1,13 @@
 //! Sessions, routing, presence, limits and token lifetimes of signaling.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 pub use super::close::CloseCode;
+use super::deadlines::Deadlines;
 use super::index::PresenceIndex;
 use super::limits::{Bucket, Strikes};
 use super::messages::{out, parse_client, ClientMessage, ErrorCode, PeerAddr};
@@ -73,6 +73,12 @@ pub struct HubConfig {
     pub max_conns_per_project: usize,
     pub expiring_notice: Duration,
     pub leeway_secs: i64,
+    /// `refresh` messages per second per connection, and how many may come at once: each
+    /// accepted one costs a verification, an HMAC and a `refreshed`, so a session gets a few
+    /// at once (retries of a refused one) and then one per 5 s, far above the one per token
+    /// lifetime a client needs.
+    pub refresh_per_sec: f64,
+    pub refresh_burst: f64,
 }
 
 impl Default for HubConfig {
@@ -86,6 +92,8 @@ impl Default for HubConfig {
             max_conns_per_project: 10_000,
             expiring_notice: Duration::from_secs(60),
             leeway_secs: 30,
+            refresh_per_sec: 0.2,
+            refresh_burst: 5.0,
         }
     }
 }
@@ -96,8 +104,11 @@ struct Live {
     key: SessionKey,
     identity: Identity,
     token: Arc<VerifiedToken>,
-    /// Bumped by every refresh, so timers of the previous token are ignored.
-    generation: u64,
+    /// When the `expiring` notice of the current token is due; `None` once it went out.
+    notice_at: Option<Instant>,
+    /// When the current token's session closes 4004 (`exp` plus the leeway).
+    close_at: Instant,
+    refreshes: Bucket,
 }
 
 enum State {
@@ -112,20 +123,14 @@ struct Conn {
     state: State,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Timer {
-    AuthDeadline,
-    Expiring(u64),
-    Expire(u64),
-}
-
 pub struct Hub {
     cfg: HubConfig,
     conns: HashMap<ConnId, Conn>,
     sessions: HashMap<SessionKey, ConnId>,
     presence: PresenceIndex,
     per_project: HashMap<ProjectId, usize>,
-    timers: BinaryHeap<Reverse<(Instant, ConnId, Timer)>>,
+    /// Each connection's next deadline: `auth` while pending, then the token's notice and close.
+    deadlines: Deadlines<ConnId>,
     out: VecDeque<Command>,
 }
 
@@ -137,7 +142,7 @@ impl Hub {
             sessions: HashMap::new(),
             presence: PresenceIndex::default(),
             per_project: HashMap::new(),
-            timers: BinaryHeap::new(),
+            deadlines: Deadlines::default(),
             out: VecDeque::new(),
         }
     }
@@ -157,18 +162,23 @@ impl Hub {
         v
     }
 
+    /// Entries in the timer heap, stale ones included (tests hold it to O(connections)).
+    pub fn pending_timers(&self) -> usize {
+        self.deadlines.queued()
+    }
+
     pub fn poll_command(&mut self) -> Option<Command> {
         self.out.pop_front()
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.peek().map(|Reverse((at, _, _))| *at)
+        self.deadlines.next()
     }
 
     pub fn handle_open(&mut self, conn: ConnId, info: ConnInfo, now: Now) {
         let bucket = Bucket::new(self.cfg.rate_per_sec, self.cfg.burst, now.mono);
         self.conns.insert(conn, Conn { info, bucket, strikes: Strikes::default(), state: State::Pending });
-        self.timers.push(Reverse((now.mono + self.cfg.auth_timeout, conn, Timer::AuthDeadline)));
+        self.deadlines.set(conn, now.mono + self.cfg.auth_timeout);
     }
 
     /// The connection is gone (closed by the peer, by the shell, or after a hub `Close`).
@@ -241,20 +251,23 @@ impl Hub {
     }
 
     pub fn handle_timeout(&mut self, now: Now) {
-        while let Some(Reverse((at, conn, timer))) = self.timers.peek().copied() {
-            if at > now.mono {
-                break;
-            }
-            self.timers.pop();
-            let Some(c) = self.conns.get(&conn) else { continue };
-            match (timer, &c.state) {
-                (Timer::AuthDeadline, State::Pending) => self.close(conn, CloseCode::NoAuth),
-                (Timer::Expiring(g), State::Live(l)) if l.generation == g => {
-                    let exp = l.token.claims.exp.secs();
-                    self.send(conn, out::expiring(exp));
-                }
-                (Timer::Expire(g), State::Live(l)) if l.generation == g => self.close(conn, CloseCode::Expired),
-                _ => {}
+        while let Some(conn) = self.deadlines.pop_due(now.mono) {
+            let Some(c) = self.conns.get_mut(&conn) else { continue };
+            let State::Live(l) = &mut c.state else {
+                self.close(conn, CloseCode::NoAuth);
+                continue;
+            };
+            if l.notice_at.is_some_and(|at| at <= now.mono) {
+                l.notice_at = None;
+                let (exp, close_at) = (l.token.claims.exp.secs(), l.close_at);
+                self.send(conn, out::expiring(exp));
+                // Due at once if time jumped past it too: this loop closes it next.
+                self.deadlines.set(conn, close_at);
+            } else if l.close_at <= now.mono {
+                self.close(conn, CloseCode::Expired);
+            } else {
+                let next = l.notice_at.map_or(l.close_at, |n| n.min(l.close_at));
+                self.deadlines.set(conn, next);
             }
         }
     }

@@ -8,6 +8,7 @@
 //! the [`hub::Directory`] trait.
 
 pub mod close;
+mod deadlines;
 pub mod hub;
 mod index;
 pub mod limits;

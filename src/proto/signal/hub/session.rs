@@ -1,12 +1,11 @@
 //! The hub's session life: authentication, refresh, routing, presence, closing.
 
-use std::cmp::Reverse;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{CloseCode, Command, ConnId, Directory, Hub, Live, Now, State, Timer};
+use super::{Bucket, CloseCode, Command, ConnId, Directory, Hub, Live, Now, State};
 use crate::proto::ice::turn_username;
 use crate::proto::signal::messages::{out, ErrorCode, PeerAddr};
 use crate::proto::token::{Identity, VerifiedToken};
@@ -26,6 +25,7 @@ impl Hub {
 
     pub(super) fn drop_conn(&mut self, conn: ConnId) {
         let Some(c) = self.conns.remove(&conn) else { return };
+        self.deadlines.remove(conn);
         let State::Live(live) = c.state else { return };
         // A replaced session already belongs to the newer connection: no leave.
         if self.sessions.get(&live.key) != Some(&conn) {
@@ -78,14 +78,15 @@ impl Hub {
         }
     }
 
-    fn schedule_token_timers(&mut self, conn: ConnId, token: &VerifiedToken, generation: u64, now: Now) {
+    /// The `expiring` notice and the 4004 close of `token`, as instants: wall-clock `exp` is
+    /// turned into monotonic time once, here.
+    fn token_deadlines(&self, token: &VerifiedToken, now: Now) -> (Instant, Instant) {
         let exp = token.claims.exp.secs();
         let until = |wall: i64| Duration::from_secs(wall.saturating_sub(now.wall.secs()).max(0) as u64);
         // A token with less than the notice left is warned about at once, so the client refreshes.
         let notice = exp - self.cfg.expiring_notice.as_secs() as i64;
-        self.timers.push(Reverse((now.mono + until(notice), conn, Timer::Expiring(generation))));
         let close_at = exp.saturating_add(self.cfg.leeway_secs);
-        self.timers.push(Reverse((now.mono + until(close_at), conn, Timer::Expire(generation))));
+        (now.mono + until(notice), now.mono + until(close_at))
     }
 
     /// The TURN username of this token's `ice_servers`, for the TURN core to tie to its key.
@@ -123,10 +124,13 @@ impl Hub {
         let ice = dir.ice_servers(&token, info.host.as_deref());
         self.grant_turn(&token);
         let exp = token.claims.exp.secs();
+        let (notice_at, close_at) = self.token_deadlines(&token, now);
+        let refreshes = Bucket::new(self.cfg.refresh_per_sec, self.cfg.refresh_burst, now.mono);
         if let Some(c) = self.conns.get_mut(&conn) {
-            c.state =
-                State::Live(Box::new(Live { key, identity: identity.clone(), token: token.clone(), generation: 0 }));
+            let live = Live { key, identity: identity.clone(), token, notice_at: Some(notice_at), close_at, refreshes };
+            c.state = State::Live(Box::new(live));
         }
+        self.deadlines.set(conn, notice_at.min(close_at));
         let peers_conns = self.reachable(&identity);
         let peers: Vec<PeerAddr> = peers_conns.iter().filter_map(|c| self.addr_of(*c)).collect();
         self.send(conn, out::welcome(&addr, exp, &ice, &peers));
@@ -136,11 +140,13 @@ impl Hub {
                 self.send(peer, join.clone());
             }
         }
-        self.schedule_token_timers(conn, &token, 0, now);
     }
 
     pub(super) fn refresh(&mut self, conn: ConnId, token: &str, now: Now, dir: &mut dyn Directory) {
-        let Some(State::Live(live)) = self.conns.get(&conn).map(|c| &c.state) else { return };
+        let Some(State::Live(live)) = self.conns.get_mut(&conn).map(|c| &mut c.state) else { return };
+        if !live.refreshes.take(now.mono) {
+            return self.reply_error(conn, None, ErrorCode::RateLimited, "too many refreshes", now);
+        }
         let current = live.identity.clone();
         let fresh: Result<Arc<VerifiedToken>, &str> = match dir.verify(token, now.wall) {
             Ok(t) if t.identity() == current => Ok(t),
@@ -152,16 +158,16 @@ impl Hub {
                 let host = self.conns.get(&conn).and_then(|c| c.info.host.clone());
                 let ice = dir.ice_servers(&t, host.as_deref());
                 self.grant_turn(&t);
-                let generation = match self.conns.get_mut(&conn).map(|c| &mut c.state) {
+                let (notice_at, close_at) = self.token_deadlines(&t, now);
+                match self.conns.get_mut(&conn).map(|c| &mut c.state) {
                     Some(State::Live(l)) => {
-                        l.generation += 1;
+                        (l.notice_at, l.close_at) = (Some(notice_at), close_at);
                         l.token = t.clone();
-                        l.generation
                     }
                     _ => return,
-                };
+                }
+                self.deadlines.set(conn, notice_at.min(close_at));
                 self.send(conn, out::refreshed(t.claims.exp.secs(), &ice));
-                self.schedule_token_timers(conn, &t, generation, now);
             }
             Err(why) => self.reply_error(conn, None, ErrorCode::TokenInvalid, why, now),
         }

@@ -411,3 +411,115 @@ fn the_project_connection_cap_refuses_new_peers_but_allows_replacement() {
     let other = w.auth(&format!("p2:g:c:{}", exp(600)));
     assert_eq!(sent_to(&w.drain(), other)[0]["type"], "welcome", "the cap is per project");
 }
+
+fn refresh_text(token: &str) -> String {
+    serde_json::json!({"type": "refresh", "token": token}).to_string()
+}
+
+#[test]
+fn refreshes_and_closes_leave_the_timer_heap_bounded() {
+    let mut w = World::new();
+    let peers = 200;
+    let conns: Vec<ConnId> = (0..peers).map(|i| w.auth(&format!("p1:room:peer{i}:{}", exp(80_000)))).collect();
+    w.drain();
+    for round in 0..100 {
+        // Under the refresh limit; exp moves later and earlier in turn.
+        w.advance(5);
+        let e = exp(80_000 + 1000 * (round % 2));
+        for (i, c) in conns.iter().enumerate() {
+            w.text(*c, &refresh_text(&format!("p1:room:peer{i}:{e}")));
+        }
+        let out = w.drain();
+        assert!(out.iter().all(|(_, m)| m.as_ref().is_ok_and(|m| m["type"] == "refreshed")), "round {round}");
+        assert!(w.hub.pending_timers() <= 2 * peers + 64, "{} timers after round {round}", w.hub.pending_timers());
+    }
+    for c in conns {
+        w.hub.handle_closed(c);
+    }
+    assert_eq!(w.hub.connections(), 0);
+    assert!(w.hub.pending_timers() <= 64, "{} timers outlive every connection", w.hub.pending_timers());
+}
+
+#[test]
+fn refresh_is_limited_to_5_at_once_then_one_per_5_s_each_refusal_a_strike() {
+    let mut w = World::new();
+    let c = w.auth(&format!("p1:room:alice:{}", exp(600)));
+    w.drain();
+    let token = format!("p1:room:alice:{}", exp(900));
+    for i in 0..5 {
+        w.text(c, &refresh_text(&token));
+        assert_eq!(sent_to(&w.drain(), c)[0]["type"], "refreshed", "refresh {i} of the burst");
+    }
+    w.text(c, &refresh_text(&token));
+    let out = w.drain();
+    assert_eq!(sent_to(&out, c)[0]["code"], "rate_limited");
+    assert!(closed(&out, c).is_none());
+    w.advance(4);
+    w.text(c, &refresh_text(&token));
+    assert_eq!(sent_to(&w.drain(), c)[0]["code"], "rate_limited", "4 s later: still limited");
+    w.advance(1);
+    w.text(c, &refresh_text(&token));
+    assert_eq!(sent_to(&w.drain(), c)[0]["type"], "refreshed", "5 s refill one");
+    // Other messages are not held back by the refresh limit.
+    w.text(c, r#"{"type":"ping","id":1}"#);
+    assert_eq!(sent_to(&w.drain(), c)[0]["type"], "pong");
+    // Two strikes so far; nine more within 10 s make eleven: 4008.
+    for _ in 0..8 {
+        w.text(c, &refresh_text(&token));
+    }
+    assert!(closed(&w.drain(), c).is_none(), "10 strikes in 10 s are tolerated");
+    w.text(c, &refresh_text(&token));
+    assert_eq!(closed(&w.drain(), c), Some(4008));
+}
+
+#[test]
+fn a_refresh_to_an_earlier_exp_moves_the_notice_and_the_close_to_the_second() {
+    let mut w = World::new();
+    let c = w.auth(&format!("p1:room:alice:{}", exp(1000)));
+    w.drain();
+    w.advance(10);
+    w.text(c, &refresh_text(&format!("p1:room:alice:{}", exp(200))));
+    w.drain();
+    w.advance(129);
+    assert!(w.drain().is_empty(), "t = 139");
+    w.advance(1);
+    assert_eq!(sent_to(&w.drain(), c), vec![serde_json::json!({"type": "expiring", "expires_at": exp(200)})]);
+    w.advance(89);
+    assert!(closed(&w.drain(), c).is_none(), "t = 229");
+    w.advance(1);
+    assert_eq!(closed(&w.drain(), c), Some(4004), "t = 230 = exp + leeway");
+    // The first token's deadline is left queued, and skipped when it comes up.
+    w.advance(1000);
+    assert!(w.drain().is_empty());
+    assert_eq!(w.hub.pending_timers(), 0);
+}
+
+#[test]
+fn a_refresh_after_the_notice_arms_a_new_notice_for_the_new_token() {
+    let mut w = World::new();
+    let c = w.auth(&format!("p1:room:alice:{}", exp(120)));
+    w.drain();
+    w.advance(60);
+    assert_eq!(sent_to(&w.drain(), c)[0]["type"], "expiring");
+    w.text(c, &refresh_text(&format!("p1:room:alice:{}", exp(300))));
+    w.drain();
+    w.advance(179);
+    assert!(w.drain().is_empty(), "t = 239");
+    w.advance(1);
+    assert_eq!(sent_to(&w.drain(), c), vec![serde_json::json!({"type": "expiring", "expires_at": exp(300)})]);
+    w.advance(89);
+    assert!(w.drain().is_empty(), "t = 329");
+    w.advance(1);
+    assert_eq!(closed(&w.drain(), c), Some(4004));
+}
+
+#[test]
+fn a_clock_jump_past_notice_and_close_sends_the_notice_then_closes() {
+    let mut w = World::new();
+    let c = w.auth(&format!("p1:room:alice:{}", exp(120)));
+    w.drain();
+    w.advance(500);
+    let out = w.drain();
+    assert_eq!(sent_to(&out, c)[0]["type"], "expiring");
+    assert_eq!(closed(&out, c), Some(4004));
+}
