@@ -9,6 +9,7 @@ use futures_lite::future::or;
 
 use super::directory::ServerDirectory;
 use super::{HubEvent, OutboxSender};
+use crate::ids::Kid;
 use crate::proto::signal::{Command, ConnId, Hub, Now};
 use crate::shutdown::{Guard, Signal};
 use crate::store::worker::StoreHandle;
@@ -22,6 +23,8 @@ fn now() -> Now {
 enum Input {
     Event(Option<HubEvent>),
     Key(Option<KeyEvent>),
+    /// A `LookupKid` came back: the kid, and whether the verifier now has its key.
+    KidResolved(Option<(Kid, bool)>),
     Timer,
     Stop,
 }
@@ -48,6 +51,8 @@ impl HubTask {
         // every event would be an insert and a removal in the reactor's timer tree each time.
         let mut timer = smol::Timer::never();
         let mut timer_at: Option<Instant> = None;
+        // Lookups run as tasks of their own (a store round trip each) and report back here.
+        let (resolved_tx, resolved) = async_channel::unbounded();
         loop {
             let mut wake = self.hub.poll_timeout().unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             if let Some(since) = stopping {
@@ -62,17 +67,20 @@ impl HubTask {
                 or(
                     async { Input::Key(self.keys.recv().await.ok()) },
                     or(
-                        async {
-                            (&mut timer).await;
-                            Input::Timer
-                        },
-                        async {
-                            if stopping.is_some() {
-                                std::future::pending::<()>().await;
-                            }
-                            stop.fired().await;
-                            Input::Stop
-                        },
+                        async { Input::KidResolved(resolved.recv().await.ok()) },
+                        or(
+                            async {
+                                (&mut timer).await;
+                                Input::Timer
+                            },
+                            async {
+                                if stopping.is_some() {
+                                    std::future::pending::<()>().await;
+                                }
+                                stop.fired().await;
+                                Input::Stop
+                            },
+                        ),
                     ),
                 ),
             )
@@ -82,7 +90,10 @@ impl HubTask {
                 Input::Event(None) => break,
                 Input::Key(Some(KeyEvent::KeysDeleted(kids))) => self.hub.handle_keys_deleted(&kids),
                 Input::Key(Some(KeyEvent::StoreChanged)) => self.reload_origins().await,
-                Input::Key(None) => {}
+                Input::Key(None) | Input::KidResolved(None) => {}
+                Input::KidResolved(Some((kid, found))) => {
+                    self.hub.handle_kid_resolved(&kid, found, now(), &mut self.dir)
+                }
                 Input::Timer => {
                     timer_at = None;
                     self.hub.handle_timeout(now());
@@ -92,7 +103,7 @@ impl HubTask {
                     stopping = Some(Instant::now());
                 }
             }
-            self.flush(&mut conns);
+            self.flush(&mut conns, &resolved_tx);
             if let Some(since) = stopping {
                 // Connection tasks report `Closed` after their close frame went out.
                 let open = self.shared.open.load(Ordering::Relaxed);
@@ -144,7 +155,7 @@ impl HubTask {
         }
     }
 
-    fn flush(&mut self, conns: &mut HashMap<ConnId, OutboxSender>) {
+    fn flush(&mut self, conns: &mut HashMap<ConnId, OutboxSender>, resolved: &async_channel::Sender<(Kid, bool)>) {
         while let Some(cmd) = self.hub.poll_command() {
             match cmd {
                 Command::Send { conn, text } => {
@@ -158,6 +169,15 @@ impl HubTask {
                     if let Some(out) = conns.remove(&conn) {
                         out.send_close(code);
                     }
+                }
+                Command::LookupKid { kid } => {
+                    let (tokens, store, resolved) = (self.dir.tokens.clone(), self.store.clone(), resolved.clone());
+                    crate::rt::spawn(async move {
+                        let found = tokens.look_up(&store, kid.clone()).await;
+                        // Fails only once the hub task is gone, and its waiting connections with it.
+                        let _ = resolved.send((kid, found)).await;
+                    })
+                    .detach();
                 }
                 Command::GrantTurn { username, kid, expiry } => {
                     let Some(turn) = &self.turn else { continue };

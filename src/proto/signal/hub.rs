@@ -43,11 +43,21 @@ pub enum Command {
         kid: Kid,
         expiry: UnixTime,
     },
+    /// A token at `auth` names `kid`, a well-formed kid the verifier does not know: it may be a
+    /// key made a moment ago by another process. Look it up in the store (adding it to the
+    /// verifier if it is there) and answer with [`Hub::handle_kid_resolved`], always, even on a
+    /// store error: the connections waiting on it hear nothing until then. One at a time per kid.
+    LookupKid {
+        kid: Kid,
+    },
 }
 
 /// What the hub needs from the rest of the server.
 pub trait Directory {
     fn verify(&mut self, token: &str, wall: UnixTime) -> Result<Arc<VerifiedToken>, TokenError>;
+    /// Spends one of the server-wide store lookups on `kid` (`proto::token::lookup`); false
+    /// when the budget is spent or the store lacked `kid` a moment ago.
+    fn admit_kid_lookup(&mut self, kid: &Kid, now: Instant) -> bool;
     /// Whether a session of `project` may come from a page of `origin` (`None`: no Origin header).
     fn origin_allowed(&self, project: &ProjectId, origin: Option<&str>) -> bool;
     /// The RTCIceServer list for this token (TURN credentials expire with it); `host` is the
@@ -111,8 +121,15 @@ struct Live {
     refreshes: Bucket,
 }
 
+/// A connection whose `auth` token waits on a [`Command::LookupKid`].
+struct Resolving {
+    kid: Kid,
+    token: Box<str>,
+}
+
 enum State {
     Pending,
+    Resolving(Box<Resolving>),
     Live(Box<Live>),
 }
 
@@ -131,6 +148,8 @@ pub struct Hub {
     per_project: HashMap<ProjectId, usize>,
     /// Each connection's next deadline: `auth` while pending, then the token's notice and close.
     deadlines: Deadlines<ConnId>,
+    /// Kids with a lookup in flight, and the connections waiting on each.
+    lookups: HashMap<Kid, Vec<ConnId>>,
     out: VecDeque<Command>,
 }
 
@@ -143,6 +162,7 @@ impl Hub {
             presence: PresenceIndex::default(),
             per_project: HashMap::new(),
             deadlines: Deadlines::default(),
+            lookups: HashMap::new(),
             out: VecDeque::new(),
         }
     }
@@ -194,14 +214,26 @@ impl Hub {
 
     pub fn handle_text(&mut self, conn: ConnId, text: &str, now: Now, dir: &mut dyn Directory) {
         let Some(c) = self.conns.get_mut(&conn) else { return };
-        let pending = matches!(c.state, State::Pending);
         let parsed = parse_client(text);
-        if pending {
-            match parsed {
-                Ok(ClientMessage::Auth { token }) => self.authenticate(conn, &token, now, dir),
-                _ => self.close(conn, CloseCode::NoAuth),
+        match c.state {
+            State::Pending => {
+                match parsed {
+                    Ok(ClientMessage::Auth { token }) => self.authenticate(conn, &token, now, dir, true),
+                    _ => self.close(conn, CloseCode::NoAuth),
+                }
+                return;
             }
-            return;
+            State::Resolving(_) => {
+                let id = parsed.as_ref().ok().and_then(message_id).or_else(|| parsed.as_ref().err().and_then(|r| r.id));
+                return self.reply_error(
+                    conn,
+                    id,
+                    ErrorCode::BadRequest,
+                    "not authenticated yet: wait for welcome",
+                    now,
+                );
+            }
+            State::Live(_) => {}
         }
         if !c.bucket.take(now.mono) {
             let id = parsed.as_ref().ok().and_then(message_id).or_else(|| parsed.as_ref().err().and_then(|r| r.id));
@@ -216,6 +248,22 @@ impl Hub {
             Ok(ClientMessage::Ping { id }) => self.send(conn, out::pong(id)),
             Ok(ClientMessage::Signal { to, data, id }) => self.route(conn, to, &data, id, now),
             Ok(ClientMessage::Refresh { token }) => self.refresh(conn, &token, now, dir),
+        }
+    }
+
+    /// The lookup of `kid` asked for by [`Command::LookupKid`] is done: `found` if the verifier
+    /// now has the key. The waiting connections' tokens are verified again, without another
+    /// lookup: each gets its `welcome`, or 4002.
+    pub fn handle_kid_resolved(&mut self, kid: &Kid, found: bool, now: Now, dir: &mut dyn Directory) {
+        let waiting = self.lookups.remove(kid).unwrap_or_default();
+        for conn in waiting {
+            let Some(c) = self.conns.get_mut(&conn) else { continue };
+            let State::Resolving(r) = std::mem::replace(&mut c.state, State::Pending) else { continue };
+            if found {
+                self.authenticate(conn, &r.token, now, dir, false);
+            } else {
+                self.close(conn, CloseCode::TokenInvalid);
+            }
         }
     }
 

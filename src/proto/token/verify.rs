@@ -125,6 +125,11 @@ impl Verifier {
         Ok(verified)
     }
 
+    /// Adds one key to the snapshot; cached tokens stay (no key went away).
+    pub fn add_key(&mut self, entry: super::KeyEntry) {
+        self.keys = Arc::new(self.keys.with(entry));
+    }
+
     /// Installs a new snapshot; returns the kids that disappeared (deleted keys).
     pub fn replace_keys(&mut self, keys: Arc<KeySet>) -> Vec<Kid> {
         let removed = keys.removed_since(&self.keys);

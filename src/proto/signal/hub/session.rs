@@ -5,10 +5,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{Bucket, CloseCode, Command, ConnId, Directory, Hub, Live, Now, State};
+use super::{Bucket, CloseCode, Command, ConnId, Directory, Hub, Live, Now, Resolving, State};
+use crate::ids::Kid;
 use crate::proto::ice::turn_username;
 use crate::proto::signal::messages::{out, ErrorCode, PeerAddr};
-use crate::proto::token::{Identity, VerifiedToken};
+use crate::proto::token::{Identity, TokenError, VerifiedToken};
 
 impl Hub {
     pub(super) fn send(&mut self, conn: ConnId, text: String) {
@@ -26,7 +27,17 @@ impl Hub {
     pub(super) fn drop_conn(&mut self, conn: ConnId) {
         let Some(c) = self.conns.remove(&conn) else { return };
         self.deadlines.remove(conn);
-        let State::Live(live) = c.state else { return };
+        let live = match c.state {
+            State::Live(live) => live,
+            State::Resolving(r) => {
+                // The lookup stays in flight (and deduplicated) until its answer comes.
+                if let Some(waiting) = self.lookups.get_mut(&r.kid) {
+                    waiting.retain(|c| *c != conn);
+                }
+                return;
+            }
+            State::Pending => return,
+        };
         // A replaced session already belongs to the newer connection: no leave.
         if self.sessions.get(&live.key) != Some(&conn) {
             return;
@@ -74,7 +85,7 @@ impl Hub {
     fn addr_of(&self, conn: ConnId) -> Option<PeerAddr> {
         match &self.conns.get(&conn)?.state {
             State::Live(l) => Some(l.key.1.clone()),
-            State::Pending => None,
+            State::Pending | State::Resolving(_) => None,
         }
     }
 
@@ -96,9 +107,19 @@ impl Hub {
         self.out.push_back(Command::GrantTurn { username, kid: token.kid.clone(), expiry: c.exp });
     }
 
-    pub(super) fn authenticate(&mut self, conn: ConnId, token: &str, now: Now, dir: &mut dyn Directory) {
+    /// Verifies an `auth` token and makes the session live; a token of a well-formed kid the
+    /// verifier lacks waits for a store lookup first, if `may_look_up` and the budget allow.
+    pub(super) fn authenticate(
+        &mut self,
+        conn: ConnId,
+        token: &str,
+        now: Now,
+        dir: &mut dyn Directory,
+        may_look_up: bool,
+    ) {
         let token = match dir.verify(token, now.wall) {
             Ok(t) => t,
+            Err(TokenError::UnknownKid(kid)) if may_look_up => return self.await_kid(conn, &kid, token, now, dir),
             Err(_) => return self.close(conn, CloseCode::TokenInvalid),
         };
         let info = self.conns.get(&conn).map(|c| c.info.clone()).unwrap_or_default();
@@ -139,6 +160,22 @@ impl Hub {
             for peer in peers_conns {
                 self.send(peer, join.clone());
             }
+        }
+    }
+
+    /// Parks `conn` until its kid is looked up (one lookup per kid in flight), or refuses it
+    /// at once: a malformed kid, or no lookup to spare.
+    fn await_kid(&mut self, conn: ConnId, kid: &str, token: &str, now: Now, dir: &mut dyn Directory) {
+        let Ok(kid) = Kid::parse(kid) else { return self.close(conn, CloseCode::TokenInvalid) };
+        if !self.lookups.contains_key(&kid) {
+            if !dir.admit_kid_lookup(&kid, now.mono) {
+                return self.close(conn, CloseCode::TokenInvalid);
+            }
+            self.out.push_back(Command::LookupKid { kid: kid.clone() });
+        }
+        self.lookups.entry(kid.clone()).or_default().push(conn);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.state = State::Resolving(Box::new(Resolving { kid, token: token.into() }));
         }
     }
 
