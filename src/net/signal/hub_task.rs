@@ -29,6 +29,15 @@ enum Input {
     Stop,
 }
 
+/// Store lookups of kids ([`Command::LookupKid`]) in flight: tasks of their own (a store round
+/// trip each) that report back on a channel. Owned here, not detached, so that stopping the hub
+/// task cancels them: a detached one would hold a store handle, and keep the store thread that
+/// shutdown joins, alive.
+struct KidLookups {
+    tasks: Vec<smol::Task<()>>,
+    report: async_channel::Sender<(Kid, bool)>,
+}
+
 pub struct HubTask {
     pub hub: Hub,
     pub dir: ServerDirectory,
@@ -51,8 +60,8 @@ impl HubTask {
         // every event would be an insert and a removal in the reactor's timer tree each time.
         let mut timer = smol::Timer::never();
         let mut timer_at: Option<Instant> = None;
-        // Lookups run as tasks of their own (a store round trip each) and report back here.
-        let (resolved_tx, resolved) = async_channel::unbounded();
+        let (report, resolved) = async_channel::unbounded();
+        let mut lookups = KidLookups { tasks: Vec::new(), report };
         loop {
             let mut wake = self.hub.poll_timeout().unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             if let Some(since) = stopping {
@@ -92,6 +101,7 @@ impl HubTask {
                 Input::Key(Some(KeyEvent::StoreChanged)) => self.reload_origins().await,
                 Input::Key(None) | Input::KidResolved(None) => {}
                 Input::KidResolved(Some((kid, found))) => {
+                    lookups.tasks.retain(|t| !t.is_finished());
                     self.hub.handle_kid_resolved(&kid, found, now(), &mut self.dir)
                 }
                 Input::Timer => {
@@ -103,7 +113,7 @@ impl HubTask {
                     stopping = Some(Instant::now());
                 }
             }
-            self.flush(&mut conns, &resolved_tx);
+            self.flush(&mut conns, &mut lookups);
             if let Some(since) = stopping {
                 // Connection tasks report `Closed` after their close frame went out.
                 let open = self.shared.open.load(Ordering::Relaxed);
@@ -155,7 +165,7 @@ impl HubTask {
         }
     }
 
-    fn flush(&mut self, conns: &mut HashMap<ConnId, OutboxSender>, resolved: &async_channel::Sender<(Kid, bool)>) {
+    fn flush(&mut self, conns: &mut HashMap<ConnId, OutboxSender>, lookups: &mut KidLookups) {
         while let Some(cmd) = self.hub.poll_command() {
             match cmd {
                 Command::Send { conn, text } => {
@@ -171,13 +181,12 @@ impl HubTask {
                     }
                 }
                 Command::LookupKid { kid } => {
-                    let (tokens, store, resolved) = (self.dir.tokens.clone(), self.store.clone(), resolved.clone());
-                    crate::rt::spawn(async move {
+                    let (tokens, store, report) = (self.dir.tokens.clone(), self.store.clone(), lookups.report.clone());
+                    lookups.tasks.push(crate::rt::spawn(async move {
                         let found = tokens.look_up(&store, kid.clone()).await;
                         // Fails only once the hub task is gone, and its waiting connections with it.
-                        let _ = resolved.send((kid, found)).await;
-                    })
-                    .detach();
+                        let _ = report.send((kid, found)).await;
+                    }));
                 }
                 Command::GrantTurn { username, kid, expiry } => {
                     let Some(turn) = &self.turn else { continue };
