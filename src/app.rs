@@ -256,6 +256,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
 
 fn hub_config(config: &Config) -> HubConfig {
     let s = &config.signal;
+    let fixed = HubConfig::default();
     HubConfig {
         auth_timeout: s.auth_timeout,
         rate_per_sec: s.rate_per_sec,
@@ -265,6 +266,9 @@ fn hub_config(config: &Config) -> HubConfig {
         max_conns_per_project: s.max_conns_per_project,
         expiring_notice: std::time::Duration::from_secs(60),
         leeway_secs: config.token_leeway_secs,
+        // Not settings: a client needs one refresh per token lifetime (docs/signaling.md).
+        refresh_per_sec: fixed.refresh_per_sec,
+        refresh_burst: fixed.refresh_burst,
     }
 }
 

@@ -9,6 +9,7 @@ use futures_lite::future::or;
 
 use super::directory::ServerDirectory;
 use super::{HubEvent, OutboxSender};
+use crate::ids::Kid;
 use crate::proto::signal::{Command, ConnId, Hub};
 use crate::shutdown::{Guard, Signal};
 use crate::store::worker::StoreHandle;
@@ -18,8 +19,19 @@ use crate::unixtime::Now;
 enum Input {
     Event(Option<HubEvent>),
     Key(Option<KeyEvent>),
+    /// A `LookupKid` came back: the kid, and whether the verifier now has its key.
+    KidResolved(Option<(Kid, bool)>),
     Timer,
     Stop,
+}
+
+/// Store lookups of kids ([`Command::LookupKid`]) in flight: tasks of their own (a store round
+/// trip each) that report back on a channel. Owned here, not detached, so that stopping the hub
+/// task cancels them: a detached one would hold a store handle, and keep the store thread that
+/// shutdown joins, alive.
+struct KidLookups {
+    tasks: Vec<smol::Task<()>>,
+    report: async_channel::Sender<(Kid, bool)>,
 }
 
 pub struct HubTask {
@@ -44,6 +56,8 @@ impl HubTask {
         // every event would be an insert and a removal in the reactor's timer tree each time.
         let mut timer = smol::Timer::never();
         let mut timer_at: Option<Instant> = None;
+        let (report, resolved) = async_channel::unbounded();
+        let mut lookups = KidLookups { tasks: Vec::new(), report };
         loop {
             let mut wake = self.hub.poll_timeout().unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             if let Some(since) = stopping {
@@ -58,17 +72,20 @@ impl HubTask {
                 or(
                     async { Input::Key(self.keys.recv().await.ok()) },
                     or(
-                        async {
-                            (&mut timer).await;
-                            Input::Timer
-                        },
-                        async {
-                            if stopping.is_some() {
-                                std::future::pending::<()>().await;
-                            }
-                            stop.fired().await;
-                            Input::Stop
-                        },
+                        async { Input::KidResolved(resolved.recv().await.ok()) },
+                        or(
+                            async {
+                                (&mut timer).await;
+                                Input::Timer
+                            },
+                            async {
+                                if stopping.is_some() {
+                                    std::future::pending::<()>().await;
+                                }
+                                stop.fired().await;
+                                Input::Stop
+                            },
+                        ),
                     ),
                 ),
             )
@@ -78,7 +95,11 @@ impl HubTask {
                 Input::Event(None) => break,
                 Input::Key(Some(KeyEvent::KeysDeleted(kids))) => self.hub.handle_keys_deleted(&kids),
                 Input::Key(Some(KeyEvent::StoreChanged)) => self.reload_origins().await,
-                Input::Key(None) => {}
+                Input::Key(None) | Input::KidResolved(None) => {}
+                Input::KidResolved(Some((kid, found))) => {
+                    lookups.tasks.retain(|t| !t.is_finished());
+                    self.hub.handle_kid_resolved(&kid, found, Now::read(), &mut self.dir)
+                }
                 Input::Timer => {
                     timer_at = None;
                     self.hub.handle_timeout(Now::read());
@@ -88,7 +109,7 @@ impl HubTask {
                     stopping = Some(Instant::now());
                 }
             }
-            self.flush(&mut conns);
+            self.flush(&mut conns, &mut lookups);
             if let Some(since) = stopping {
                 // Connection tasks report `Closed` after their close frame went out.
                 let open = self.shared.open.load(Ordering::Relaxed);
@@ -148,7 +169,7 @@ impl HubTask {
         }
     }
 
-    fn flush(&mut self, conns: &mut HashMap<ConnId, OutboxSender>) {
+    fn flush(&mut self, conns: &mut HashMap<ConnId, OutboxSender>, lookups: &mut KidLookups) {
         while let Some(cmd) = self.hub.poll_command() {
             match cmd {
                 Command::Send { conn, text } => {
@@ -162,6 +183,14 @@ impl HubTask {
                     if let Some(out) = conns.remove(&conn) {
                         out.send_close(code);
                     }
+                }
+                Command::LookupKid { kid } => {
+                    let (tokens, store, report) = (self.dir.tokens.clone(), self.store.clone(), lookups.report.clone());
+                    lookups.tasks.push(crate::rt::spawn(async move {
+                        let found = tokens.look_up(&store, kid.clone()).await;
+                        // Fails only once the hub task is gone, and its waiting connections with it.
+                        let _ = report.send((kid, found)).await;
+                    }));
                 }
                 Command::GrantTurn { username, kid, expiry } => {
                     self.tell_turn(crate::net::turn::Control::Grant { username, kid, expiry })
