@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::ids::Kid;
 use crate::proto::token::lookup::KidLookups;
+use crate::proto::token::verify::Lookup;
 use crate::proto::token::{KeySet, TokenError, VerifiedToken, Verifier};
 use crate::shutdown::Signal;
 use crate::store::worker::{StoreGone, StoreHandle};
@@ -58,8 +59,24 @@ impl TokenService {
         lock(&self.verifier)
     }
 
+    /// The whole check. The signature math runs with the verifier unlocked, so a check on a
+    /// worker thread never holds up the hub's cache hits.
     pub fn verify(&self, token: &str, now: UnixTime) -> Result<Arc<VerifiedToken>, TokenError> {
-        self.verifier().verify(token, now)
+        let pending = match self.verifier().lookup(token, now) {
+            Lookup::Done(result) => return result,
+            Lookup::NeedsSignature(pending) => pending,
+        };
+        let (key, checked) = pending.check(token, now);
+        self.verifier().finish(key, checked?)
+    }
+
+    /// The check when it needs no signature math (a cache hit, or a refusal); `None` when it
+    /// does, for the caller to run [`TokenService::verify`] off its own thread.
+    pub fn verify_cached(&self, token: &str, now: UnixTime) -> Option<Result<Arc<VerifiedToken>, TokenError>> {
+        match self.verifier().lookup(token, now) {
+            Lookup::Done(result) => Some(result),
+            Lookup::NeedsSignature(_) => None,
+        }
     }
 
     /// [`TokenService::verify`], and for a well-formed kid the snapshot lacks, one lookup in

@@ -44,6 +44,13 @@ pub enum Command {
         project: ProjectId,
         peer: PeerAddr,
     },
+    /// The signature of `conn`'s `auth` token must be checked: the one costly step of a
+    /// verification (about 60 µs), which the shell runs off the hub's thread and answers with
+    /// [`Hub::handle_verified`]. Cache hits and refusals never come here.
+    Verify {
+        conn: ConnId,
+        token: Box<str>,
+    },
     /// A token at `auth` names `kid`, a well-formed kid the verifier does not know: it may be a
     /// key made a moment ago by another process. Look it up in the store (adding it to the
     /// verifier if it is there) and answer with [`Hub::handle_kid_resolved`], always, even on a
@@ -59,6 +66,11 @@ pub trait Directory {
     /// Spends one of the server-wide store lookups on `kid` (`proto::token::lookup`); false
     /// when the budget is spent or the store lacked `kid` a moment ago.
     fn admit_kid_lookup(&mut self, kid: &Kid, now: Instant) -> bool;
+    /// The verification when it needs no signature math: a cache hit or a refusal. `None`
+    /// sends the token to [`Command::Verify`]. The default never does (tests, the CLI).
+    fn verify_cached(&mut self, token: &str, wall: UnixTime) -> Option<Result<Arc<VerifiedToken>, TokenError>> {
+        Some(self.verify(token, wall))
+    }
     /// Whether a session of `project` may come from a page of `origin` (`None`: no Origin header).
     fn origin_allowed(&self, project: &ProjectId, origin: Option<&str>) -> bool;
     /// The RTCIceServer list for this token (TURN credentials expire with it); `host` is the
@@ -130,6 +142,8 @@ struct Resolving {
 
 enum State {
     Pending,
+    /// Its `auth` token's signature is being checked ([`Command::Verify`]).
+    Verifying,
     Resolving(Box<Resolving>),
     Live(Box<Live>),
 }
@@ -212,12 +226,12 @@ impl Hub {
         match c.state {
             State::Pending => {
                 match parsed {
-                    Ok(ClientMessage::Auth { token }) => self.authenticate(conn, &token, now, dir, true),
+                    Ok(ClientMessage::Auth { token }) => self.begin_auth(conn, &token, now, dir),
                     _ => self.close(conn, CloseCode::NoAuth),
                 }
                 return;
             }
-            State::Resolving(_) => {
+            State::Verifying | State::Resolving(_) => {
                 let id = parsed.as_ref().ok().and_then(message_id).or_else(|| parsed.as_ref().err().and_then(|r| r.id));
                 return self.reply_error(
                     conn,
@@ -245,6 +259,25 @@ impl Hub {
         }
     }
 
+    /// The signature check asked for by [`Command::Verify`] is done. A connection that closed
+    /// meanwhile (or whose auth deadline passed) is gone, and its answer is dropped.
+    pub fn handle_verified(
+        &mut self,
+        conn: ConnId,
+        verified: Result<Arc<VerifiedToken>, TokenError>,
+        now: Now,
+        dir: &mut dyn Directory,
+    ) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        if !matches!(c.state, State::Verifying) {
+            return;
+        }
+        c.state = State::Pending;
+        // No lookup now: the kid was known when the check began, so an unknown kid here is a
+        // key deleted meanwhile.
+        self.authenticate_with(conn, verified, None, now, dir);
+    }
+
     /// The lookup of `kid` asked for by [`Command::LookupKid`] is done: `found` if the verifier
     /// now has the key. The waiting connections' tokens are verified again, without another
     /// lookup: each gets its `welcome`, or 4002.
@@ -254,7 +287,7 @@ impl Hub {
             let Some(c) = self.conns.get_mut(&conn) else { continue };
             let State::Resolving(r) = std::mem::replace(&mut c.state, State::Pending) else { continue };
             if found {
-                self.authenticate(conn, &r.token, now, dir, false);
+                self.authenticate(conn, &r.token, now, dir);
             } else {
                 self.close(conn, CloseCode::TokenInvalid);
             }

@@ -36,7 +36,7 @@ impl Hub {
                 }
                 return;
             }
-            State::Pending => return,
+            State::Pending | State::Verifying => return,
         };
         // A replaced session already belongs to the newer connection: no leave.
         if self.sessions.get(&live.key) != Some(&conn) {
@@ -80,7 +80,7 @@ impl Hub {
     fn addr_of(&self, conn: ConnId) -> Option<PeerAddr> {
         match &self.conns.get(&conn)?.state {
             State::Live(l) => Some(l.key.1.clone()),
-            State::Pending | State::Resolving(_) => None,
+            State::Pending | State::Verifying | State::Resolving(_) => None,
         }
     }
 
@@ -104,18 +104,40 @@ impl Hub {
 
     /// Verifies an `auth` token and makes the session live; a token of a well-formed kid the
     /// verifier lacks waits for a store lookup first, if `may_look_up` and the budget allow.
-    pub(super) fn authenticate(
+    /// `auth` on a pending connection: decided at once when the directory can without the
+    /// signature math, else the check goes off the hub's thread ([`Command::Verify`]).
+    pub(super) fn begin_auth(&mut self, conn: ConnId, token: &str, now: Now, dir: &mut dyn Directory) {
+        match dir.verify_cached(token, now.wall) {
+            Some(verified) => self.authenticate_with(conn, verified, Some(token), now, dir),
+            None => {
+                self.out.push_back(Command::Verify { conn, token: token.into() });
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.state = State::Verifying;
+                }
+            }
+        }
+    }
+
+    /// Authenticates with a fresh verification (after a kid lookup).
+    pub(super) fn authenticate(&mut self, conn: ConnId, token: &str, now: Now, dir: &mut dyn Directory) {
+        let verified = dir.verify(token, now.wall);
+        self.authenticate_with(conn, verified, None, now, dir)
+    }
+
+    /// `welcome`, or the close the verification earned. With `token`, an unknown well-formed
+    /// kid is looked up before the refusal.
+    pub(super) fn authenticate_with(
         &mut self,
         conn: ConnId,
-        token: &str,
+        verified: Result<Arc<VerifiedToken>, TokenError>,
+        token: Option<&str>,
         now: Now,
         dir: &mut dyn Directory,
-        may_look_up: bool,
     ) {
-        let token = match dir.verify(token, now.wall) {
-            Ok(t) => t,
-            Err(TokenError::UnknownKid(kid)) if may_look_up => return self.await_kid(conn, &kid, token, now, dir),
-            Err(_) => return self.close(conn, CloseCode::TokenInvalid),
+        let token = match (verified, token) {
+            (Ok(t), _) => t,
+            (Err(TokenError::UnknownKid(kid)), Some(text)) => return self.await_kid(conn, &kid, text, now, dir),
+            (Err(_), _) => return self.close(conn, CloseCode::TokenInvalid),
         };
         let info = self.conns.get(&conn).map(|c| c.info.clone()).unwrap_or_default();
         if !dir.origin_allowed(&token.project, info.origin.as_deref()) {

@@ -61,6 +61,11 @@ impl Directory for FakeDirectory {
         }))
     }
 
+    /// Tokens of a group named `slow…` need the signature math, as an uncached token does.
+    fn verify_cached(&mut self, token: &str, wall: UnixTime) -> Option<Result<Arc<VerifiedToken>, TokenError>> {
+        (!token.split(':').nth(1).is_some_and(|g| g.starts_with("slow"))).then(|| self.verify(token, wall))
+    }
+
     fn admit_kid_lookup(&mut self, kid: &Kid, now: Instant) -> bool {
         self.lookups.admit(kid, now)
     }
@@ -88,6 +93,8 @@ struct World {
     turn_kicks: Vec<(ProjectId, PeerAddr)>,
     /// Every `LookupKid` so far.
     lookups: Vec<Kid>,
+    /// Every `Verify` so far: the connection and its token.
+    verifies: Vec<(ConnId, String)>,
 }
 
 impl World {
@@ -101,6 +108,7 @@ impl World {
             grants: Vec::new(),
             turn_kicks: Vec::new(),
             lookups: Vec::new(),
+            verifies: Vec::new(),
         }
     }
     fn now(&self) -> Now {
@@ -151,6 +159,7 @@ impl World {
                 Command::GrantTurn { username, kid, expiry } => self.grants.push((username, kid, expiry.secs())),
                 Command::KickTurn { project, peer } => self.turn_kicks.push((project, peer)),
                 Command::LookupKid { kid } => self.lookups.push(kid),
+                Command::Verify { conn, token } => self.verifies.push((conn, token.into())),
             }
         }
         v
@@ -288,6 +297,55 @@ fn a_newer_connection_replaces_the_older_without_presence_churn() {
     w.hub.handle_closed(a2);
     let out = w.drain();
     assert_eq!(sent_to(&out, bob)[0]["event"], "leave");
+}
+
+/// The shell's part of a `Verify`: the check, done elsewhere, and its answer.
+fn answer_verify(w: &mut World, conn: ConnId) {
+    let (c, token) = w.verifies.iter().find(|(c, _)| *c == conn).cloned().expect("a Verify for the connection");
+    let now = w.now();
+    let verified = w.dir.verify(&token, now.wall);
+    w.hub.handle_verified(c, verified, now, &mut w.dir);
+}
+
+#[test]
+fn an_uncached_token_is_checked_off_the_hub_and_welcomed_when_the_answer_comes() {
+    let mut w = World::new();
+    let bob = w.auth(&format!("p1:slowroom:bob:{}", exp(600)));
+    assert!(w.drain().is_empty(), "nothing is decided on the hub's thread");
+    assert_eq!(w.verifies.len(), 1);
+    // A message before the answer is refused, not queued (the SDK waits for welcome).
+    w.text(bob, &serde_json::json!({"type": "ping", "id": 1}).to_string());
+    assert_eq!(sent_to(&w.drain(), bob)[0]["code"], "bad_request");
+    answer_verify(&mut w, bob);
+    let out = w.drain();
+    assert_eq!(sent_to(&out, bob)[0]["type"], "welcome");
+    // A cached token (any other group here) is welcomed at once, as before.
+    let carol = w.auth(&format!("p1:slowroom2:carol:{}", exp(600)));
+    assert!(w.drain().is_empty());
+    let dave = w.auth(&format!("p1:room:dave:{}", exp(600)));
+    assert_eq!(sent_to(&w.drain(), dave)[0]["type"], "welcome");
+    assert_eq!(w.verifies.len(), 2);
+    let _ = carol;
+}
+
+#[test]
+fn a_refused_check_closes_4002_and_an_answer_for_a_gone_connection_is_dropped() {
+    let mut w = World::new();
+    let expired = w.auth(&format!("p1:slowroom:bob:{}", T0 - 100));
+    let gone = w.auth(&format!("p1:slowroom:carol:{}", exp(600)));
+    let late = w.auth(&format!("p1:slowroom:dave:{}", exp(600)));
+    w.drain();
+    answer_verify(&mut w, expired);
+    assert_eq!(closed(&w.drain(), expired), Some(4002));
+    w.hub.handle_closed(gone);
+    answer_verify(&mut w, gone);
+    assert!(w.drain().is_empty(), "no welcome for a connection that went away");
+    // The auth deadline runs while the check is out: past it, 4001, and the answer is dropped.
+    w.advance(10);
+    assert_eq!(closed(&w.drain(), late), Some(4001));
+    answer_verify(&mut w, late);
+    assert!(w.drain().is_empty());
+    assert_eq!(w.hub.sessions(), 0);
 }
 
 #[test]
