@@ -38,11 +38,12 @@ impl Server {
     /// challenge's REALM and NONCE, integrity when the request was authenticated.
     pub(super) fn reject(&mut self, to: ReplyTo, error: TurnError, integrity: Integrity<'_>, now: Now) {
         let answer = error.answer();
-        if answer == Answer::Silent {
-            log::trace!("turn: ignored a request from {}: {error}", to.client.addr);
-            return;
+        if error == TurnError::SourceBlocked {
+            // A blocked source may be flooding: one line per request only at trace.
+            log::trace!("turn: refused a request from {}: {error}", to.client.addr);
+        } else {
+            log::debug!("turn: refused a request from {}: {error}", to.client.addr);
         }
-        log::debug!("turn: refused a request from {}: {error}", to.client.addr);
         let code = ErrorCode::from(&error);
         let mut b = MessageBuilder::new(Class::Error, to.method, to.tid);
         b.error_code(code.code(), code.reason());
@@ -64,6 +65,7 @@ impl Server {
 
     /// RFC 8489 §9.2.4.
     fn authenticate(&mut self, client: Client, req: &Message<'_>, now: Now) -> Result<Auth, TurnError> {
+        // Checked first: a blocked source costs no key derivation and no integrity check.
         if self.failures.is_blocked(client.addr.ip(), now.mono) {
             return Err(TurnError::SourceBlocked);
         }

@@ -493,19 +493,37 @@ fn the_previous_secret_works_only_during_its_grace() {
 }
 
 #[test]
-fn repeated_failures_silence_the_source_for_a_minute() {
+fn a_source_over_its_failure_limit_gets_challenges_without_an_integrity_check_for_a_minute() {
     let mut w = World::new();
     for i in 0..5 {
         let mut c = w.creds(3600, "alice");
         c.key = LongTermKey::new(&c.username, REALM, "wrong");
         assert_eq!(w.allocate(udp(&format!("10.0.0.2:{}", 5000 + i)), &mut c).1, Some(401));
     }
-    let mut b = MessageBuilder::new(Class::Request, Method::ALLOCATE, TransactionId([5; 12]));
-    b.bytes(AttrType::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
-    assert!(w.send(udp("10.0.0.2:6000"), &b.finish(None, false)).is_empty());
-    w.advance(60);
+    assert_eq!(w.server.totals().auth_failures, 5);
+    // Blocked: still answered (a client with a wrong password must learn it and give up), with
+    // a challenge, whatever the credentials: the integrity is not checked, good or bad.
+    for (i, password) in [Some("wrong"), None].into_iter().enumerate() {
+        let mut c = w.creds(3600, "alice");
+        if let Some(p) = password {
+            c.key = LongTermKey::new(&c.username, REALM, p);
+        }
+        let (class, code, reply) = w.allocate(udp(&format!("10.0.0.2:{}", 6000 + i)), &mut c);
+        assert_eq!((class, code), (Class::Error, Some(401)), "{password:?}");
+        let m = Message::decode(&reply).unwrap();
+        assert_eq!(m.text(AttrType::REALM).unwrap().unwrap(), REALM);
+        assert_eq!(m.text(AttrType::NONCE).unwrap().unwrap().len(), 32);
+        assert!(m.integrity_alg().is_none(), "a challenge is not signed");
+    }
+    // ... and not counted again, so the block ends when the minute does.
+    assert_eq!(w.server.totals().auth_failures, 5);
+    assert_eq!(w.server.totals().allocations, 0);
+    w.advance(59);
     let mut c = w.creds(3600, "alice");
-    assert_eq!(w.allocate(udp("10.0.0.2:6001"), &mut c).1, None);
+    assert_eq!(w.allocate(udp("10.0.0.2:6002"), &mut c).1, Some(401));
+    w.advance(1);
+    let mut c = w.creds(3600, "alice");
+    assert_eq!(w.allocate(udp("10.0.0.2:6003"), &mut c).1, None);
 }
 
 #[test]
