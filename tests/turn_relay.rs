@@ -158,6 +158,24 @@ fn uclient_with_a_wrong_password_gives_up_by_itself_even_once_the_source_is_bloc
     assert!(matches!(allocate_udp(server.turn, &user, &credential), Err(AllocateError::Code(401))));
 }
 
+/// SPEC "TURN / Quotas": a browser makes one allocation per TURN URL per local interface per
+/// call, so a six-person mesh on a laptop with two interfaces needs 30 for one identity; the
+/// default quota (64) grants them all.
+#[test]
+fn one_identity_holds_30_allocations_with_the_default_quota() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = Project::create(dir.path(), "mesh");
+    let server = Server::start(dir.path(), &[]);
+    let (user, credential) = credentials_from_welcome(&server, &project, "room", "laptop", 600);
+    let held: Vec<_> = (0..30)
+        .map(|i| allocate_udp(server.turn, &user, &credential).unwrap_or_else(|e| panic!("allocation {i}: {e:?}")))
+        .collect();
+    let mut relays: Vec<_> = held.iter().map(|a| a.relayed).collect();
+    relays.sort();
+    relays.dedup();
+    assert_eq!(relays.len(), 30, "30 distinct relayed addresses");
+}
+
 #[test]
 fn channel_binds_to_loopback_metadata_and_low_ports_get_403() {
     let dir = tempfile::tempdir().unwrap();

@@ -116,7 +116,7 @@ pub struct ServeArgs {
     /// comma-separated CIDRs the relay never reaches; wins over --turn-allow-peers
     #[argh(option)]
     pub turn_deny_peers: Option<String>,
-    /// TURN allocations per peer (project, group, peer id), 1-1000 (default 10)
+    /// TURN allocations per peer (project, group, peer id), 1-1000 (default 64)
     #[argh(option)]
     pub turn_max_allocations_per_peer: Option<String>,
     /// TURN allocations per project, 1-1000000 (default 1000)

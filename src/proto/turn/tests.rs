@@ -21,7 +21,7 @@ fn config() -> TurnConfig {
         default_lifetime: Duration::from_secs(600),
         max_lifetime: Duration::from_secs(3600),
         nonce_lifetime: Duration::from_secs(600),
-        max_allocations_per_peer: 10,
+        max_allocations_per_peer: 64,
         max_allocations_per_project: 1000,
         max_permissions_per_allocation: 4,
         max_channels_per_allocation: 4,
@@ -324,9 +324,9 @@ fn a_retransmitted_allocate_gets_the_same_success() {
 }
 
 #[test]
-fn the_eleventh_allocation_of_one_peer_hits_the_quota() {
+fn the_65th_allocation_of_one_peer_hits_the_quota() {
     let mut w = World::new();
-    for port in 0..10 {
+    for port in 0..64 {
         let mut c = w.creds(3600, "alice");
         assert_eq!(w.allocate(udp(&format!("10.0.0.2:{}", 6000 + port)), &mut c).1, None);
     }
