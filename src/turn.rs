@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::net::turn::{Control, TurnStats};
-use crate::proto::addr_policy::PeerPolicy;
+use crate::proto::addr_policy::{LocalAddress, PeerPolicy};
 use crate::proto::turn::{Secrets, Server, TurnConfig};
 use crate::shutdown::Signal;
 use crate::store::usage::{day_of, RelayUsage};
@@ -45,17 +45,30 @@ pub fn core_config(config: &Config, relay_v4: bool, relay_v6: bool) -> TurnConfi
     }
 }
 
-/// The peer policy: the operator's lists, this box's own addresses and its relay ports.
+/// The peer policy: the operator's lists, this box's own addresses (and its subnets' broadcast
+/// addresses) and its relay ports.
 pub fn peer_policy(config: &Config) -> PeerPolicy {
-    let mut own: Vec<IpAddr> =
-        if_addrs::get_if_addrs().map(|l| l.into_iter().map(|i| i.ip()).collect()).unwrap_or_default();
-    own.extend(config.public_ip);
+    let interfaces = if_addrs::get_if_addrs().unwrap_or_default();
     PeerPolicy::new(
         config.turn.allow_peers.clone(),
         config.turn.deny_peers.clone(),
-        own,
+        own_addresses(&interfaces, config.public_ip),
         config.relay_ports.low..=config.relay_ports.high,
     )
+}
+
+/// Every interface address with its subnet, and `public_ip` (which may be a NAT's, so it has
+/// no subnet of ours).
+fn own_addresses(interfaces: &[if_addrs::Interface], public_ip: Option<IpAddr>) -> Vec<LocalAddress> {
+    let mut own: Vec<LocalAddress> = interfaces
+        .iter()
+        .map(|i| match &i.addr {
+            if_addrs::IfAddr::V4(v4) => LocalAddress::interface(IpAddr::V4(v4.ip), v4.prefixlen, v4.broadcast),
+            if_addrs::IfAddr::V6(v6) => LocalAddress::interface(IpAddr::V6(v6.ip), v6.prefixlen, None),
+        })
+        .collect();
+    own.extend(public_ip.map(LocalAddress::from));
+    own
 }
 
 pub fn build_core(config: &Config, secrets: Secrets, relay_v4: bool, relay_v6: bool) -> Server {
@@ -120,5 +133,55 @@ pub async fn flush_usage(stats: &TurnStats, store: &StoreHandle) {
             stats.restore_unsaved(unsaved);
         }
         Err(_) => stats.restore_unsaved(unsaved),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, SocketAddr};
+
+    use super::*;
+    use crate::proto::addr_policy::PeerDenied;
+
+    fn v4(name: &str, ip: [u8; 4], prefixlen: u8, broadcast: Option<[u8; 4]>) -> if_addrs::Interface {
+        let ip = Ipv4Addr::from(ip);
+        if_addrs::Interface {
+            name: name.into(),
+            addr: if_addrs::IfAddr::V4(if_addrs::Ifv4Addr {
+                ip,
+                netmask: Ipv4Addr::from(u32::MAX.checked_shl(32 - u32::from(prefixlen)).unwrap_or(0)),
+                prefixlen,
+                broadcast: broadcast.map(Ipv4Addr::from),
+            }),
+            index: None,
+            oper_status: if_addrs::IfOperStatus::Up,
+            is_p2p: false,
+        }
+    }
+
+    #[test]
+    fn the_broadcast_addresses_of_the_boxs_own_subnets_are_denied_peers() {
+        let interfaces = [
+            v4("enp3s0", [192, 168, 1, 20], 24, Some([192, 168, 1, 255])),
+            // A broadcast address set by hand (`ip addr add ... brd`), not the all-ones host.
+            v4("eth1", [10, 20, 0, 5], 16, Some([10, 20, 0, 255])),
+            v4("wg0", [10, 99, 0, 1], 32, None),
+        ];
+        let policy = PeerPolicy::new(vec![], vec![], own_addresses(&interfaces, None), 49152..=65535);
+        let peer = |s: &str| s.parse::<SocketAddr>().unwrap();
+        for denied in ["192.168.1.255", "192.168.1.0", "10.20.255.255", "10.20.0.0", "10.20.0.255"] {
+            for port in [5000, 50000] {
+                let p = SocketAddr::new(denied.parse().unwrap(), port);
+                assert_eq!(policy.check(p), Err(PeerDenied::Broadcast), "{p}");
+            }
+            assert_eq!(policy.check_ip(denied.parse().unwrap()), Err(PeerDenied::Broadcast), "{denied}");
+            let mapped = format!("[::ffff:{denied}]:5000");
+            assert_eq!(policy.check(peer(&mapped)), Err(PeerDenied::Broadcast), "{mapped}");
+        }
+        // The hosts of those subnets stay reachable, and a /32 has no broadcast address.
+        for allowed in ["192.168.1.21:5000", "192.168.1.254:5000", "10.20.1.255:5000", "10.99.0.255:5000"] {
+            assert_eq!(policy.check(peer(allowed)), Ok(()), "{allowed}");
+        }
+        assert_eq!(policy.check(peer("192.168.1.20:5000")), Err(PeerDenied::OwnAddress));
     }
 }

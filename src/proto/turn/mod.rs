@@ -21,7 +21,7 @@ mod requests;
 mod tests;
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -130,8 +130,13 @@ pub struct Server {
     by_client: HashMap<Client, AllocId>,
     per_identity: Counts<Identity>,
     per_project: Counts<ProjectId>,
-    /// Ports of bound relay sockets: the only ports of this box's own addresses peers may use.
-    live_relay_ports: std::collections::HashSet<u16>,
+    /// Addresses of bound relay sockets: the only transport addresses on this box's own
+    /// addresses that peers may reach (address and port: another own address on a relay's port
+    /// is some other socket).
+    live_relays: HashSet<SocketAddr>,
+    /// Which allocations have a channel bound to each live relay of this box, so that a relay
+    /// that closes takes those channels with it: its port may be bound by anything next.
+    channels_to_relays: HashMap<SocketAddr, Vec<AllocId>>,
     expiries: BinaryHeap<Reverse<(Instant, AllocId)>>,
     next_sweep: Option<Instant>,
     transmits: VecDeque<Transmit>,
@@ -160,7 +165,8 @@ impl Server {
             by_client: HashMap::new(),
             per_identity: Counts::default(),
             per_project: Counts::default(),
-            live_relay_ports: std::collections::HashSet::new(),
+            live_relays: HashSet::new(),
+            channels_to_relays: HashMap::new(),
             expiries: BinaryHeap::new(),
             next_sweep: None,
             transmits: VecDeque::new(),
@@ -277,10 +283,20 @@ impl Server {
         out
     }
 
-    /// A peer on one of this box's own addresses is reachable only on a port where a relay is
-    /// bound now (the policy admits the whole relay range, which also holds other sockets).
+    /// A peer on one of this box's own addresses is reachable only at the address and port of a
+    /// relay bound now (the policy admits the whole relay range, which also holds other sockets).
     fn own_relay_target_ok(&self, peer: SocketAddr) -> bool {
-        !self.policy.is_own_relay_target(peer) || self.live_relay_ports.contains(&peer.port())
+        !self.policy.is_own_relay_target(peer) || self.live_relays.contains(&requests::canonical_addr(peer))
+    }
+
+    /// Notes a channel of `id` bound to `peer` if `peer` is one of this box's relays.
+    fn note_channel(&mut self, id: AllocId, peer: SocketAddr) {
+        if self.policy.is_own_relay_target(peer) {
+            let ids = self.channels_to_relays.entry(peer).or_default();
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
     }
 
     fn schedule_expiry(&mut self, id: AllocId, at: Instant) {
@@ -295,8 +311,22 @@ impl Server {
         let e = self.closed_usage.entry(a.identity.project.clone()).or_default();
         e.0.bytes += a.usage.bytes;
         e.0.packets += a.usage.packets;
+        for c in &a.channels {
+            if let Some(ids) = self.channels_to_relays.get_mut(&c.peer) {
+                ids.retain(|other| *other != id);
+                if ids.is_empty() {
+                    self.channels_to_relays.remove(&c.peer);
+                }
+            }
+        }
         if let Some(relay) = a.relay {
-            self.live_relay_ports.remove(&relay.port());
+            self.live_relays.remove(&relay);
+            // Channels of other allocations to this relay end with it.
+            for other in self.channels_to_relays.remove(&relay).unwrap_or_default() {
+                if let Some(o) = self.allocations.get_mut(&other) {
+                    o.channels.retain(|c| c.peer != relay);
+                }
+            }
         }
         if a.relay.is_some() || a.pending.is_some() {
             self.commands.push_back(Command::CloseRelay { alloc: id });

@@ -266,6 +266,7 @@ impl Server {
         match a.bind_channel(number, peer, now.mono, max_channels) {
             BindOutcome::Bound => {
                 a.permit(peer.ip(), now.mono, max_perms);
+                self.note_channel(id, peer);
                 self.reply(client, MessageBuilder::response(req, Class::Success), auth);
                 Ok(())
             }

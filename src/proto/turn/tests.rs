@@ -33,7 +33,9 @@ fn config() -> TurnConfig {
 }
 
 fn policy() -> PeerPolicy {
-    PeerPolicy::new(vec![], vec![Cidr::parse("10.9.0.0/16").unwrap()], ["192.168.1.10".parse().unwrap()], 49152..=65535)
+    // The box: a LAN address its relays are announced on, and a docker bridge's.
+    let own: [std::net::IpAddr; 2] = ["192.168.1.10".parse().unwrap(), "172.17.0.1".parse().unwrap()];
+    PeerPolicy::new(vec![], vec![Cidr::parse("10.9.0.0/16").unwrap()], own, 49152..=65535)
 }
 
 struct World {
@@ -382,6 +384,72 @@ fn forbidden_peers_get_403_and_lan_peers_are_allowed() {
         });
         assert_eq!(reply_code(&w.send(client, &req)[0]), expected, "{peer}");
     }
+}
+
+fn send_indication(peer: SocketAddr, data: &[u8]) -> Vec<u8> {
+    let mut b = MessageBuilder::new(Class::Indication, Method::SEND, TransactionId([3; 12]));
+    b.xor_address(AttrType::XOR_PEER_ADDRESS, peer).bytes(AttrType::DATA, data);
+    b.finish(None, false)
+}
+
+fn channel_bind(w: &mut World, client: Client, c: &Creds, number: u16, peer: SocketAddr) -> Option<u16> {
+    let req = w.request(Method::CHANNEL_BIND, c, |b| {
+        b.bytes(AttrType::CHANNEL_NUMBER, &[(number >> 8) as u8, number as u8, 0, 0]);
+        b.xor_address(AttrType::XOR_PEER_ADDRESS, peer);
+    });
+    reply_code(&w.send(client, &req)[0])
+}
+
+#[test]
+fn another_own_address_on_a_live_relays_port_is_not_that_relay() {
+    let mut w = World::new();
+    let client = udp("10.0.0.2:5000");
+    let mut c = w.creds(3600, "alice");
+    w.allocate(client, &mut c);
+    // The relay is 192.168.1.10:50001; the docker bridge's address on that port is some other
+    // socket of the box (or none), not the relay.
+    let elsewhere = sa("172.17.0.1:50001");
+    assert_eq!(channel_bind(&mut w, client, &c, 0x4000, elsewhere), Some(403));
+    let req = w.request(Method::CREATE_PERMISSION, &c, |b| {
+        b.xor_address(AttrType::XOR_PEER_ADDRESS, elsewhere);
+    });
+    assert_eq!(reply_code(&w.send(client, &req)[0]), None, "a permission judges the address alone");
+    assert!(w.server.handle_client(client, &send_indication(elsewhere, b"x"), w.now()).is_none());
+    let mapped = sa("[::ffff:172.17.0.1]:50001");
+    assert!(w.server.handle_client(client, &send_indication(mapped, b"x"), w.now()).is_none());
+    // The relay itself, at its own address, is reachable.
+    assert_eq!(channel_bind(&mut w, client, &c, 0x4001, sa("192.168.1.10:50001")), None);
+}
+
+#[test]
+fn a_channel_to_a_relay_of_this_box_ends_when_that_relay_closes() {
+    let mut w = World::new();
+    let (alice, bob) = (udp("10.0.0.2:5000"), udp("10.0.0.3:5000"));
+    let (mut a, mut b) = (w.creds(3600, "alice"), w.creds(3600, "bob"));
+    w.allocate(alice, &mut a);
+    w.allocate(bob, &mut b);
+    let bobs_relay = sa("192.168.1.10:50002");
+    assert_eq!(channel_bind(&mut w, alice, &a, 0x4000, bobs_relay), None);
+    let data = [0x40, 0x00, 0x00, 0x02, b'h', b'i'];
+    let fwd = w.server.handle_client(alice, &data, w.now()).map(|f| (f.alloc, f.peer));
+    assert_eq!(fwd, Some((AllocId(1), bobs_relay)));
+    // Bob leaves: his port may now be bound by any socket of the box.
+    let req = w.request(Method::REFRESH, &b, |m| {
+        m.u32(AttrType::LIFETIME, 0);
+    });
+    w.send(bob, &req);
+    assert!(w.server.handle_client(alice, &data, w.now()).is_none(), "ChannelData to a closed relay");
+    assert!(w.server.handle_client(alice, &send_indication(bobs_relay, b"hi"), w.now()).is_none());
+    assert_eq!(channel_bind(&mut w, alice, &a, 0x4000, bobs_relay), Some(403));
+    // Channels to peers that are not this box's relays are untouched.
+    let lan = sa("10.0.0.9:7000");
+    assert_eq!(channel_bind(&mut w, alice, &a, 0x4001, lan), None);
+    let mut carol = w.creds(3600, "carol");
+    w.allocate(udp("10.0.0.4:5000"), &mut carol);
+    w.server.handle_client_closed(udp("10.0.0.4:5000"));
+    let data = [0x40, 0x01, 0x00, 0x02, b'h', b'i'];
+    assert!(w.server.handle_client(alice, &data, w.now()).is_some());
+    assert!(w.server.channels_to_relays.is_empty(), "{:?}", w.server.channels_to_relays);
 }
 
 #[test]
