@@ -1,9 +1,15 @@
 //! The TURN service around the core: builds it from the `Config` and the store, keeps it in step
-//! with the store (rotated secrets, deleted keys) and writes its usage to the store.
+//! with the store (rotated secrets, handed-out credentials, deleted keys, kicks) and writes its
+//! usage to the store.
+
+mod credentials;
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
+
+pub use credentials::CredentialEvent;
+use credentials::Ledger;
 
 use crate::config::Config;
 use crate::net::turn::{Control, TurnStats};
@@ -76,22 +82,41 @@ pub fn build_core(config: &Config, secrets: Secrets, relay_v4: bool, relay_v6: b
     Server::new(core_config(config, relay_v4, relay_v6), peer_policy(config), secrets, nonce_key.as_bytes())
 }
 
-/// Forwards key deletions to the turn thread and reloads the secrets when the store changes.
+enum Input {
+    Key(Option<KeyEvent>),
+    Credential(Option<CredentialEvent>),
+}
+
+/// Keeps the turn thread in step with the store: records the credentials signaling hands out,
+/// revokes those of deleted keys and kicked identities, and reloads the secrets when the store
+/// changes. Ends once signaling has stopped (its queue is closed) and everything it handed out
+/// is recorded.
 pub async fn follow_store(
     events: async_channel::Receiver<KeyEvent>,
+    credentials: async_channel::Receiver<CredentialEvent>,
     store: StoreHandle,
     control: async_channel::Sender<Control>,
     grace: Duration,
-    stop: Signal,
 ) {
     let mut last: Option<Secrets> = None;
+    let mut ledger = Ledger::new(store.clone(), control.clone());
+    let mut keys_open = true;
     loop {
-        match stop.until(events.recv()).await.and_then(Result::ok) {
-            None => return,
-            Some(KeyEvent::KeysDeleted(kids)) => {
-                let _ = control.send(Control::KeysDeleted(kids)).await;
-            }
-            Some(KeyEvent::StoreChanged) => match store.call(move |s| load_secrets(s, grace)).await {
+        // Key events first: they are rare, and a steady stream of grants must not delay them.
+        let input = futures_lite::future::or(
+            async {
+                if !keys_open {
+                    std::future::pending::<()>().await;
+                }
+                Input::Key(events.recv().await.ok())
+            },
+            async { Input::Credential(credentials.recv().await.ok()) },
+        )
+        .await;
+        match input {
+            Input::Key(None) => keys_open = false,
+            Input::Key(Some(KeyEvent::KeysDeleted(kids))) => ledger.keys_deleted(kids).await,
+            Input::Key(Some(KeyEvent::StoreChanged)) => match store.call(move |s| load_secrets(s, grace)).await {
                 Ok(Ok(Some(secrets))) if last.as_ref() != Some(&secrets) => {
                     if last.is_some() {
                         log::info!("turn: the TURN secret changed; the previous one stays valid for {grace:?}");
@@ -103,8 +128,26 @@ pub async fn follow_store(
                 Ok(Err(e)) => log::warn!("turn: cannot reload the TURN secret: {e}"),
                 Err(_) => return,
             },
+            Input::Credential(None) => return,
+            Input::Credential(Some(first)) => {
+                let mut batch = vec![first];
+                while batch.len() < credentials::MAX_BATCH {
+                    match credentials.try_recv() {
+                        Ok(event) => batch.push(event),
+                        Err(_) => break,
+                    }
+                }
+                ledger.record(batch).await;
+            }
         }
     }
+}
+
+/// The usernames the TURN core starts refusing (kicked, or of keys deleted, also while the
+/// server was down), after forgetting expired grants.
+pub fn revoked_at_start(store: &mut Store, now: UnixTime) -> Result<Vec<String>, StoreError> {
+    store.prune_turn_grants(now)?;
+    store.revoked_turn_usernames(now)
 }
 
 /// Writes relay usage to the store every minute until `stop`; the last figures are written by

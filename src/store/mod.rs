@@ -13,6 +13,7 @@ mod keys;
 mod projects;
 pub mod schema;
 pub mod secrets;
+pub mod turn_grants;
 pub mod usage;
 pub mod worker;
 

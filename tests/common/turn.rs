@@ -253,7 +253,22 @@ impl Project {
         Project { id, kid, pem: std::fs::read_to_string(pem_path).unwrap() }
     }
 
+    /// The same project with a second signing key, made with the CLI.
+    pub fn another_key(&self, data_dir: &Path) -> Project {
+        let tmp = tempfile::tempdir().unwrap();
+        let pem_path = tmp.path().join("k2.pem");
+        let (d, out) = (data_dir.to_str().unwrap(), pem_path.to_str().unwrap());
+        let kid = super::edgebeam_ok(&["key", "create", "--data-dir", d, "--project", &self.id, "--out", out]);
+        Project { id: self.id.clone(), kid, pem: std::fs::read_to_string(pem_path).unwrap() }
+    }
+
     pub fn token(&self, gid: &str, pid: &str, ttl_secs: i64) -> String {
+        self.token_at(gid, pid, edgebeam::unixtime::UnixTime::now().secs(), ttl_secs)
+    }
+
+    /// A token issued at `iat` (Unix seconds): tokens of two keys with one `iat` and TTL share
+    /// their `exp`, and so their TURN username.
+    pub fn token_at(&self, gid: &str, pid: &str, iat: i64, ttl_secs: i64) -> String {
         use edgebeam::ids::{GroupId, Kid, PeerId};
         use edgebeam::proto::token::mint::{mint, signing_key_from_pem, MintRequest};
         let key = signing_key_from_pem(&self.pem).unwrap();
@@ -262,7 +277,7 @@ impl Project {
             gid: &GroupId::parse(gid).unwrap(),
             pid: &PeerId::parse(pid).unwrap(),
             policy: None,
-            iat: edgebeam::unixtime::UnixTime::now(),
+            iat: edgebeam::unixtime::UnixTime(iat),
             ttl_secs,
         };
         mint(&key, &req).unwrap()

@@ -31,7 +31,7 @@ use super::outbound::StreamOut;
 use super::{Control, RelaySetup, TurnStats};
 use crate::proto::stun::Family;
 use crate::proto::turn::{AllocId, Client, Command, Server, Transport};
-use crate::unixtime::{Now, UnixTime};
+use crate::unixtime::Now;
 
 /// Datagrams handled per wakeup before a task yields to the others.
 const BUDGET: usize = 64;
@@ -286,11 +286,10 @@ impl Shell {
 
     fn control(&mut self, msg: Control) {
         match msg {
-            Control::Grant { username, kid, expiry } => self.core.handle_grant(username, kid, expiry, UnixTime::now()),
-            Control::KeysDeleted(kids) => {
-                let n = self.core.handle_keys_deleted(&kids);
+            Control::Revoke(usernames) => {
+                let n = self.core.handle_revoke(usernames);
                 if n > 0 {
-                    log::info!("turn: removed {n} allocations of deleted keys");
+                    log::info!("turn: removed {n} allocations of revoked credentials");
                 }
             }
             Control::Kick(identity) => {

@@ -26,16 +26,15 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 pub use allocation::{AllocId, Usage};
-use auth::{FailureLimiter, Grants, Nonces};
+use auth::{FailureLimiter, Nonces, Revoked};
 pub use auth::{Identity, Secrets};
 pub use error::TurnError;
 
-use crate::ids::{Kid, ProjectId};
+use crate::ids::ProjectId;
 use crate::proto::addr_policy::PeerPolicy;
 use crate::proto::counts::Counts;
 use crate::proto::stun::Family;
 pub use crate::unixtime::Now;
-use crate::unixtime::UnixTime;
 use allocation::Allocation;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -124,7 +123,7 @@ pub struct Server {
     secrets: Secrets,
     nonces: Nonces,
     failures: FailureLimiter,
-    grants: Grants,
+    revoked: Revoked,
     next_id: u64,
     allocations: HashMap<AllocId, Allocation>,
     by_client: HashMap<Client, AllocId>,
@@ -159,7 +158,7 @@ impl Server {
             config,
             policy,
             secrets,
-            grants: Grants::default(),
+            revoked: Revoked::default(),
             next_id: 1,
             allocations: HashMap::new(),
             by_client: HashMap::new(),
@@ -187,26 +186,31 @@ impl Server {
         self.secrets = secrets;
     }
 
-    /// Remembers that `username` was issued for a token signed by `kid`.
-    pub fn handle_grant(&mut self, username: String, kid: Kid, expiry: UnixTime, wall: UnixTime) {
-        self.grants.grant(username, kid, expiry, wall);
-    }
-
-    /// Deleted keys: their usernames stop working and their allocations are removed. Returns
-    /// how many allocations went.
-    pub fn handle_keys_deleted(&mut self, kids: &[Kid]) -> usize {
-        let users: std::collections::HashSet<String> = self.grants.revoke(kids).into_iter().collect();
+    /// These usernames are refused from now until their EXPIRY (their key was deleted, or their
+    /// identity kicked), and their allocations are removed. Returns how many allocations went.
+    pub fn handle_revoke(&mut self, usernames: impl IntoIterator<Item = String>) -> usize {
+        let mut users = HashSet::new();
+        for username in usernames {
+            if self.revoked.revoke(username.clone()) {
+                users.insert(username);
+            }
+        }
         let doomed: Vec<AllocId> =
             self.allocations.values().filter(|a| users.contains(&a.username)).map(|a| a.id).collect();
         doomed.iter().for_each(|id| self.remove(*id));
         doomed.len()
     }
 
-    /// A kicked peer loses its allocations. Returns how many went.
+    /// A kicked peer loses its allocations, and the usernames they were made with are refused
+    /// until they expire. Its other usernames come with the [`Server::handle_revoke`] that the
+    /// store's record of what was handed out sends next. Returns how many allocations went.
     pub fn handle_kick(&mut self, identity: &Identity) -> usize {
-        let doomed: Vec<AllocId> =
-            self.allocations.values().filter(|a| &a.identity == identity).map(|a| a.id).collect();
-        doomed.iter().for_each(|id| self.remove(*id));
+        let doomed: Vec<(AllocId, String)> =
+            self.allocations.values().filter(|a| &a.identity == identity).map(|a| (a.id, a.username.clone())).collect();
+        for (id, username) in &doomed {
+            self.revoked.revoke(username.clone());
+            self.remove(*id);
+        }
         doomed.len()
     }
 
@@ -244,7 +248,7 @@ impl Server {
                 a.sweep(now.mono);
             }
             self.failures.prune(now.mono);
-            self.grants.prune(now.wall);
+            self.revoked.prune(now.wall);
             self.next_sweep = Some(now.mono + SWEEP_EVERY);
         }
     }

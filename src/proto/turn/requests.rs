@@ -81,7 +81,7 @@ impl Server {
             NonceCheck::Stale | NonceCheck::Invalid => return Err(TurnError::StaleNonce),
         }
         let user = match TurnUser::parse(username) {
-            Some(u) if realm == self.config.realm && u.expiry > now.wall && !self.grants.is_revoked(username) => u,
+            Some(u) if realm == self.config.realm && u.expiry > now.wall && !self.revoked.contains(username) => u,
             Some(_) if realm == self.config.realm => return Err(TurnError::CredentialsExpired),
             _ => return Err(TurnError::BadUsername),
         };

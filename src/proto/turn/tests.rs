@@ -9,6 +9,7 @@ use crate::proto::addr_policy::{Cidr, PeerPolicy};
 use crate::proto::ice::{turn_credential, turn_username};
 use crate::proto::stun::attr::{self, AttrType};
 use crate::proto::stun::{Class, ErrorCode, IntegrityAlg, LongTermKey, Message, MessageBuilder, Method, TransactionId};
+use crate::unixtime::UnixTime;
 
 const SECRET: &[u8] = b"test-secret-text";
 const REALM: &str = "edgebeam";
@@ -518,27 +519,41 @@ fn send_indications_need_a_permission_and_peers_answer_with_data_indications() {
 }
 
 #[test]
-fn deleting_the_key_revokes_granted_usernames_and_their_allocations() {
+fn revoked_usernames_lose_their_allocations_and_get_401_until_they_expire() {
     let mut w = World::new();
-    let mut c = w.creds(3600, "alice");
-    let kid = crate::ids::Kid::parse("kid_0123456789abcdef").unwrap();
-    w.server.handle_grant(c.username.clone(), kid.clone(), UnixTime(T0 + 3600), UnixTime(T0));
+    let mut c = w.creds(100, "alice");
     w.allocate(udp("10.0.0.2:5000"), &mut c);
     let mut other = w.creds(3600, "bob");
     w.allocate(udp("10.0.0.2:5001"), &mut other);
-    assert_eq!(w.server.handle_keys_deleted(&[kid]), 1);
+    assert_eq!(w.server.handle_revoke([c.username.clone(), "junk".to_owned()]), 1);
     assert_eq!(w.server.totals().allocations, 1);
     assert_eq!(w.allocate(udp("10.0.0.2:5002"), &mut c).1, Some(401));
+    // Refused without counting against the source: the failure count did not move.
+    assert_eq!(w.server.totals().auth_failures, 0);
+    // The revoked entry lives as long as the username, then goes (the username is expired then).
+    w.advance(99);
+    assert_eq!(w.server.revoked.count(), 1);
+    w.advance(31);
+    assert_eq!(w.server.revoked.count(), 0);
 }
 
 #[test]
-fn a_kicked_identity_loses_its_allocations() {
+fn a_kicked_identity_loses_its_allocations_and_their_credentials_get_401_until_they_expire() {
     let mut w = World::new();
     let mut c = w.creds(3600, "alice");
     w.allocate(udp("10.0.0.2:5000"), &mut c);
+    let mut bob = w.creds(3600, "bob");
+    w.allocate(udp("10.0.0.2:5001"), &mut bob);
     let who = TurnUserIdentity::of(&c.username);
     assert_eq!(w.server.handle_kick(&who), 1);
-    assert_eq!(w.server.totals().allocations, 0);
+    assert_eq!(w.server.totals().allocations, 1);
+    assert_eq!(w.allocate(udp("10.0.0.2:5002"), &mut c).1, Some(401));
+    w.advance(3599);
+    assert_eq!(w.allocate(udp("10.0.0.2:5003"), &mut c).1, Some(401));
+    // Credentials handed out after the kick (a new token, so a new EXPIRY) work.
+    let mut fresh = w.creds(3600, "alice");
+    assert_eq!(w.allocate(udp("10.0.0.2:5004"), &mut fresh).1, None);
+    assert_eq!(w.allocate(udp("10.0.0.2:5005"), &mut bob).1, None, "another identity is untouched");
 }
 
 struct TurnUserIdentity;
