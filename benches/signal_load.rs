@@ -14,8 +14,16 @@
 //! PeerJS is installed with npm into target/peerjs on first use. Every run is bounded: at most
 //! N connections and rate x secs signals, only to 127.0.0.1.
 
+#![allow(clippy::unwrap_used, reason = "a benchmark stops at the first surprise")]
+
+#[path = "common/mod.rs"]
+mod bench;
 #[path = "../tests/common/https.rs"]
 mod https;
+#[path = "common/server.rs"]
+mod server;
+#[path = "common/source.rs"]
+mod source;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -114,28 +122,6 @@ impl Report {
     }
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-fn free_addr(ip: &str) -> SocketAddr {
-    std::net::TcpListener::bind(format!("{ip}:0")).unwrap().local_addr().unwrap()
-}
-
-fn wait_port(addr: SocketAddr) {
-    let start = Instant::now();
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(30), "server at {addr} did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 struct Conn {
     tx: async_channel::Sender<String>,
 }
@@ -147,23 +133,6 @@ fn source_ip(i: usize) -> std::net::Ipv4Addr {
     std::net::Ipv4Addr::new(127, 0, 1, 1 + (i % 16) as u8)
 }
 
-async fn connect_from(src: std::net::Ipv4Addr, dst: SocketAddr) -> std::io::Result<smol::net::TcpStream> {
-    use nix::sys::socket::{bind, connect, socket, AddressFamily, SockFlag, SockType, SockaddrIn};
-    let fd = socket(AddressFamily::Inet, SockType::Stream, SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC, None)?;
-    bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &SockaddrIn::from(std::net::SocketAddrV4::new(src, 0)))?;
-    let SocketAddr::V4(dst) = dst else { return Err(std::io::Error::other("IPv4 only")) };
-    match connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &SockaddrIn::from(dst)) {
-        Ok(()) | Err(nix::errno::Errno::EINPROGRESS) => {}
-        Err(e) => return Err(e.into()),
-    }
-    let stream = smol::Async::new(std::net::TcpStream::from(fd))?;
-    stream.writable().await?;
-    if let Some(e) = stream.get_ref().take_error()? {
-        return Err(e);
-    }
-    Ok(smol::net::TcpStream::from(stream))
-}
-
 async fn open(
     proto: Proto,
     addr: SocketAddr,
@@ -173,7 +142,7 @@ async fn open(
     received: Arc<AtomicU64>,
     origin: Instant,
 ) -> Result<Conn, String> {
-    let tcp = connect_from(source_ip(i), addr).await.map_err(|e| e.to_string())?;
+    let tcp = source::connect_from(source_ip(i), addr).await.map_err(|e| e.to_string())?;
     let _ = tcp.set_nodelay(true);
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
     let tls = TlsConnector::from(https::client_config()).connect(name, tcp).await.map_err(|e| e.to_string())?;
@@ -256,7 +225,7 @@ fn run_scenario(
     o: &Opts,
 ) -> Report {
     std::thread::sleep(Duration::from_millis(500));
-    let rss_base_kib = rss_kib(server_pid);
+    let rss_base_kib = bench::rss_kib(server_pid).unwrap_or(0);
     let latencies = Arc::new(Mutex::new(Vec::with_capacity((o.rate * o.secs) as usize)));
     let received = Arc::new(AtomicU64::new(0));
     let origin = Instant::now();
@@ -287,7 +256,7 @@ fn run_scenario(
         let setup = start.elapsed();
         let held = conns.iter().filter(|c| c.is_some()).count();
         smol::Timer::after(Duration::from_secs(3)).await;
-        let rss_idle_kib = rss_kib(server_pid);
+        let rss_idle_kib = bench::rss_kib(server_pid).unwrap_or(0);
 
         // Fixed-rate signals between random members of the same group.
         let mut sent = 0u64;
@@ -335,52 +304,18 @@ fn run_scenario(
     }))
 }
 
-fn edgebeam_cli(data: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_edgebeam")).args(args).arg("--data-dir").arg(data).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-/// The server binary: this build's, or `SIGNAL_LOAD_SERVER_BIN` (e.g. a static musl release
-/// binary from cross/build.sh, which is what ships).
-fn server_bin() -> PathBuf {
-    std::env::var_os("SIGNAL_LOAD_SERVER_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| env!("CARGO_BIN_EXE_edgebeam").into())
-}
-
 fn start_edgebeam(data: &Path, conns: usize) -> (Child, SocketAddr) {
-    let signal = free_addr("127.0.0.1");
-    let admin = free_addr("127.0.0.1");
-    let turn = free_addr("127.0.0.1");
-    let turns = free_addr("127.0.0.1");
-    println!("server binary: {}", server_bin().display());
-    // SIGNAL_LOAD_SERVER_PREFIX runs the server under a tool (e.g. "valgrind --tool=massif").
+    // SIGNAL_LOAD_SERVER_BIN runs another build (e.g. a static musl release binary from
+    // cross/build.sh, which is what ships); SIGNAL_LOAD_SERVER_PREFIX runs the server under a tool
+    // (e.g. "valgrind --tool=massif").
+    let bin = server::server_bin("SIGNAL_LOAD_SERVER_BIN");
     let prefix = std::env::var("SIGNAL_LOAD_SERVER_PREFIX").unwrap_or_default();
-    let mut words = prefix.split_whitespace();
-    let mut cmd = match words.next() {
-        Some(tool) => {
-            let mut c = Command::new(tool);
-            c.args(words).arg(server_bin());
-            c
-        }
-        None => Command::new(server_bin()),
-    };
-    let child = cmd
-        .arg("serve")
-        .arg("--data-dir")
-        .arg(data)
-        .args(["--signal-listen", &signal.to_string(), "--admin-listen", &admin.to_string()])
-        .args(["--turn-listen", &turn.to_string(), "--turns-listen", &turns.to_string()])
-        .args(["--log-level", "warn", "--token-cache-entries", &(conns + 100).to_string()])
+    let (mut cmd, signal) = server::serve_command(&bin, &prefix, data);
+    cmd.args(["--token-cache-entries", &(conns + 100).to_string()])
         .args(["--signal-max-conns-per-project", &(conns + 100).to_string()])
         .args(["--signal-max-unauthenticated-per-ip", "100000"])
-        .args(std::env::var("SIGNAL_LOAD_SERVER_ARGS").unwrap_or_default().split_whitespace())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_port(signal);
-    (child, signal)
+        .args(std::env::var("SIGNAL_LOAD_SERVER_ARGS").unwrap_or_default().split_whitespace());
+    (server::spawn_serving(cmd, signal), signal)
 }
 
 fn peerjs_dir() -> PathBuf {
@@ -399,7 +334,7 @@ fn start_peerjs(cert: &Path, key: &Path, conns: usize) -> Option<(Child, SocketA
             return None;
         }
     }
-    let addr = free_addr("127.0.0.2");
+    let addr = server::free_addr("127.0.0.2");
     let child = Command::new("node")
         .arg(&bin)
         .args(["--host", "127.0.0.2", "--port", &addr.port().to_string()])
@@ -412,21 +347,8 @@ fn start_peerjs(cert: &Path, key: &Path, conns: usize) -> Option<(Child, SocketA
         .stderr(Stdio::null())
         .spawn()
         .ok()?;
-    wait_port(addr);
+    server::wait_port(addr);
     Some((child, addr))
-}
-
-fn stop(mut child: Child) {
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 fn main() {
@@ -443,31 +365,13 @@ fn main() {
     );
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let project = edgebeam_cli(&data, &["project", "create", "load"]);
-    let pem_path = tmp.path().join("k.pem");
-    let kid = edgebeam_cli(&data, &["key", "create", "--project", &project, "--out", pem_path.to_str().unwrap()]);
-    let key = edgebeam::proto::token::mint::signing_key_from_pem(&std::fs::read_to_string(&pem_path).unwrap()).unwrap();
-    let kid = edgebeam::ids::Kid::parse(&kid).unwrap();
-    let now = edgebeam::unixtime::UnixTime::now();
-    let tokens: Vec<String> = (0..o.conns)
-        .map(|i| {
-            let gid = edgebeam::ids::GroupId::parse(&format!("g{}", i / GROUP)).unwrap();
-            let pid = edgebeam::ids::PeerId::parse(&format!("p{i}")).unwrap();
-            let req = edgebeam::proto::token::mint::MintRequest {
-                kid: &kid,
-                gid: &gid,
-                pid: &pid,
-                policy: None,
-                iat: now,
-                ttl_secs: 3600,
-            };
-            edgebeam::proto::token::mint::mint(&key, &req).unwrap()
-        })
-        .collect();
+    let signer = server::Signer::create(&data, "load", &tmp.path().join("k.pem"));
+    let tokens: Vec<String> =
+        (0..o.conns).map(|i| signer.token(&format!("g{}", i / GROUP), &format!("p{i}"))).collect();
 
-    let (server, addr) = start_edgebeam(&data, o.conns);
-    let ours = run_scenario("edgebeam", Proto::Edgebeam, addr, server.id(), &tokens, &o);
-    stop(server);
+    let (child, addr) = start_edgebeam(&data, o.conns);
+    let ours = run_scenario("edgebeam", Proto::Edgebeam, addr, child.id(), &tokens, &o);
+    server::stop(child);
     ours.print();
 
     if !o.peerjs {
@@ -476,7 +380,7 @@ fn main() {
     let tls = data.join("tls");
     let Some((peerjs, paddr)) = start_peerjs(&tls.join("cert.pem"), &tls.join("key.pem"), o.conns) else { return };
     let theirs = run_scenario("PeerJS server (peer 1.x)", Proto::PeerJs, paddr, peerjs.id(), &tokens, &o);
-    stop(peerjs);
+    server::stop(peerjs);
     theirs.print();
     println!("== edgebeam / PeerJS (below 1 is better for memory and latency, above 1 for rates)");
     println!("connections held          {:.2}", ours.held as f64 / theirs.held.max(1) as f64);

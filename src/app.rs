@@ -15,6 +15,7 @@ use smol::net::TcpListener;
 use crate::config::Config;
 use crate::http::router::Listener;
 use crate::http::{Counters, HttpState};
+use crate::net::https::HttpsListener;
 use crate::net::signal::directory::ServerDirectory;
 use crate::net::signal::hub_task::HubTask;
 use crate::net::signal::SignalShared;
@@ -81,6 +82,10 @@ struct LocalAddrs {
     turns: SocketAddr,
 }
 
+/// Connections a source may hold on the admin listener (SPEC "Clients without credentials"). The
+/// signal listener's is `signal_max_unauthenticated_per_ip`.
+const ADMIN_MAX_UNAUTHENTICATED_PER_SOURCE: usize = 64;
+
 pub fn serve(config: Config) -> Result<(), AppError> {
     crate::rt::block_on(async {
         let listeners = Listeners::bind(&config).await?;
@@ -101,6 +106,7 @@ pub fn serve(config: Config) -> Result<(), AppError> {
 /// Serves on `listeners` until `shutdown` resolves, then drains within the grace period.
 pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Output = ()>) -> Result<(), AppError> {
     let started = Instant::now();
+    let workers = crate::rt::start_workers(config.worker_threads);
     let local =
         listeners.local().map_err(|source| AppError::Bind { key: "listeners", addr: config.admin_listen, source })?;
     let now = UnixTime::now();
@@ -193,26 +199,37 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
     let usage_saver = crate::rt::spawn(crate::turn::save_usage(turn_stats.clone(), store.clone(), stop.clone()));
 
     let mut listeners = Vec::new();
-    for (name, listener, kind) in [("admin", admin, Listener::Admin), ("signal", signal_listener, Listener::Signal)] {
+    let https = [
+        ("admin", admin, Listener::Admin, ADMIN_MAX_UNAUTHENTICATED_PER_SOURCE),
+        ("signal", signal_listener, Listener::Signal, config.signal.max_unauthenticated_per_ip),
+    ];
+    for (name, listener, kind, max_unauthenticated_per_source) in https {
         let state = state.clone();
-        let handler = move |req, peer| crate::http::handle(state.clone(), kind, req, peer);
-        let (acceptor, counters, stop, guard) = (https_config.clone(), counters.clone(), stop.clone(), drain.guard());
-        listeners
-            .push(crate::rt::spawn(crate::net::https::serve(name, listener, acceptor, handler, counters, stop, guard)));
+        let handler = move |req, conn| crate::http::handle(state.clone(), kind, req, conn);
+        let listening = HttpsListener {
+            name,
+            listener,
+            tls: https_config.clone(),
+            max_unauthenticated_per_source,
+            handshakes_per_source_per_sec: config.tls_handshakes_per_source_per_sec,
+        };
+        let (counters, stop, guard) = (counters.clone(), stop.clone(), drain.guard());
+        listeners.push(crate::rt::spawn(crate::net::https::serve(listening, handler, counters, stop, guard)));
     }
 
     if let Some(token) = setup_token {
         print_setup_link(&config, local.admin, &token);
     }
     log::info!(
-        "edgebeam {} ready in {} ms: admin https://{} signal https://{} turn {} (udp, tcp) turns {} relay ports {}",
+        "edgebeam {} ready in {} ms: admin https://{} signal https://{} turn {} (udp, tcp) turns {} relay ports {}, {} worker threads",
         crate::VERSION,
         started.elapsed().as_millis(),
         local.admin,
         local.signal,
         local.turn,
         local.turns,
-        config.relay_ports
+        config.relay_ports,
+        workers
     );
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 

@@ -1,5 +1,7 @@
 //! `backup` while `serve` runs and while projects are being written.
 
+#![allow(clippy::unwrap_used, reason = "a test's panic is its failure report")]
+
 mod common;
 
 use common::{edgebeam, stderr, stdout, Server};

@@ -1,5 +1,7 @@
 //! Bad configuration and bad data: one clear line, a non-zero exit, nothing touched.
 
+#![allow(clippy::unwrap_used, reason = "a test's panic is its failure report")]
+
 mod common;
 
 use std::process::Command;

@@ -2,6 +2,8 @@
 //! RTCDataChannel whose every packet goes through edgebeam's TURN relay: the browser makes the
 //! allocations, permissions and channel bindings itself, with the REST credentials of the welcome.
 
+#![allow(clippy::unwrap_used, reason = "a test's panic is its failure report")]
+
 mod common;
 
 use std::process::Command;

@@ -1,6 +1,8 @@
 //! Two headless Chromium pages load the SDK from the server, authenticate with tokens minted by
 //! PyJWT, and open an RTCDataChannel negotiated through the hub.
 
+#![allow(clippy::unwrap_used, reason = "a test's panic is its failure report")]
+
 mod common;
 
 use std::process::Command;

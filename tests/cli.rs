@@ -1,5 +1,7 @@
 //! The management commands from the outside.
 
+#![allow(clippy::unwrap_used, reason = "a test's panic is its failure report")]
+
 mod common;
 
 use common::{edgebeam, stderr, stdout};

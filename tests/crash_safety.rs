@@ -1,6 +1,8 @@
 //! Durability: every project whose `create` exited 0 survives `kill -9` of the server, and the
 //! database passes its integrity check afterwards.
 
+#![allow(clippy::unwrap_used, reason = "a test's panic is its failure report")]
+
 mod common;
 
 use std::time::{Duration, Instant};

@@ -1,5 +1,7 @@
 //! A catalogue of hostile tokens; each must be refused, and for the right reason.
 
+#![allow(clippy::unwrap_used, reason = "a test's panic is its failure report")]
+
 use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;

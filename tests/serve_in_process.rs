@@ -1,6 +1,8 @@
 //! `app::run` on listeners the test binds itself (port 0 on 127.0.0.1), stopped by a future of
 //! the test's own: the mini-redis shape, with no process, no signal and no port race.
 
+#![allow(clippy::unwrap_used, reason = "a test's panic is its failure report")]
+
 mod common;
 
 use std::net::{SocketAddr, UdpSocket};

@@ -1,5 +1,7 @@
 //! `serve` from the outside: first run, restart, files, headers, metrics, shutdown.
 
+#![allow(clippy::unwrap_used, reason = "a test's panic is its failure report")]
+
 mod common;
 
 use std::os::unix::fs::PermissionsExt;

@@ -1,6 +1,8 @@
 //! The signaling protocol over a real WebSocket (TLS, tungstenite client): every close code and
 //! error code of SPEC "Signaling".
 
+#![allow(clippy::unwrap_used, reason = "a test's panic is its failure report")]
+
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -1,5 +1,7 @@
 //! Standard vectors for the token layers.
 
+#![allow(clippy::unwrap_used, reason = "a test's panic is its failure report")]
+
 use edgebeam::proto::token::{es256, jws, keyset};
 
 #[test]

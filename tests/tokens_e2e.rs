@@ -1,6 +1,8 @@
 //! Keys and tokens from the outside: the CLI, PyJWT (a JWT library nobody here wrote), and the
 //! running server's revocation.
 
+#![allow(clippy::unwrap_used, reason = "a test's panic is its failure report")]
+
 mod common;
 
 use std::path::Path;

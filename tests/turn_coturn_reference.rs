@@ -3,6 +3,8 @@
 //! the reference the edgebeam TURN tests and the `turn_load` benchmark compare against, and the
 //! proof that the helpers in tests/common/turn.rs parse what uclient prints.
 
+#![allow(clippy::unwrap_used, reason = "a test's panic is its failure report")]
+
 mod common;
 
 use common::turn::{

@@ -2,6 +2,8 @@
 //! echo over UDP, TCP and TLS with credentials taken from a signaling `welcome`, and bad
 //! credentials and forbidden peers are refused with the codes SPEC asks for.
 
+#![allow(clippy::unwrap_used, reason = "a test's panic is its failure report")]
+
 mod common;
 
 use std::time::Duration;

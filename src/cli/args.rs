@@ -74,6 +74,12 @@ pub struct ServeArgs {
     /// verified tokens kept in the cache, 0-1000000 (default 10000)
     #[argh(option)]
     pub token_cache_entries: Option<String>,
+    /// threads for TLS handshakes and HTTP requests, 0-1024 (default 0: one per core)
+    #[argh(option)]
+    pub worker_threads: Option<String>,
+    /// TLS handshakes a source may start per second on each HTTPS listener (default 20)
+    #[argh(option)]
+    pub tls_handshakes_per_source_per_sec: Option<String>,
     /// seconds a new signaling connection has to send auth (default 10)
     #[argh(option)]
     pub signal_auth_timeout_secs: Option<String>,
@@ -148,7 +154,7 @@ pub struct ServeArgs {
 impl ServeArgs {
     /// The flags that were given, as (config key, value).
     pub fn flag_values(&self) -> Vec<(&'static str, &str)> {
-        let pairs: [(&'static str, &Option<String>); 37] = [
+        let pairs: [(&'static str, &Option<String>); 39] = [
             ("data_dir", &self.data_dir),
             ("signal_listen", &self.signal_listen),
             ("admin_listen", &self.admin_listen),
@@ -163,6 +169,8 @@ impl ServeArgs {
             ("shutdown_grace_secs", &self.shutdown_grace_secs),
             ("token_leeway_secs", &self.token_leeway_secs),
             ("token_cache_entries", &self.token_cache_entries),
+            ("worker_threads", &self.worker_threads),
+            ("tls_handshakes_per_source_per_sec", &self.tls_handshakes_per_source_per_sec),
             ("signal_auth_timeout_secs", &self.signal_auth_timeout_secs),
             ("signal_max_message_bytes", &self.signal_max_message_bytes),
             ("signal_rate_per_sec", &self.signal_rate_per_sec),

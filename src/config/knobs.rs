@@ -26,6 +26,8 @@ pub const KNOBS: &[Knob] = &[
     knob("tls_key", None),
     knob("log_level", Some("info")),
     knob("shutdown_grace_secs", Some("3")),
+    knob("worker_threads", Some("0")),
+    knob("tls_handshakes_per_source_per_sec", Some("20")),
     knob("token_leeway_secs", Some("30")),
     knob("token_cache_entries", Some("10000")),
     knob("signal_auth_timeout_secs", Some("10")),

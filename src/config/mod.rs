@@ -58,6 +58,11 @@ pub struct Config {
     pub token_leeway_secs: i64,
     /// Capacity of the verified-token cache (0 turns it off).
     pub token_cache_entries: usize,
+    /// Threads for TLS handshakes and HTTP requests; 0 is one per core.
+    pub worker_threads: usize,
+    /// TLS handshakes a source may start per second on each HTTPS listener (bursts of up to the
+    /// per-source cap of unauthenticated connections).
+    pub tls_handshakes_per_source_per_sec: u32,
     pub signal: SignalLimits,
     pub turn: TurnLimits,
 }
@@ -144,6 +149,9 @@ impl Config {
             shutdown_grace: v.parse("shutdown_grace_secs", |s| parse_secs(s, 1, 60))?,
             token_leeway_secs: v.parse("token_leeway_secs", |s| parse_int(s, 0, 300))?,
             token_cache_entries: v.parse("token_cache_entries", |s| parse_int(s, 0, 1_000_000).map(|n| n as usize))?,
+            worker_threads: v.parse("worker_threads", |s| parse_int(s, 0, 1024).map(|n| n as usize))?,
+            tls_handshakes_per_source_per_sec: v
+                .parse("tls_handshakes_per_source_per_sec", |s| parse_int(s, 1, 1_000_000).map(|n| n as u32))?,
             signal: SignalLimits {
                 auth_timeout: v.parse("signal_auth_timeout_secs", |s| parse_secs(s, 1, 300))?,
                 max_message_bytes: v

@@ -17,6 +17,8 @@ pub struct Snapshot {
     pub signal_requests: u64,
     pub tls_handshake_failures: u64,
     pub open_connections: u64,
+    pub handshakes_rate_limited: u64,
+    pub unauthenticated_evicted: u64,
     pub token_keys: u64,
     pub turn: Totals,
     pub turn_stream_clients: usize,
@@ -83,6 +85,20 @@ impl Snapshot {
             "counter",
             "TLS handshakes that failed or timed out.",
             self.tls_handshake_failures,
+        );
+        metric(
+            &mut out,
+            "edgebeam_https_handshakes_rate_limited_total",
+            "counter",
+            "Connections closed at accept: their source was over its TLS handshake rate.",
+            self.handshakes_rate_limited,
+        );
+        metric(
+            &mut out,
+            "edgebeam_unauthenticated_evicted_total",
+            "counter",
+            "Unauthenticated HTTPS and WebSocket connections closed for a newer one of their source.",
+            self.unauthenticated_evicted,
         );
         metric(&mut out, "edgebeam_token_keys", "gauge", "Public keys the running verifier knows.", self.token_keys);
         metric(&mut out, "edgebeam_http_open_connections", "gauge", "Open HTTPS connections.", self.open_connections);
@@ -157,6 +173,8 @@ mod tests {
             signal_requests: 1,
             tls_handshake_failures: 0,
             open_connections: 1,
+            handshakes_rate_limited: 4,
+            unauthenticated_evicted: 5,
             token_keys: 2,
             turn: Totals { allocations: 3, ..Totals::default() },
             turn_stream_clients: 1,
@@ -170,6 +188,8 @@ mod tests {
         assert!(text.contains("edgebeam_http_requests_total{listener=\"admin\"} 7"));
         assert!(text.contains("edgebeam_build_info{version="));
         assert!(text.contains("\nedgebeam_turn_allocations 3\n"), "{text}");
+        assert!(text.contains("\nedgebeam_https_handshakes_rate_limited_total 4\n"), "{text}");
+        assert!(text.contains("\nedgebeam_unauthenticated_evicted_total 5\n"), "{text}");
         assert!(text.contains("edgebeam_turn_relayed_bytes_total{project=\"prj_a\"} 100"), "{text}");
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let (name, value) = line.rsplit_once(' ').unwrap();

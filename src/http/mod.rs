@@ -11,7 +11,6 @@ pub mod router;
 pub mod upgrade;
 mod whoami;
 
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,6 +19,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Request, Response, StatusCode};
 
+use crate::net::https::ConnCtx;
 pub use crate::net::https::Counters;
 use crate::procstat;
 use crate::store::worker::StoreHandle;
@@ -44,7 +44,7 @@ pub async fn handle<B: Send + 'static>(
     state: Arc<HttpState>,
     listener: Listener,
     req: Request<B>,
-    peer: SocketAddr,
+    conn: ConnCtx,
 ) -> Response<Body> {
     let counter = match listener {
         Listener::Admin => &state.counters.admin_requests,
@@ -57,7 +57,7 @@ pub async fn handle<B: Send + 'static>(
         Route::Metrics => metrics_response(&state).await,
         Route::WhoAmI => whoami::respond(&state.tokens, req.headers()),
         Route::Preflight => whoami::preflight(),
-        Route::SignalUpgrade => upgrade::accept(&state.signal, req, peer),
+        Route::SignalUpgrade => upgrade::accept(&state.signal, req, &conn),
         Route::Asset(asset) => asset_response(asset),
         Route::NotFound => ApiError::NotFound.response(),
         Route::MethodNotAllowed { allow } => ApiError::MethodNotAllowed { allow }.response(),
@@ -98,6 +98,8 @@ async fn metrics_response(state: &HttpState) -> Response<Body> {
         signal_requests: state.counters.signal_requests.load(Ordering::Relaxed),
         tls_handshake_failures: state.counters.tls_handshake_failures.load(Ordering::Relaxed),
         open_connections: state.counters.open_connections.load(Ordering::Relaxed),
+        handshakes_rate_limited: state.counters.handshakes_rate_limited.load(Ordering::Relaxed),
+        unauthenticated_evicted: state.counters.unauthenticated_evicted.load(Ordering::Relaxed),
         token_keys: state.tokens.key_count() as u64,
         turn,
         turn_stream_clients,

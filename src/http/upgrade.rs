@@ -1,8 +1,7 @@
 //! The `/v1/signal` upgrade in HTTP terms: judge the request with the pure handshake
-//! ([`crate::proto::ws::handshake`]), take an unauthenticated slot for the source, answer 101,
+//! ([`crate::proto::ws::handshake`]), take over the connection's unauthenticated slot, answer 101,
 //! and once hyper hands over the connection give the TLS stream to [`crate::net::signal`].
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -11,6 +10,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use smol_hyper::rt::FuturesIo;
 
 use super::{text, Body};
+use crate::net::https::ConnCtx;
 use crate::net::signal::SignalShared;
 use crate::net::tls_stream::TlsStream;
 use crate::proto::signal::ConnInfo;
@@ -35,7 +35,7 @@ fn info(headers: &HeaderMap) -> ConnInfo {
     ConnInfo { origin: get(ORIGIN), host: get(HOST) }
 }
 
-pub fn accept<B>(shared: &Arc<SignalShared>, mut req: Request<B>, peer: SocketAddr) -> Response<Body>
+pub fn accept<B>(shared: &Arc<SignalShared>, mut req: Request<B>, conn: &ConnCtx) -> Response<Body>
 where
     B: Send + 'static,
 {
@@ -48,7 +48,8 @@ where
             return r;
         }
     };
-    let Some(slot) = shared.unauthenticated.take(peer.ip()) else {
+    // The connection's unauthenticated slot goes with the session until it authenticates.
+    let Some(slot) = conn.take_pending() else {
         return text(StatusCode::TOO_MANY_REQUESTS, "too many unauthenticated connections from this address\n");
     };
     let info = info(req.headers());

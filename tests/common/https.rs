@@ -100,6 +100,13 @@ pub fn client_config() -> Arc<rustls::ClientConfig> {
     recording_config().0
 }
 
+/// A TLS client over a socket the caller connected (from a chosen source address, say).
+pub fn tls_over(sock: TcpStream) -> std::io::Result<TlsStream> {
+    let conn = rustls::ClientConnection::new(client_config(), ServerName::try_from("localhost").unwrap()).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))?;
+    Ok(rustls::StreamOwned::new(conn, sock))
+}
+
 fn connect_recording(addr: SocketAddr) -> std::io::Result<(TlsStream, Arc<RecordingVerifier>)> {
     let (config, verifier) = recording_config();
     let name = ServerName::try_from("localhost").unwrap();

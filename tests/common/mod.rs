@@ -13,6 +13,19 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_edgebeam");
 
+/// A TCP connection to `dst` from the loopback address `src` (127.0.0.2, say): each test source
+/// of a per-source limit gets an address of its own.
+pub fn connect_from(src: std::net::IpAddr, dst: SocketAddr) -> std::net::TcpStream {
+    use nix::sys::socket::{bind, connect, socket, AddressFamily, SockFlag, SockType, SockaddrIn};
+    let std::net::IpAddr::V4(src) = src else { panic!("IPv4 loopback sources only") };
+    let SocketAddr::V4(dst) = dst else { panic!("IPv4 loopback targets only") };
+    assert!(src.is_loopback() && dst.ip().is_loopback(), "tests target loopback only");
+    let fd = socket(AddressFamily::Inet, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).unwrap();
+    bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &SockaddrIn::from(std::net::SocketAddrV4::new(src, 0))).unwrap();
+    connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &SockaddrIn::from(dst)).unwrap();
+    std::net::TcpStream::from(fd)
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }

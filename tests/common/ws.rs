@@ -24,7 +24,11 @@ pub enum Got {
 
 impl Ws {
     pub fn connect(addr: SocketAddr, origin: Option<&str>) -> Ws {
-        let stream = connect(addr).unwrap();
+        Ws::connect_over(connect(addr).unwrap(), addr, origin)
+    }
+
+    /// The upgrade over a TLS stream the caller made (from a chosen source address, say).
+    pub fn connect_over(stream: TlsStream, addr: SocketAddr, origin: Option<&str>) -> Ws {
         let mut req = format!("wss://localhost:{}/v1/signal", addr.port()).into_client_request().unwrap();
         if let Some(o) = origin {
             req.headers_mut().insert("origin", o.parse().unwrap());

@@ -20,6 +20,8 @@ enum Step {
     Incoming(Option<Result<Message, ws::Error>>),
     Queued(Next),
     Tick,
+    /// A newer unauthenticated connection of the same source took this one's slot.
+    Evicted,
 }
 
 /// The socket comes boxed: an async fn keeps its arguments and the locals they move into as two
@@ -44,10 +46,22 @@ where
     loop {
         let step = or(
             async { Step::Incoming(ws.next().await) },
-            or(async { Step::Queued(outbox.next().await) }, async {
-                ping.next().await;
-                Step::Tick
-            }),
+            or(
+                async { Step::Queued(outbox.next().await) },
+                or(
+                    async {
+                        ping.next().await;
+                        Step::Tick
+                    },
+                    async {
+                        match &slot {
+                            Some(pending) => pending.evicted().await,
+                            None => std::future::pending().await,
+                        }
+                        Step::Evicted
+                    },
+                ),
+            ),
         )
         .await;
         match step {
@@ -98,6 +112,11 @@ where
             }
             Step::Queued(Next::HubGone) => {
                 close(&mut ws, CloseCode::ShuttingDown).await;
+                break;
+            }
+            Step::Evicted => {
+                log::debug!("signal: evicted an unauthenticated connection for a newer one of its source");
+                close(&mut ws, CloseCode::Evicted).await;
                 break;
             }
             Step::Tick => {

@@ -15,12 +15,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::config::SignalLimits;
-use crate::net::slots::SlotPool;
 use crate::net::tls_stream::TlsStream;
 use crate::proto::signal::{ConnId, ConnInfo};
 pub use outbox::{Frame, Next, Outbox, OutboxSender};
 
-/// Counts one not-yet-authenticated connection of a source until dropped.
+/// The unauthenticated slot a connection took at accept (`net::https`), kept until `welcome`.
 pub type PendingSlot = crate::net::slots::Slot;
 
 /// What connection tasks tell the hub task.
@@ -46,20 +45,12 @@ pub struct SignalShared {
     pub events: async_channel::Sender<HubEvent>,
     pub limits: SignalLimits,
     next_conn: AtomicU64,
-    /// Connections not yet authenticated, capped per source only (`usize::MAX` in all).
-    pub unauthenticated: SlotPool,
     pub open: AtomicUsize,
 }
 
 impl SignalShared {
     pub fn new(events: async_channel::Sender<HubEvent>, limits: SignalLimits) -> Arc<SignalShared> {
-        Arc::new(SignalShared {
-            events,
-            unauthenticated: SlotPool::new(usize::MAX, limits.max_unauthenticated_per_ip),
-            limits,
-            next_conn: AtomicU64::new(1),
-            open: AtomicUsize::new(0),
-        })
+        Arc::new(SignalShared { events, limits, next_conn: AtomicU64::new(1), open: AtomicUsize::new(0) })
     }
 
     fn next_conn_id(&self) -> ConnId {

@@ -25,6 +25,9 @@ pub enum CloseCode {
     ShuttingDown,
     /// The project is at its connection cap.
     TryAgainLater,
+    /// A newer unauthenticated connection of the same source took this one's place (SPEC
+    /// "Clients without credentials"); "try again later", so the SDK reconnects.
+    Evicted,
     /// A frame broke RFC 6455 §5.
     ProtocolError,
     /// Text or a close reason that is not UTF-8.
@@ -47,7 +50,7 @@ impl CloseCode {
             CloseCode::ProtocolError => 1002,
             CloseCode::InvalidPayload => 1007,
             CloseCode::MessageTooBig => 1009,
-            CloseCode::TryAgainLater => 1013,
+            CloseCode::TryAgainLater | CloseCode::Evicted => 1013,
         }
     }
 
@@ -65,6 +68,7 @@ impl CloseCode {
             CloseCode::InvalidPayload => "invalid UTF-8",
             CloseCode::MessageTooBig => "message too big",
             CloseCode::TryAgainLater => "project connection limit reached",
+            CloseCode::Evicted => "too many unauthenticated connections from this source",
         }
     }
 }
@@ -100,6 +104,7 @@ mod tests {
             (InvalidPayload, 1007),
             (MessageTooBig, 1009),
             (TryAgainLater, 1013),
+            (Evicted, 1013),
         ];
         for (close, code) in table {
             assert_eq!(close.code(), code, "{close:?}");

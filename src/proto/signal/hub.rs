@@ -151,13 +151,6 @@ impl Hub {
         self.sessions.len()
     }
 
-    /// Live peers of a project (for the admin API).
-    pub fn peers_of(&self, project: &ProjectId) -> Vec<PeerAddr> {
-        let mut v: Vec<PeerAddr> = self.sessions.keys().filter(|(p, _)| p == project).map(|(_, a)| a.clone()).collect();
-        v.sort();
-        v
-    }
-
     pub fn poll_command(&mut self) -> Option<Command> {
         self.out.pop_front()
     }

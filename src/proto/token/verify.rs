@@ -24,13 +24,6 @@ pub enum TokenError {
     Claims(#[from] ClaimsError),
 }
 
-impl TokenError {
-    /// Whether the token was valid once and only its time ran out (signaling tells it apart).
-    pub fn is_expiry(&self) -> bool {
-        matches!(self, TokenError::Claims(ClaimsError::Expired(_)))
-    }
-}
-
 /// A token that passed every check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedToken {

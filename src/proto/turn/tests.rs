@@ -11,6 +11,9 @@ use crate::proto::stun::attr::{self, AttrType};
 use crate::proto::stun::{Class, ErrorCode, IntegrityAlg, LongTermKey, Message, MessageBuilder, Method, TransactionId};
 use crate::unixtime::UnixTime;
 
+#[path = "proptests.rs"]
+mod proptests;
+
 const SECRET: &[u8] = b"test-secret-text";
 const REALM: &str = "edgebeam";
 const T0: i64 = 1_800_000_000;

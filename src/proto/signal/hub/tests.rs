@@ -5,6 +5,9 @@ use crate::ids::{GroupId, PeerId};
 use crate::proto::token::claims::Claims;
 use crate::proto::token::{AllowPolicy, Pattern};
 
+#[path = "proptests.rs"]
+mod proptests;
+
 const T0: i64 = 1_800_000_000;
 
 /// Tokens are "project:gid:pid:exp[:gpat:ppat]" here; kid = "kid_" + project padded.
