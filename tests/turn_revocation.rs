@@ -4,6 +4,8 @@
 //! username) goes with either key (SPEC "Tokens": deleting a key invalidates every token of that
 //! kid and removes their TURN allocations).
 
+#![allow(clippy::unwrap_used, reason = "a test's panic is its failure report")]
+
 mod common;
 
 use std::time::{Duration, Instant};
