@@ -23,6 +23,9 @@ use crate::tokens::KeyEvent;
 use crate::unixtime::UnixTime;
 
 const USAGE_SAVE_EVERY: Duration = Duration::from_secs(60);
+/// SPEC "Clients without credentials": a TURN TCP or TLS connection with no allocation 30 s
+/// after it opened is closed.
+const STREAM_AUTH_DEADLINE: Duration = Duration::from_secs(30);
 
 /// The current secret and the previous one while its grace lasts, as stored.
 pub fn load_secrets(store: &Store, grace: Duration) -> Result<Option<Secrets>, StoreError> {
@@ -46,6 +49,7 @@ pub fn core_config(config: &Config, relay_v4: bool, relay_v6: bool) -> TurnConfi
         max_channels_per_allocation: t.max_channels_per_allocation,
         bandwidth_bytes_per_sec: t.bandwidth_bytes_per_sec,
         auth_failures_per_minute: t.auth_failures_per_minute,
+        stream_auth_deadline: STREAM_AUTH_DEADLINE,
         relay_v4,
         relay_v6,
     }

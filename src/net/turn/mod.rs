@@ -28,7 +28,7 @@ use rustls::ServerConfig;
 use smol::net::TcpListener;
 use smol::{Async, LocalExecutor};
 
-pub use stats::TurnStats;
+pub use stats::{StreamFigures, TurnStats};
 
 use crate::config::PortRange;
 use crate::proto::turn::{Identity, Secrets, Server};

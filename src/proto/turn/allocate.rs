@@ -136,6 +136,10 @@ pub(super) fn complete_allocate(server: &mut Server, id: AllocId, relay: Option<
     server.schedule_expiry(id, at);
     server.totals.allocations_created += 1;
     server.closed_usage.entry(project).or_default().1 += 1;
+    if client.is_stream() {
+        server.pending_streams.settled(client);
+        server.commands.push_back(Command::Authenticated { client });
+    }
     let b = allocate_success(tid, canonical_addr(client.addr), Some(relay), lifetime, pending.refused_additional);
     server.send(client, b.finish(Some((pending.alg, &key)), pending.fingerprint));
     log::debug!("turn: allocation {} relays at {relay} for {lifetime:?}", id.0);

@@ -17,6 +17,7 @@ pub mod auth;
 mod data;
 mod error;
 mod requests;
+mod streams;
 #[cfg(test)]
 mod tests;
 
@@ -29,6 +30,7 @@ pub use allocation::{AllocId, Usage};
 use auth::{FailureLimiter, Nonces, Revoked};
 pub use auth::{Identity, Secrets};
 pub use error::TurnError;
+use streams::PendingStreams;
 
 use crate::ids::ProjectId;
 use crate::proto::addr_policy::PeerPolicy;
@@ -79,6 +81,16 @@ pub enum Command {
     CloseRelay {
         alloc: AllocId,
     },
+    /// This TCP or TLS client has its allocation: it no longer counts as a connection that has
+    /// not authenticated (SPEC "Clients without credentials").
+    Authenticated {
+        client: Client,
+    },
+    /// Close this TCP or TLS client: it has had no allocation for the stream deadline since it
+    /// opened.
+    CloseStream {
+        client: Client,
+    },
 }
 
 /// A client's payload to send from an allocation's relay socket to a peer.
@@ -102,6 +114,8 @@ pub struct TurnConfig {
     pub max_channels_per_allocation: usize,
     pub bandwidth_bytes_per_sec: u64,
     pub auth_failures_per_minute: u32,
+    /// How long a TCP or TLS client may stay without an allocation (SPEC: 30 s).
+    pub stream_auth_deadline: Duration,
     /// Families this box can relay.
     pub relay_v4: bool,
     pub relay_v6: bool,
@@ -115,6 +129,8 @@ pub struct Totals {
     pub auth_failures: u64,
     pub forbidden_peers: u64,
     pub dropped_packets: u64,
+    /// TCP and TLS clients closed for having no allocation by their deadline.
+    pub streams_timed_out: u64,
 }
 
 pub struct Server {
@@ -137,6 +153,7 @@ pub struct Server {
     /// that closes takes those channels with it: its port may be bound by anything next.
     channels_to_relays: HashMap<SocketAddr, Vec<AllocId>>,
     expiries: BinaryHeap<Reverse<(Instant, AllocId)>>,
+    pending_streams: PendingStreams,
     next_sweep: Option<Instant>,
     transmits: VecDeque<Transmit>,
     commands: VecDeque<Command>,
@@ -167,6 +184,7 @@ impl Server {
             live_relays: HashSet::new(),
             channels_to_relays: HashMap::new(),
             expiries: BinaryHeap::new(),
+            pending_streams: PendingStreams::default(),
             next_sweep: None,
             transmits: VecDeque::new(),
             commands: VecDeque::new(),
@@ -214,8 +232,15 @@ impl Server {
         doomed.len()
     }
 
+    /// A TCP or TLS client connected at `opened` (before its TLS handshake, if any): it is
+    /// closed if it has no allocation by the stream deadline after that.
+    pub fn handle_stream_opened(&mut self, client: Client, opened: Now) {
+        self.pending_streams.opened(client, opened.mono + self.config.stream_auth_deadline);
+    }
+
     /// A stream transport closed: its allocation goes with it (RFC 8656 §3.1).
     pub fn handle_client_closed(&mut self, client: Client) {
+        self.pending_streams.settled(client);
         if let Some(id) = self.by_client.get(&client).copied() {
             self.remove(id);
         }
@@ -243,6 +268,15 @@ impl Server {
                 self.schedule_expiry(id, next);
             }
         }
+        while let Some(client) = self.pending_streams.next_due(now.mono) {
+            log::debug!(
+                "turn: {} has no allocation {:?} after it connected; closing it",
+                client.addr,
+                self.config.stream_auth_deadline
+            );
+            self.totals.streams_timed_out += 1;
+            self.commands.push_back(Command::CloseStream { client });
+        }
         if self.next_sweep.is_none_or(|t| t <= now.mono) {
             for a in self.allocations.values_mut() {
                 a.sweep(now.mono);
@@ -255,10 +289,7 @@ impl Server {
 
     pub fn poll_timeout(&self) -> Option<Instant> {
         let expiry = self.expiries.peek().map(|Reverse((at, _))| *at);
-        match (expiry, self.next_sweep) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [expiry, self.next_sweep, self.pending_streams.next_deadline()].into_iter().flatten().min()
     }
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {

@@ -143,6 +143,12 @@ impl Harness {
                     assert!(self.closed.insert(alloc), "{alloc:?} closed twice");
                     assert!(!self.w.server.allocations.contains_key(&alloc), "{alloc:?} closed but still live");
                 }
+                Command::Authenticated { client } => {
+                    let relay = self.w.server.by_client.get(&client).and_then(|id| self.w.server.allocations[id].relay);
+                    assert!(client.is_stream() && relay.is_some(), "{client:?} authenticated without its allocation");
+                }
+                // The harness never reports a stream opened, so none has a deadline.
+                Command::CloseStream { client } => panic!("{client:?} closed by a deadline it never had"),
             }
         }
         binds

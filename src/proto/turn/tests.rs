@@ -31,6 +31,7 @@ fn config() -> TurnConfig {
         max_channels_per_allocation: 4,
         bandwidth_bytes_per_sec: 1_000_000,
         auth_failures_per_minute: 5,
+        stream_auth_deadline: Duration::from_secs(30),
         relay_v4: true,
         relay_v6: false,
     }
@@ -47,6 +48,8 @@ struct World {
     start: Instant,
     elapsed: Duration,
     next_tid: u32,
+    /// Commands other than `BindRelay` that `settle` drained, in order.
+    commands: Vec<Command>,
 }
 
 struct Creds {
@@ -71,6 +74,7 @@ impl World {
             start: Instant::now(),
             elapsed: Duration::ZERO,
             next_tid: 0,
+            commands: Vec::new(),
         }
     }
 
@@ -114,6 +118,8 @@ impl World {
                     Some(SocketAddr::new("192.168.1.10".parse().unwrap(), port)),
                     now,
                 );
+            } else {
+                self.commands.push(cmd);
             }
         }
         let mut out = Vec::new();
@@ -711,4 +717,71 @@ fn a_peer_datagram_too_big_for_a_data_indication_is_dropped() {
     assert!(w.server.handle_peer(AllocId(1), sa("10.0.0.3:9"), &vec![0u8; 65_520], now, &mut out).is_none());
     assert!(w.server.handle_peer(AllocId(1), sa("10.0.0.3:9"), &vec![0u8; 1200], now, &mut out).is_some());
     assert_eq!(Message::decode(&out).unwrap().get(AttrType::DATA).unwrap().len(), 1200);
+}
+
+fn tcp(conn: u64, addr: &str) -> Client {
+    Client { transport: Transport::Tcp, conn, addr: sa(addr) }
+}
+
+impl World {
+    /// Advances to `secs` after the start and returns the commands the core has for the shell.
+    fn commands_at(&mut self, secs: u64) -> Vec<Command> {
+        self.advance(secs - self.elapsed.as_secs());
+        self.settle();
+        std::mem::take(&mut self.commands)
+    }
+}
+
+#[test]
+fn a_stream_without_an_allocation_is_closed_30_s_after_it_opened() {
+    let mut w = World::new();
+    let (early, late) = (tcp(1, "10.0.0.2:5000"), tcp(2, "10.0.0.2:5001"));
+    let opened = w.now();
+    w.server.handle_stream_opened(early, opened);
+    w.advance(10);
+    // A TLS client is reported after its handshake, with the time it connected.
+    let mut at_accept = w.now();
+    at_accept.mono -= Duration::from_secs(4);
+    w.server.handle_stream_opened(late, at_accept);
+    assert_eq!(w.server.poll_timeout(), Some(opened.mono + Duration::from_secs(30)));
+    assert!(w.commands_at(29).is_empty());
+    assert_eq!(w.commands_at(30), [Command::CloseStream { client: early }]);
+    assert!(w.commands_at(35).is_empty());
+    assert_eq!(w.commands_at(36), [Command::CloseStream { client: late }]);
+    assert_eq!(w.server.totals().streams_timed_out, 2);
+    assert!(w.server.pending_streams.is_empty());
+}
+
+#[test]
+fn a_stream_that_allocates_is_authenticated_and_kept_past_the_deadline() {
+    let mut w = World::new();
+    let client = tcp(1, "10.0.0.2:5000");
+    w.server.handle_stream_opened(client, w.now());
+    w.advance(20);
+    // A refused Allocate (a wrong password) does not authenticate the stream.
+    let mut wrong = w.creds(3600, "alice");
+    wrong.key = LongTermKey::new(&wrong.username, REALM, "wrong");
+    assert_eq!(w.allocate(client, &mut wrong).1, Some(401));
+    assert!(std::mem::take(&mut w.commands).is_empty());
+    let mut c = w.creds(3600, "alice");
+    assert_eq!(w.allocate(client, &mut c).1, None);
+    assert_eq!(std::mem::take(&mut w.commands), [Command::Authenticated { client }]);
+    assert!(w.commands_at(31).is_empty(), "no close once authenticated");
+    assert!(w.commands_at(600).iter().all(|c| !matches!(c, Command::CloseStream { .. })));
+    assert_eq!(w.server.totals().streams_timed_out, 0);
+}
+
+#[test]
+fn a_stream_closed_before_its_deadline_is_forgotten_and_udp_clients_have_none() {
+    let mut w = World::new();
+    let client = tcp(1, "10.0.0.2:5000");
+    w.server.handle_stream_opened(client, w.now());
+    w.advance(5);
+    w.server.handle_client_closed(client);
+    assert!(w.server.pending_streams.is_empty());
+    assert!(w.commands_at(31).is_empty());
+    // UDP clients have no connection to close, and are never reported authenticated.
+    let mut c = w.creds(3600, "alice");
+    assert_eq!(w.allocate(udp("10.0.0.2:5000"), &mut c).1, None);
+    assert!(std::mem::take(&mut w.commands).is_empty());
 }
