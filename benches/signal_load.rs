@@ -314,6 +314,8 @@ fn start_edgebeam(data: &Path, conns: usize) -> (Child, SocketAddr) {
     cmd.args(["--token-cache-entries", &(conns + 100).to_string()])
         .args(["--signal-max-conns-per-project", &(conns + 100).to_string()])
         .args(["--signal-max-unauthenticated-per-ip", "100000"])
+        // Every client here is one source standing for many: per-source limits are not measured.
+        .args(["--tls-handshakes-per-source-per-sec", "1000000"])
         .args(std::env::var("SIGNAL_LOAD_SERVER_ARGS").unwrap_or_default().split_whitespace());
     (server::spawn_serving(cmd, signal), signal)
 }

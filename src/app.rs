@@ -214,7 +214,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
             handshakes_per_source_per_sec: config.tls_handshakes_per_source_per_sec,
         };
         let (counters, stop, guard) = (counters.clone(), stop.clone(), drain.guard());
-        listeners.push(crate::rt::spawn(crate::net::https::serve(listening, handler, counters, stop, guard)));
+        listeners.push(crate::rt::spawn_worker(crate::net::https::serve(listening, handler, counters, stop, guard)));
     }
 
     if let Some(token) = setup_token {
@@ -264,6 +264,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
 
 fn hub_config(config: &Config) -> HubConfig {
     let s = &config.signal;
+    let fixed = HubConfig::default();
     HubConfig {
         auth_timeout: s.auth_timeout,
         rate_per_sec: s.rate_per_sec,
@@ -273,6 +274,9 @@ fn hub_config(config: &Config) -> HubConfig {
         max_conns_per_project: s.max_conns_per_project,
         expiring_notice: std::time::Duration::from_secs(60),
         leeway_secs: config.token_leeway_secs,
+        // Not settings: a client needs one refresh per token lifetime (docs/signaling.md).
+        refresh_per_sec: fixed.refresh_per_sec,
+        refresh_burst: fixed.refresh_burst,
     }
 }
 

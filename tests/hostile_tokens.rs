@@ -87,6 +87,14 @@ fn hostile_token_catalogue_is_refused_for_the_right_reasons() {
     let good_p = b64(&good_payload());
     let good = sign_raw(&b.key, &es_header, &good_p);
     assert!(verify_token(&good, &b.keys, UnixTime(NOW), 30).is_ok(), "the baseline token is valid");
+    // Its ECDSA twin (s replaced by n − s) is valid too: JWT libraries emit high S half the time.
+    let twin = {
+        let (input, sig) = good.rsplit_once('.').unwrap();
+        let sig = p256::ecdsa::Signature::from_slice(&B64.decode(sig).unwrap()).unwrap();
+        let flipped = p256::ecdsa::Signature::from_scalars(sig.r(), -*sig.s()).unwrap();
+        format!("{input}.{}", B64.encode(flipped.to_bytes()))
+    };
+    assert!(verify_token(&twin, &b.keys, UnixTime(NOW), 30).is_ok(), "the high-S twin is valid");
     let unsigned = format!("{es_header}.{good_p}");
     let claims = |p: serde_json::Value| sign_raw(&b.key, &es_header, &b64(&p));
     let alg = |name: &str| {
@@ -176,23 +184,31 @@ fn hostile_token_catalogue_is_refused_for_the_right_reasons() {
             |e| matches!(e, TokenError::Signature(SignatureError::Mismatch)),
         ),
         ("r = s = 0 (psychic signature)", with_signature(&unsigned, &[0u8; 64]), |e| {
-            matches!(e, TokenError::Signature(SignatureError::Mismatch))
+            matches!(e, TokenError::Signature(SignatureError::ScalarOutOfRange))
         }),
         ("r = 0 with a real s", with_signature(&unsigned, &[&zeros[..], &real_sig[32..]].concat()), |e| {
-            matches!(e, TokenError::Signature(SignatureError::Mismatch))
+            matches!(e, TokenError::Signature(SignatureError::ScalarOutOfRange))
         }),
         ("s = 0 with a real r", with_signature(&unsigned, &[&real_sig[..32], &zeros[..]].concat()), |e| {
-            matches!(e, TokenError::Signature(SignatureError::Mismatch))
+            matches!(e, TokenError::Signature(SignatureError::ScalarOutOfRange))
         }),
         ("r = s = n (the group order)", with_signature(&unsigned, &[&n[..], &n[..]].concat()), |e| {
-            matches!(e, TokenError::Signature(SignatureError::Mismatch))
+            matches!(e, TokenError::Signature(SignatureError::ScalarOutOfRange))
         }),
         ("s = n with a real r", with_signature(&unsigned, &[&real_sig[..32], &n[..]].concat()), |e| {
-            matches!(e, TokenError::Signature(SignatureError::Mismatch))
+            matches!(e, TokenError::Signature(SignatureError::ScalarOutOfRange))
         }),
         ("r, s all ones (above n)", with_signature(&unsigned, &[0xffu8; 64]), |e| {
-            matches!(e, TokenError::Signature(SignatureError::Mismatch))
+            matches!(e, TokenError::Signature(SignatureError::ScalarOutOfRange))
         }),
+        ("r = n with a real s", with_signature(&unsigned, &[&n[..], &real_sig[32..]].concat()), |e| {
+            matches!(e, TokenError::Signature(SignatureError::ScalarOutOfRange))
+        }),
+        (
+            "unused trailing bits set in the signature (same bytes, another text)",
+            format!("{}.{}.{}", segments[0], segments[1], with_trailing_bit(segments[2])),
+            |e| matches!(e, TokenError::Jws(JwsError::BadBase64(Segment::Signature))),
+        ),
         ("signature truncated to 63 bytes", with_signature(&unsigned, &real_sig[..63]), |e| {
             matches!(e, TokenError::Signature(SignatureError::BadLength(63)))
         }),
@@ -314,6 +330,16 @@ fn hostile_token_catalogue_is_refused_for_the_right_reasons() {
     // The deleted-key case: the same valid token once its key is gone.
     let empty = KeySet::default();
     assert!(matches!(verify_token(&good, &empty, UnixTime(NOW), 30), Err(TokenError::UnknownKid(_))));
+}
+
+/// Sets the lowest of the 4 unused bits in the last character of a 64-byte base64url segment.
+fn with_trailing_bit(segment: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    assert_eq!(segment.len(), 86);
+    let last = segment.as_bytes()[85];
+    let value = ALPHABET.iter().position(|c| *c == last).unwrap();
+    assert_eq!(value & 0b1111, 0, "a canonical encoder leaves them clear");
+    format!("{}{}", &segment[..85], ALPHABET[value | 1] as char)
 }
 
 fn hex(s: &str) -> Vec<u8> {

@@ -269,6 +269,43 @@ fn deleting_a_key_revokes_its_tokens_in_the_running_server_within_2_seconds() {
     assert_eq!(no_header.status, 401);
 }
 
+/// A token of `kid`, minted in-process so nothing but the test's own code runs between the key's
+/// creation and its first use.
+fn mint_now(pem: &Path, kid: &str, pid: &str) -> String {
+    use edgebeam::ids::{GroupId, Kid, PeerId};
+    use edgebeam::proto::token::mint::{mint, signing_key_from_pem, MintRequest};
+    let key = signing_key_from_pem(&std::fs::read_to_string(pem).unwrap()).unwrap();
+    let request = MintRequest {
+        kid: &Kid::parse(kid).unwrap(),
+        gid: &GroupId::parse("room").unwrap(),
+        pid: &PeerId::parse(pid).unwrap(),
+        policy: None,
+        iat: edgebeam::unixtime::UnixTime::now(),
+        ttl_secs: 600,
+    };
+    mint(&key, &request).unwrap()
+}
+
+#[test]
+fn a_key_created_by_the_cli_while_serve_runs_verifies_at_once() {
+    let p = project();
+    let server = Server::start(Path::new(&p.dir), &[]);
+    // Every attempt uses a key the server has never seen, with no sleep: the watcher's
+    // half-second poll would let a lucky one through now and then, never ten in a row.
+    for i in 0..10 {
+        let pem = p._tmp.path().join(format!("new{i}.pem"));
+        let kid = key_create(&p, &pem);
+        let mut ws = common::ws::Ws::connect(server.signal, None);
+        let welcome = ws.auth(&mint_now(&pem, &kid, &format!("alice{i}")));
+        assert_eq!(welcome["type"], "welcome", "attempt {i}: {welcome}");
+
+        let pem = p._tmp.path().join(format!("other{i}.pem"));
+        let kid = key_create(&p, &pem);
+        let r = whoami(&server, &mint_now(&pem, &kid, "bob"));
+        assert_eq!(r.status, 200, "attempt {i}: {}", r.body);
+    }
+}
+
 mod roundtrip {
     use super::*;
     use proptest::prelude::*;

@@ -55,7 +55,7 @@ pub async fn handle<B: Send + 'static>(
     let mut response = match route {
         Route::Health => health_response(&state).await,
         Route::Metrics => metrics_response(&state).await,
-        Route::WhoAmI => whoami::respond(&state.tokens, req.headers()),
+        Route::WhoAmI => whoami::respond(&state.tokens, &state.store, req.headers()).await,
         Route::Preflight => whoami::preflight(),
         Route::SignalUpgrade => upgrade::accept(&state.signal, req, &conn),
         Route::Asset(asset) => asset_response(asset),

@@ -1,14 +1,15 @@
 //! `GET /v1/whoami` on the signal listener: an app developer's check of a token against the
-//! running server (the same verifier signaling uses). `Authorization: Bearer TOKEN` in; the
-//! verified claims, or `401` with the reason, out. CORS is open, like the SDK.
+//! running server (the same verifier signaling uses, and the same store lookup for a kid made a
+//! moment ago). `Authorization: Bearer TOKEN` in; the verified claims, or `401` with the
+//! reason, out. CORS is open, like the SDK.
 
 use hyper::header::{HeaderMap, HeaderValue, ACCESS_CONTROL_ALLOW_ORIGIN, AUTHORIZATION};
 use hyper::{Response, StatusCode};
 
 use super::api::ApiError;
 use super::{json, Body};
+use crate::store::worker::StoreHandle;
 use crate::tokens::TokenService;
-use crate::unixtime::UnixTime;
 
 fn cors(mut r: Response<Body>) -> Response<Body> {
     r.headers_mut().insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
@@ -21,11 +22,11 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-pub fn respond(tokens: &TokenService, headers: &HeaderMap) -> Response<Body> {
+pub async fn respond(tokens: &TokenService, store: &StoreHandle, headers: &HeaderMap) -> Response<Body> {
     let Some(token) = bearer(headers) else {
         return cors(ApiError::MissingBearer.response());
     };
-    match tokens.verify(token, UnixTime::now()) {
+    match tokens.verify_or_look_up(store, token).await {
         Ok(v) => {
             let body = serde_json::json!({
                 "project": v.project.as_str(),

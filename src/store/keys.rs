@@ -81,30 +81,45 @@ impl Store {
     /// Every key of every project, ready for the verifier. A row that cannot be read is skipped
     /// with a warning rather than taking every other key down with it.
     pub fn load_keyset(&self) -> Result<KeySet, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT k.kid, k.project_id, k.public_key_spki, p.max_token_ttl_secs
-             FROM keys k JOIN projects p ON p.id = k.project_id",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?, r.get::<_, i64>(3)?))
-        })?;
+        let mut stmt = self.conn.prepare(&format!("{KEY_ENTRY_SELECT} JOIN projects p ON p.id = k.project_id"))?;
+        let rows = stmt.query_map([], key_row)?;
         let mut entries = Vec::new();
         for row in rows {
-            let (kid, project, spki, max_ttl_secs) = row?;
-            let parsed = (Kid::parse(&kid), ProjectId::parse(&project), PublicKeyMaterial::from_spki_der(&spki));
-            match parsed {
-                (Ok(kid), Ok(project), Some(material)) => {
-                    entries.push(KeyEntry { kid, project, point: material.point, max_ttl_secs })
-                }
-                _ => log::warn!("skipping unreadable key row {kid:?}"),
-            }
+            entries.extend(key_entry(row?));
         }
         Ok(KeySet::new(entries))
+    }
+
+    /// One key, ready for the verifier, read as [`Store::load_keyset`] reads it: the running
+    /// server's way to learn of a key another process made (one indexed row, not the whole set).
+    pub fn load_key(&self, kid: &Kid) -> Result<Option<KeyEntry>, StoreError> {
+        let sql = format!("{KEY_ENTRY_SELECT} JOIN projects p ON p.id = k.project_id WHERE k.kid = ?1");
+        let row = self.conn.query_row(&sql, [kid.as_str()], key_row).optional()?;
+        Ok(row.and_then(key_entry))
     }
 
     /// Changes whenever another connection commits (`PRAGMA data_version`): the cheap signal
     /// that the CLI changed something while `serve` runs.
     pub fn data_version(&self) -> Result<i64, StoreError> {
         Ok(self.conn.query_row("PRAGMA data_version", [], |r| r.get(0))?)
+    }
+}
+
+const KEY_ENTRY_SELECT: &str = "SELECT k.kid, k.project_id, k.public_key_spki, p.max_token_ttl_secs FROM keys k";
+
+type KeyRow = (String, String, Vec<u8>, i64);
+
+fn key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+}
+
+/// A row as the verifier needs it; `None`, with a warning, if it cannot be read.
+fn key_entry((kid, project, spki, max_ttl_secs): KeyRow) -> Option<KeyEntry> {
+    match (Kid::parse(&kid), ProjectId::parse(&project), PublicKeyMaterial::from_spki_der(&spki)) {
+        (Ok(kid), Ok(project), Some(material)) => Some(KeyEntry { kid, project, point: material.point, max_ttl_secs }),
+        _ => {
+            log::warn!("skipping unreadable key row {kid:?}");
+            None
+        }
     }
 }

@@ -154,9 +154,12 @@ fn keys_are_added_listed_loaded_and_deleted() {
     assert_eq!(entry.project, project);
     assert_eq!(entry.point, material.point);
     assert_eq!(entry.max_ttl_secs, 86_400);
+    assert_eq!(store.load_key(&kid).unwrap().as_ref(), Some(entry), "one key reads as the whole set does");
+    assert_eq!(store.load_key(&Kid::from_random([9; 8])).unwrap(), None);
     assert_eq!(store.delete_key(&kid, Actor::CLI, UnixTime(6)).unwrap(), project);
     assert!(matches!(store.delete_key(&kid, Actor::CLI, UnixTime(7)), Err(StoreError::NoSuchKey(_))));
     assert!(store.load_keyset().unwrap().is_empty());
+    assert_eq!(store.load_key(&kid).unwrap(), None);
     let actions: Vec<String> = store.recent_audit(10).unwrap().into_iter().map(|a| a.action).collect();
     assert_eq!(&actions[..2], ["key.delete", "key.add"]);
 }

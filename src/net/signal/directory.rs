@@ -4,10 +4,11 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use serde_json::Value;
 
-use crate::ids::ProjectId;
+use crate::ids::{Kid, ProjectId};
 use crate::proto::ice::{ice_servers, IceEndpoints};
 use crate::proto::signal::Directory;
 use crate::proto::token::{TokenError, VerifiedToken};
@@ -27,6 +28,14 @@ pub struct ServerDirectory {
 impl Directory for ServerDirectory {
     fn verify(&mut self, token: &str, wall: UnixTime) -> Result<Arc<VerifiedToken>, TokenError> {
         self.tokens.verify(token, wall)
+    }
+
+    fn verify_cached(&mut self, token: &str, wall: UnixTime) -> Option<Result<Arc<VerifiedToken>, TokenError>> {
+        self.tokens.verify_cached(token, wall)
+    }
+
+    fn admit_kid_lookup(&mut self, kid: &Kid, now: Instant) -> bool {
+        self.tokens.admit_lookup(kid, now)
     }
 
     fn origin_allowed(&self, project: &ProjectId, origin: Option<&str>) -> bool {

@@ -3,23 +3,44 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_lite::future::or;
 
 use super::directory::ServerDirectory;
 use super::{HubEvent, OutboxSender};
+use crate::ids::Kid;
 use crate::proto::signal::{Command, ConnId, Hub};
+use crate::proto::token::{TokenError, VerifiedToken};
 use crate::shutdown::{Guard, Signal};
 use crate::store::worker::StoreHandle;
 use crate::tokens::KeyEvent;
-use crate::unixtime::Now;
+use crate::unixtime::{Now, UnixTime};
 
 enum Input {
     Event(Option<HubEvent>),
     Key(Option<KeyEvent>),
+    /// A `LookupKid` came back: the kid, and whether the verifier now has its key.
+    KidResolved(Option<(Kid, bool)>),
+    /// A `Verify` came back from a worker thread.
+    Verified(Option<Verified>),
     Timer,
     Stop,
+}
+
+type Verified = (ConnId, Result<Arc<VerifiedToken>, TokenError>);
+
+/// Store lookups of kids ([`Command::LookupKid`]) in flight: tasks of their own (a store round
+/// trip each) that report back on a channel. Owned here, not detached, so that stopping the hub
+/// task cancels them: a detached one would hold a store handle, and keep the store thread that
+/// shutdown joins, alive.
+struct KidLookups {
+    tasks: Vec<smol::Task<()>>,
+    report: async_channel::Sender<(Kid, bool)>,
+    /// Where signature checks ([`Command::Verify`]) report. Those tasks are detached: they
+    /// hold the token service and this sender, nothing that shutdown waits for.
+    verified: async_channel::Sender<Verified>,
 }
 
 pub struct HubTask {
@@ -45,6 +66,9 @@ impl HubTask {
         // every event would be an insert and a removal in the reactor's timer tree each time.
         let mut timer = smol::Timer::never();
         let mut timer_at: Option<Instant> = None;
+        let (report, resolved) = async_channel::unbounded();
+        let (verified, checked) = async_channel::unbounded();
+        let mut lookups = KidLookups { tasks: Vec::new(), report, verified };
         loop {
             let mut wake = self.hub.poll_timeout().unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             if let Some(since) = stopping {
@@ -59,17 +83,23 @@ impl HubTask {
                 or(
                     async { Input::Key(self.keys.recv().await.ok()) },
                     or(
-                        async {
-                            (&mut timer).await;
-                            Input::Timer
-                        },
-                        async {
-                            if stopping.is_some() {
-                                std::future::pending::<()>().await;
-                            }
-                            stop.fired().await;
-                            Input::Stop
-                        },
+                        async { Input::KidResolved(resolved.recv().await.ok()) },
+                        or(
+                            async { Input::Verified(checked.recv().await.ok()) },
+                            or(
+                                async {
+                                    (&mut timer).await;
+                                    Input::Timer
+                                },
+                                async {
+                                    if stopping.is_some() {
+                                        std::future::pending::<()>().await;
+                                    }
+                                    stop.fired().await;
+                                    Input::Stop
+                                },
+                            ),
+                        ),
                     ),
                 ),
             )
@@ -79,7 +109,14 @@ impl HubTask {
                 Input::Event(None) => break,
                 Input::Key(Some(KeyEvent::KeysDeleted(kids))) => self.hub.handle_keys_deleted(&kids),
                 Input::Key(Some(KeyEvent::StoreChanged)) => self.reload_origins().await,
-                Input::Key(None) => {}
+                Input::Key(None) | Input::KidResolved(None) | Input::Verified(None) => {}
+                Input::Verified(Some((conn, verified))) => {
+                    self.hub.handle_verified(conn, verified, Now::read(), &mut self.dir)
+                }
+                Input::KidResolved(Some((kid, found))) => {
+                    lookups.tasks.retain(|t| !t.is_finished());
+                    self.hub.handle_kid_resolved(&kid, found, Now::read(), &mut self.dir)
+                }
                 Input::Timer => {
                     timer_at = None;
                     self.hub.handle_timeout(Now::read());
@@ -89,7 +126,7 @@ impl HubTask {
                     stopping = Some(Instant::now());
                 }
             }
-            self.flush(&mut conns);
+            self.flush(&mut conns, &mut lookups);
             if let Some(since) = stopping {
                 // Connection tasks report `Closed` after their close frame went out.
                 let open = self.shared.open.load(Ordering::Relaxed);
@@ -150,7 +187,7 @@ impl HubTask {
         }
     }
 
-    fn flush(&mut self, conns: &mut HashMap<ConnId, OutboxSender>) {
+    fn flush(&mut self, conns: &mut HashMap<ConnId, OutboxSender>, lookups: &mut KidLookups) {
         while let Some(cmd) = self.hub.poll_command() {
             match cmd {
                 Command::Send { conn, text } => {
@@ -164,6 +201,23 @@ impl HubTask {
                     if let Some(out) = conns.remove(&conn) {
                         out.send_close(code);
                     }
+                }
+                Command::Verify { conn, token } => {
+                    let (tokens, report) = (self.dir.tokens.clone(), lookups.verified.clone());
+                    crate::rt::spawn_worker(async move {
+                        let verified = tokens.verify(&token, UnixTime::now());
+                        // Fails only once the hub task is gone, and the connection with it.
+                        let _ = report.send((conn, verified)).await;
+                    })
+                    .detach();
+                }
+                Command::LookupKid { kid } => {
+                    let (tokens, store, report) = (self.dir.tokens.clone(), self.store.clone(), lookups.report.clone());
+                    lookups.tasks.push(crate::rt::spawn(async move {
+                        let found = tokens.look_up(&store, kid.clone()).await;
+                        // Fails only once the hub task is gone, and its waiting connections with it.
+                        let _ = report.send((kid, found)).await;
+                    }));
                 }
                 Command::GrantTurn { username, kid, .. } => {
                     self.tell_turn(crate::turn::CredentialEvent::Granted { username, kid })

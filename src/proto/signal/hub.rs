@@ -1,13 +1,13 @@
 //! Sessions, routing, presence, limits and token lifetimes of signaling.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 pub use super::close::CloseCode;
+use super::deadlines::Deadlines;
 use super::index::PresenceIndex;
 use super::limits::{Bucket, Strikes};
 use super::messages::{out, parse_client, ClientMessage, ErrorCode, PeerAddr};
@@ -44,11 +44,33 @@ pub enum Command {
         project: ProjectId,
         peer: PeerAddr,
     },
+    /// The signature of `conn`'s `auth` token must be checked: the one costly step of a
+    /// verification (about 60 µs), which the shell runs off the hub's thread and answers with
+    /// [`Hub::handle_verified`]. Cache hits and refusals never come here.
+    Verify {
+        conn: ConnId,
+        token: Box<str>,
+    },
+    /// A token at `auth` names `kid`, a well-formed kid the verifier does not know: it may be a
+    /// key made a moment ago by another process. Look it up in the store (adding it to the
+    /// verifier if it is there) and answer with [`Hub::handle_kid_resolved`], always, even on a
+    /// store error: the connections waiting on it hear nothing until then. One at a time per kid.
+    LookupKid {
+        kid: Kid,
+    },
 }
 
 /// What the hub needs from the rest of the server.
 pub trait Directory {
     fn verify(&mut self, token: &str, wall: UnixTime) -> Result<Arc<VerifiedToken>, TokenError>;
+    /// Spends one of the server-wide store lookups on `kid` (`proto::token::lookup`); false
+    /// when the budget is spent or the store lacked `kid` a moment ago.
+    fn admit_kid_lookup(&mut self, kid: &Kid, now: Instant) -> bool;
+    /// The verification when it needs no signature math: a cache hit or a refusal. `None`
+    /// sends the token to [`Command::Verify`]. The default never does (tests, the CLI).
+    fn verify_cached(&mut self, token: &str, wall: UnixTime) -> Option<Result<Arc<VerifiedToken>, TokenError>> {
+        Some(self.verify(token, wall))
+    }
     /// Whether a session of `project` may come from a page of `origin` (`None`: no Origin header).
     fn origin_allowed(&self, project: &ProjectId, origin: Option<&str>) -> bool;
     /// The RTCIceServer list for this token (TURN credentials expire with it); `host` is the
@@ -74,6 +96,12 @@ pub struct HubConfig {
     pub max_conns_per_project: usize,
     pub expiring_notice: Duration,
     pub leeway_secs: i64,
+    /// `refresh` messages per second per connection, and how many may come at once: each
+    /// accepted one costs a verification, an HMAC and a `refreshed`, so a session gets a few
+    /// at once (retries of a refused one) and then one per 5 s, far above the one per token
+    /// lifetime a client needs.
+    pub refresh_per_sec: f64,
+    pub refresh_burst: f64,
 }
 
 impl Default for HubConfig {
@@ -87,6 +115,8 @@ impl Default for HubConfig {
             max_conns_per_project: 10_000,
             expiring_notice: Duration::from_secs(60),
             leeway_secs: 30,
+            refresh_per_sec: 0.2,
+            refresh_burst: 5.0,
         }
     }
 }
@@ -97,12 +127,24 @@ struct Live {
     key: SessionKey,
     identity: Identity,
     token: Arc<VerifiedToken>,
-    /// Bumped by every refresh, so timers of the previous token are ignored.
-    generation: u64,
+    /// When the `expiring` notice of the current token is due; `None` once it went out.
+    notice_at: Option<Instant>,
+    /// When the current token's session closes 4004 (`exp` plus the leeway).
+    close_at: Instant,
+    refreshes: Bucket,
+}
+
+/// A connection whose `auth` token waits on a [`Command::LookupKid`].
+struct Resolving {
+    kid: Kid,
+    token: Box<str>,
 }
 
 enum State {
     Pending,
+    /// Its `auth` token's signature is being checked ([`Command::Verify`]).
+    Verifying,
+    Resolving(Box<Resolving>),
     Live(Box<Live>),
 }
 
@@ -113,20 +155,16 @@ struct Conn {
     state: State,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Timer {
-    AuthDeadline,
-    Expiring(u64),
-    Expire(u64),
-}
-
 pub struct Hub {
     cfg: HubConfig,
     conns: HashMap<ConnId, Conn>,
     sessions: HashMap<SessionKey, ConnId>,
     presence: PresenceIndex,
     per_project: Counts<ProjectId>,
-    timers: BinaryHeap<Reverse<(Instant, ConnId, Timer)>>,
+    /// Each connection's next deadline: `auth` while pending, then the token's notice and close.
+    deadlines: Deadlines<ConnId>,
+    /// Kids with a lookup in flight, and the connections waiting on each.
+    lookups: HashMap<Kid, Vec<ConnId>>,
     out: VecDeque<Command>,
 }
 
@@ -138,7 +176,8 @@ impl Hub {
             sessions: HashMap::new(),
             presence: PresenceIndex::default(),
             per_project: Counts::default(),
-            timers: BinaryHeap::new(),
+            deadlines: Deadlines::default(),
+            lookups: HashMap::new(),
             out: VecDeque::new(),
         }
     }
@@ -151,18 +190,23 @@ impl Hub {
         self.sessions.len()
     }
 
+    /// Entries in the timer heap, stale ones included (tests hold it to O(connections)).
+    pub fn pending_timers(&self) -> usize {
+        self.deadlines.queued()
+    }
+
     pub fn poll_command(&mut self) -> Option<Command> {
         self.out.pop_front()
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.peek().map(|Reverse((at, _, _))| *at)
+        self.deadlines.next()
     }
 
     pub fn handle_open(&mut self, conn: ConnId, info: ConnInfo, now: Now) {
         let bucket = Bucket::new(self.cfg.rate_per_sec, self.cfg.burst, now.mono);
         self.conns.insert(conn, Conn { info, bucket, strikes: Strikes::default(), state: State::Pending });
-        self.timers.push(Reverse((now.mono + self.cfg.auth_timeout, conn, Timer::AuthDeadline)));
+        self.deadlines.set(conn, now.mono + self.cfg.auth_timeout);
     }
 
     /// The connection is gone (closed by the peer, by the shell, or after a hub `Close`).
@@ -178,14 +222,26 @@ impl Hub {
 
     pub fn handle_text(&mut self, conn: ConnId, text: &str, now: Now, dir: &mut dyn Directory) {
         let Some(c) = self.conns.get_mut(&conn) else { return };
-        let pending = matches!(c.state, State::Pending);
         let parsed = parse_client(text);
-        if pending {
-            match parsed {
-                Ok(ClientMessage::Auth { token }) => self.authenticate(conn, &token, now, dir),
-                _ => self.close(conn, CloseCode::NoAuth),
+        match c.state {
+            State::Pending => {
+                match parsed {
+                    Ok(ClientMessage::Auth { token }) => self.begin_auth(conn, &token, now, dir),
+                    _ => self.close(conn, CloseCode::NoAuth),
+                }
+                return;
             }
-            return;
+            State::Verifying | State::Resolving(_) => {
+                let id = parsed.as_ref().ok().and_then(message_id).or_else(|| parsed.as_ref().err().and_then(|r| r.id));
+                return self.reply_error(
+                    conn,
+                    id,
+                    ErrorCode::BadRequest,
+                    "not authenticated yet: wait for welcome",
+                    now,
+                );
+            }
+            State::Live(_) => {}
         }
         if !c.bucket.take(now.mono) {
             let id = parsed.as_ref().ok().and_then(message_id).or_else(|| parsed.as_ref().err().and_then(|r| r.id));
@@ -200,6 +256,41 @@ impl Hub {
             Ok(ClientMessage::Ping { id }) => self.send(conn, out::pong(id)),
             Ok(ClientMessage::Signal { to, data, id }) => self.route(conn, to, &data, id, now),
             Ok(ClientMessage::Refresh { token }) => self.refresh(conn, &token, now, dir),
+        }
+    }
+
+    /// The signature check asked for by [`Command::Verify`] is done. A connection that closed
+    /// meanwhile (or whose auth deadline passed) is gone, and its answer is dropped.
+    pub fn handle_verified(
+        &mut self,
+        conn: ConnId,
+        verified: Result<Arc<VerifiedToken>, TokenError>,
+        now: Now,
+        dir: &mut dyn Directory,
+    ) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        if !matches!(c.state, State::Verifying) {
+            return;
+        }
+        c.state = State::Pending;
+        // No lookup now: the kid was known when the check began, so an unknown kid here is a
+        // key deleted meanwhile.
+        self.authenticate_with(conn, verified, None, now, dir);
+    }
+
+    /// The lookup of `kid` asked for by [`Command::LookupKid`] is done: `found` if the verifier
+    /// now has the key. The waiting connections' tokens are verified again, without another
+    /// lookup: each gets its `welcome`, or 4002.
+    pub fn handle_kid_resolved(&mut self, kid: &Kid, found: bool, now: Now, dir: &mut dyn Directory) {
+        let waiting = self.lookups.remove(kid).unwrap_or_default();
+        for conn in waiting {
+            let Some(c) = self.conns.get_mut(&conn) else { continue };
+            let State::Resolving(r) = std::mem::replace(&mut c.state, State::Pending) else { continue };
+            if found {
+                self.authenticate(conn, &r.token, now, dir);
+            } else {
+                self.close(conn, CloseCode::TokenInvalid);
+            }
         }
     }
 
@@ -237,20 +328,23 @@ impl Hub {
     }
 
     pub fn handle_timeout(&mut self, now: Now) {
-        while let Some(Reverse((at, conn, timer))) = self.timers.peek().copied() {
-            if at > now.mono {
-                break;
-            }
-            self.timers.pop();
-            let Some(c) = self.conns.get(&conn) else { continue };
-            match (timer, &c.state) {
-                (Timer::AuthDeadline, State::Pending) => self.close(conn, CloseCode::NoAuth),
-                (Timer::Expiring(g), State::Live(l)) if l.generation == g => {
-                    let exp = l.token.claims.exp.secs();
-                    self.send(conn, out::expiring(exp));
-                }
-                (Timer::Expire(g), State::Live(l)) if l.generation == g => self.close(conn, CloseCode::Expired),
-                _ => {}
+        while let Some(conn) = self.deadlines.pop_due(now.mono) {
+            let Some(c) = self.conns.get_mut(&conn) else { continue };
+            let State::Live(l) = &mut c.state else {
+                self.close(conn, CloseCode::NoAuth);
+                continue;
+            };
+            if l.notice_at.is_some_and(|at| at <= now.mono) {
+                l.notice_at = None;
+                let (exp, close_at) = (l.token.claims.exp.secs(), l.close_at);
+                self.send(conn, out::expiring(exp));
+                // Due at once if time jumped past it too: this loop closes it next.
+                self.deadlines.set(conn, close_at);
+            } else if l.close_at <= now.mono {
+                self.close(conn, CloseCode::Expired);
+            } else {
+                let next = l.notice_at.map_or(l.close_at, |n| n.min(l.close_at));
+                self.deadlines.set(conn, next);
             }
         }
     }

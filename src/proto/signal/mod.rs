@@ -5,9 +5,11 @@
 //! Left to the shell on purpose: WebSocket framing and the 64 KiB message limit (close 1009),
 //! WebSocket ping/pong liveness, the outbound queue cap (close 4007), and per-IP limits on
 //! unauthenticated connections. Token checks, origin lists and ICE server lists come through
-//! the [`hub::Directory`] trait.
+//! the [`hub::Directory`] trait; a store lookup for a kid made a moment ago goes out as
+//! [`hub::Command::LookupKid`] and its answer comes back in through `handle_kid_resolved`.
 
 pub mod close;
+mod deadlines;
 pub mod hub;
 mod index;
 pub mod limits;

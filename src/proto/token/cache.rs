@@ -1,5 +1,7 @@
-//! A bounded cache of verified tokens, keyed by the SHA-256 of the token text, so a reconnect
-//! storm costs one signature check per distinct token. Entries leave at `exp` plus the leeway
+//! A bounded cache of verified tokens, so a reconnect storm costs one signature check per
+//! distinct token. Keyed by what the token says, not by its text: ECDSA twins (r, s) and
+//! (r, n−s) are two texts of one token (see `es256`), and base64url is held canonical by `jws`,
+//! so the key is the SHA-256 of the signing input, `r` and the low `s`. Entries leave at `exp` plus the leeway
 //! (checked on every hit against the `now` given), when their key is deleted, and oldest-first
 //! when the cache is full.
 
@@ -12,8 +14,14 @@ use crate::unixtime::UnixTime;
 
 pub type Digest = [u8; 32];
 
-pub fn digest(token: &str) -> Digest {
-    let d = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+/// The cache key of a token: `signing_input` as sent, and its signature in
+/// [`es256::canonical`](super::es256::canonical) form (fixed length, so the concatenation is
+/// unambiguous).
+pub fn digest(signing_input: &str, canonical_signature: &[u8; 64]) -> Digest {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(signing_input.as_bytes());
+    ctx.update(canonical_signature);
+    let d = ctx.finish();
     let mut out = [0u8; 32];
     out.copy_from_slice(d.as_ref());
     out

@@ -40,6 +40,13 @@ impl KeySet {
         self.entries.is_empty()
     }
 
+    /// This set plus `entry` (a key learned of alone, by its kid).
+    pub fn with(&self, entry: KeyEntry) -> KeySet {
+        let mut entries = self.entries.clone();
+        entries.insert(entry.kid.as_str().to_owned(), entry);
+        KeySet { entries }
+    }
+
     /// Kids present in `older` but not here: the keys that were deleted.
     pub fn removed_since(&self, older: &KeySet) -> Vec<Kid> {
         let mut gone: Vec<Kid> = older

@@ -3,11 +3,13 @@
 //!
 //! Layers, each usable alone:
 //! - [`jws`]: size cap, three base64url segments, the header (`alg` must be `ES256`);
-//! - [`es256`]: the JOSE `r||s` signature check (ring); DER signatures are refused;
+//! - [`es256`]: the JOSE `r||s` signature check (ring); DER signatures are refused, `r` and `s`
+//!   outside [1, n−1] too, by name; the low-S form that both ECDSA twins of a signature share;
 //! - [`claims`]: `exp`/`nbf`/`iat` with leeway, `gid`/`pid`, the allow policy, the max lifetime;
 //! - [`pattern`]: allow patterns and the "who may reach whom" rule;
 //! - [`keyset`]: a snapshot of every project's public keys;
-//! - [`verify`]: the composition, with a bounded cache of verified tokens ([`cache`]).
+//! - [`verify`]: the composition, with a bounded cache of verified tokens ([`cache`]);
+//! - [`lookup`]: how often an unknown kid may send the server to its store.
 //!
 //! Left out on purpose: every other `alg`, the `jku`/`jwk`/`x5u` headers (never fetched or
 //! trusted), `crit` extensions (a token with `crit` is refused), JWE, and `aud`/`iss` checks
@@ -18,6 +20,7 @@ pub mod claims;
 pub mod es256;
 pub mod jws;
 pub mod keyset;
+pub mod lookup;
 pub mod mint;
 pub mod pattern;
 pub mod verify;

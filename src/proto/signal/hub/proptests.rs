@@ -175,6 +175,11 @@ impl Harness {
                 }
                 // Credentials handed out in a welcome or refreshed; the TURN tests follow them.
                 Command::GrantTurn { .. } => {}
+                // The model's directory knows every kid it signs with, and refuses the rest as
+                // malformed, so no lookup is ever due.
+                Command::LookupKid { kid } => panic!("a lookup of {kid:?} nobody asked for"),
+                // The model's directory decides every token without the signature math.
+                Command::Verify { conn, .. } => panic!("a signature check for {conn:?} nobody asked for"),
             }
         }
         let expected_kick = expect.kick_turn.map(|(p, q)| (PROJECTS[p].to_owned(), PIDS[q].to_owned()));

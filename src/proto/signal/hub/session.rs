@@ -1,15 +1,15 @@
 //! The hub's session life: authentication, refresh, routing, presence, closing.
 
-use std::cmp::Reverse;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{CloseCode, Command, ConnId, Directory, Hub, Live, Now, State, Timer};
+use super::{Bucket, CloseCode, Command, ConnId, Directory, Hub, Live, Now, Resolving, State};
+use crate::ids::Kid;
 use crate::proto::ice::turn_username;
 use crate::proto::signal::messages::{out, ErrorCode, PeerAddr};
-use crate::proto::token::{Identity, VerifiedToken};
+use crate::proto::token::{Identity, TokenError, VerifiedToken};
 
 impl Hub {
     pub(super) fn send(&mut self, conn: ConnId, text: String) {
@@ -26,7 +26,18 @@ impl Hub {
 
     pub(super) fn drop_conn(&mut self, conn: ConnId) {
         let Some(c) = self.conns.remove(&conn) else { return };
-        let State::Live(live) = c.state else { return };
+        self.deadlines.remove(conn);
+        let live = match c.state {
+            State::Live(live) => live,
+            State::Resolving(r) => {
+                // The lookup stays in flight (and deduplicated) until its answer comes.
+                if let Some(waiting) = self.lookups.get_mut(&r.kid) {
+                    waiting.retain(|c| *c != conn);
+                }
+                return;
+            }
+            State::Pending | State::Verifying => return,
+        };
         // A replaced session already belongs to the newer connection: no leave.
         if self.sessions.get(&live.key) != Some(&conn) {
             return;
@@ -69,18 +80,19 @@ impl Hub {
     fn addr_of(&self, conn: ConnId) -> Option<PeerAddr> {
         match &self.conns.get(&conn)?.state {
             State::Live(l) => Some(l.key.1.clone()),
-            State::Pending => None,
+            State::Pending | State::Verifying | State::Resolving(_) => None,
         }
     }
 
-    fn schedule_token_timers(&mut self, conn: ConnId, token: &VerifiedToken, generation: u64, now: Now) {
+    /// The `expiring` notice and the 4004 close of `token`, as instants: wall-clock `exp` is
+    /// turned into monotonic time once, here.
+    fn token_deadlines(&self, token: &VerifiedToken, now: Now) -> (Instant, Instant) {
         let exp = token.claims.exp.secs();
         let until = |wall: i64| Duration::from_secs(wall.saturating_sub(now.wall.secs()).max(0) as u64);
         // A token with less than the notice left is warned about at once, so the client refreshes.
         let notice = exp - self.cfg.expiring_notice.as_secs() as i64;
-        self.timers.push(Reverse((now.mono + until(notice), conn, Timer::Expiring(generation))));
         let close_at = exp.saturating_add(self.cfg.leeway_secs);
-        self.timers.push(Reverse((now.mono + until(close_at), conn, Timer::Expire(generation))));
+        (now.mono + until(notice), now.mono + until(close_at))
     }
 
     /// The TURN username of this token's `ice_servers`, for the TURN core to tie to its key.
@@ -90,10 +102,42 @@ impl Hub {
         self.out.push_back(Command::GrantTurn { username, kid: token.kid.clone(), expiry: c.exp });
     }
 
+    /// Verifies an `auth` token and makes the session live; a token of a well-formed kid the
+    /// verifier lacks waits for a store lookup first, if `may_look_up` and the budget allow.
+    /// `auth` on a pending connection: decided at once when the directory can without the
+    /// signature math, else the check goes off the hub's thread ([`Command::Verify`]).
+    pub(super) fn begin_auth(&mut self, conn: ConnId, token: &str, now: Now, dir: &mut dyn Directory) {
+        match dir.verify_cached(token, now.wall) {
+            Some(verified) => self.authenticate_with(conn, verified, Some(token), now, dir),
+            None => {
+                self.out.push_back(Command::Verify { conn, token: token.into() });
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.state = State::Verifying;
+                }
+            }
+        }
+    }
+
+    /// Authenticates with a fresh verification (after a kid lookup).
     pub(super) fn authenticate(&mut self, conn: ConnId, token: &str, now: Now, dir: &mut dyn Directory) {
-        let token = match dir.verify(token, now.wall) {
-            Ok(t) => t,
-            Err(_) => return self.close(conn, CloseCode::TokenInvalid),
+        let verified = dir.verify(token, now.wall);
+        self.authenticate_with(conn, verified, None, now, dir)
+    }
+
+    /// `welcome`, or the close the verification earned. With `token`, an unknown well-formed
+    /// kid is looked up before the refusal.
+    pub(super) fn authenticate_with(
+        &mut self,
+        conn: ConnId,
+        verified: Result<Arc<VerifiedToken>, TokenError>,
+        token: Option<&str>,
+        now: Now,
+        dir: &mut dyn Directory,
+    ) {
+        let token = match (verified, token) {
+            (Ok(t), _) => t,
+            (Err(TokenError::UnknownKid(kid)), Some(text)) => return self.await_kid(conn, &kid, text, now, dir),
+            (Err(_), _) => return self.close(conn, CloseCode::TokenInvalid),
         };
         let info = self.conns.get(&conn).map(|c| c.info.clone()).unwrap_or_default();
         if !dir.origin_allowed(&token.project, info.origin.as_deref()) {
@@ -118,10 +162,13 @@ impl Hub {
         let ice = dir.ice_servers(&token, info.host.as_deref());
         self.grant_turn(&token);
         let exp = token.claims.exp.secs();
+        let (notice_at, close_at) = self.token_deadlines(&token, now);
+        let refreshes = Bucket::new(self.cfg.refresh_per_sec, self.cfg.refresh_burst, now.mono);
         if let Some(c) = self.conns.get_mut(&conn) {
-            c.state =
-                State::Live(Box::new(Live { key, identity: identity.clone(), token: token.clone(), generation: 0 }));
+            let live = Live { key, identity: identity.clone(), token, notice_at: Some(notice_at), close_at, refreshes };
+            c.state = State::Live(Box::new(live));
         }
+        self.deadlines.set(conn, notice_at.min(close_at));
         let peers_conns = self.reachable(&identity);
         let peers: Vec<PeerAddr> = peers_conns.iter().filter_map(|c| self.addr_of(*c)).collect();
         self.send(conn, out::welcome(&addr, exp, &ice, &peers));
@@ -131,11 +178,29 @@ impl Hub {
                 self.send(peer, join.clone());
             }
         }
-        self.schedule_token_timers(conn, &token, 0, now);
+    }
+
+    /// Parks `conn` until its kid is looked up (one lookup per kid in flight), or refuses it
+    /// at once: a malformed kid, or no lookup to spare.
+    fn await_kid(&mut self, conn: ConnId, kid: &str, token: &str, now: Now, dir: &mut dyn Directory) {
+        let Ok(kid) = Kid::parse(kid) else { return self.close(conn, CloseCode::TokenInvalid) };
+        if !self.lookups.contains_key(&kid) {
+            if !dir.admit_kid_lookup(&kid, now.mono) {
+                return self.close(conn, CloseCode::TokenInvalid);
+            }
+            self.out.push_back(Command::LookupKid { kid: kid.clone() });
+        }
+        self.lookups.entry(kid.clone()).or_default().push(conn);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.state = State::Resolving(Box::new(Resolving { kid, token: token.into() }));
+        }
     }
 
     pub(super) fn refresh(&mut self, conn: ConnId, token: &str, now: Now, dir: &mut dyn Directory) {
-        let Some(State::Live(live)) = self.conns.get(&conn).map(|c| &c.state) else { return };
+        let Some(State::Live(live)) = self.conns.get_mut(&conn).map(|c| &mut c.state) else { return };
+        if !live.refreshes.take(now.mono) {
+            return self.reply_error(conn, None, ErrorCode::RateLimited, "too many refreshes", now);
+        }
         let current = live.identity.clone();
         let fresh: Result<Arc<VerifiedToken>, &str> = match dir.verify(token, now.wall) {
             Ok(t) if t.identity() == current => Ok(t),
@@ -147,16 +212,16 @@ impl Hub {
                 let host = self.conns.get(&conn).and_then(|c| c.info.host.clone());
                 let ice = dir.ice_servers(&t, host.as_deref());
                 self.grant_turn(&t);
-                let generation = match self.conns.get_mut(&conn).map(|c| &mut c.state) {
+                let (notice_at, close_at) = self.token_deadlines(&t, now);
+                match self.conns.get_mut(&conn).map(|c| &mut c.state) {
                     Some(State::Live(l)) => {
-                        l.generation += 1;
+                        (l.notice_at, l.close_at) = (Some(notice_at), close_at);
                         l.token = t.clone();
-                        l.generation
                     }
                     _ => return,
-                };
+                }
+                self.deadlines.set(conn, notice_at.min(close_at));
                 self.send(conn, out::refreshed(t.claims.exp.secs(), &ice));
-                self.schedule_token_timers(conn, &t, generation, now);
             }
             Err(why) => self.reply_error(conn, None, ErrorCode::TokenInvalid, why, now),
         }

@@ -3,21 +3,33 @@
 use super::*;
 use crate::ids::{GroupId, PeerId};
 use crate::proto::token::claims::Claims;
+use crate::proto::token::lookup::KidLookups;
 use crate::proto::token::{AllowPolicy, Pattern};
+use std::collections::HashSet;
 
 #[path = "proptests.rs"]
 mod proptests;
 
 const T0: i64 = 1_800_000_000;
 
-/// Tokens are "project:gid:pid:exp[:gpat:ppat]" here; kid = "kid_" + project padded.
+/// Tokens are "project:gid:pid:exp[:gpat:ppat]" here; kid = "kid_" + project padded. A token
+/// "KID/project:gid:pid:exp" names KID instead, a key the verifier knows once it is in
+/// `installed` (as a store lookup would put it there).
 struct FakeDirectory {
     origins: Vec<(String, String)>,
+    installed: HashSet<String>,
+    /// The real budget and miss memory, as the server's token service keeps them.
+    lookups: KidLookups,
 }
 
 impl Directory for FakeDirectory {
     fn verify(&mut self, token: &str, wall: UnixTime) -> Result<Arc<VerifiedToken>, TokenError> {
         let bad = || TokenError::UnknownKid(token.to_owned());
+        let (named_kid, token) = match token.split_once('/') {
+            Some((kid, rest)) if self.installed.contains(kid) => (Some(kid), rest),
+            Some((kid, _)) => return Err(TokenError::UnknownKid(kid.to_owned())),
+            None => (None, token),
+        };
         let parts: Vec<&str> = token.split(':').collect();
         if parts.len() != 4 && parts.len() != 6 {
             return Err(bad());
@@ -32,7 +44,7 @@ impl Directory for FakeDirectory {
         } else {
             AllowPolicy::default_for(&gid)
         };
-        let kid = Kid::parse(&format!("kid_{:0>16}", parts[0].len())).unwrap();
+        let kid = Kid::parse(&named_kid.map_or_else(|| format!("kid_{:0>16}", parts[0].len()), str::to_owned)).unwrap();
         Ok(Arc::new(VerifiedToken {
             kid,
             project: ProjectId::parse(parts[0]).unwrap(),
@@ -47,6 +59,15 @@ impl Directory for FakeDirectory {
             max_ttl_secs: 86_400,
             payload: "{}".into(),
         }))
+    }
+
+    /// Tokens of a group named `slow…` need the signature math, as an uncached token does.
+    fn verify_cached(&mut self, token: &str, wall: UnixTime) -> Option<Result<Arc<VerifiedToken>, TokenError>> {
+        (!token.split(':').nth(1).is_some_and(|g| g.starts_with("slow"))).then(|| self.verify(token, wall))
+    }
+
+    fn admit_kid_lookup(&mut self, kid: &Kid, now: Instant) -> bool {
+        self.lookups.admit(kid, now)
     }
 
     fn origin_allowed(&self, project: &ProjectId, origin: Option<&str>) -> bool {
@@ -70,18 +91,24 @@ struct World {
     grants: Vec<(String, Kid, i64)>,
     /// Every `KickTurn` so far.
     turn_kicks: Vec<(ProjectId, PeerAddr)>,
+    /// Every `LookupKid` so far.
+    lookups: Vec<Kid>,
+    /// Every `Verify` so far: the connection and its token.
+    verifies: Vec<(ConnId, String)>,
 }
 
 impl World {
     fn new() -> World {
         World {
             hub: Hub::new(HubConfig::default()),
-            dir: FakeDirectory { origins: vec![] },
+            dir: FakeDirectory { origins: vec![], installed: HashSet::new(), lookups: KidLookups::default() },
             mono: Instant::now(),
             wall: T0,
             next: 1,
             grants: Vec::new(),
             turn_kicks: Vec::new(),
+            lookups: Vec::new(),
+            verifies: Vec::new(),
         }
     }
     fn now(&self) -> Now {
@@ -112,6 +139,16 @@ impl World {
         self.text(c, &serde_json::json!({"type": "auth", "token": token}).to_string());
         c
     }
+    /// Answers a `LookupKid` as the shell does: the store had the key (now installed) or not.
+    fn resolve(&mut self, kid: &str, found: bool) {
+        if found {
+            self.dir.installed.insert(kid.to_owned());
+        } else {
+            self.dir.lookups.missed(&Kid::parse(kid).unwrap(), self.mono);
+        }
+        let now = self.now();
+        self.hub.handle_kid_resolved(&Kid::parse(kid).unwrap(), found, now, &mut self.dir);
+    }
     /// Every command so far, as (conn, parsed message) for sends and (conn, close code) for closes.
     fn drain(&mut self) -> Vec<(ConnId, Result<Value, u16>)> {
         let mut v = Vec::new();
@@ -121,6 +158,8 @@ impl World {
                 Command::Close { conn, code } => v.push((conn, Err(code.code()))),
                 Command::GrantTurn { username, kid, expiry } => self.grants.push((username, kid, expiry.secs())),
                 Command::KickTurn { project, peer } => self.turn_kicks.push((project, peer)),
+                Command::LookupKid { kid } => self.lookups.push(kid),
+                Command::Verify { conn, token } => self.verifies.push((conn, token.into())),
             }
         }
         v
@@ -258,6 +297,55 @@ fn a_newer_connection_replaces_the_older_without_presence_churn() {
     w.hub.handle_closed(a2);
     let out = w.drain();
     assert_eq!(sent_to(&out, bob)[0]["event"], "leave");
+}
+
+/// The shell's part of a `Verify`: the check, done elsewhere, and its answer.
+fn answer_verify(w: &mut World, conn: ConnId) {
+    let (c, token) = w.verifies.iter().find(|(c, _)| *c == conn).cloned().expect("a Verify for the connection");
+    let now = w.now();
+    let verified = w.dir.verify(&token, now.wall);
+    w.hub.handle_verified(c, verified, now, &mut w.dir);
+}
+
+#[test]
+fn an_uncached_token_is_checked_off_the_hub_and_welcomed_when_the_answer_comes() {
+    let mut w = World::new();
+    let bob = w.auth(&format!("p1:slowroom:bob:{}", exp(600)));
+    assert!(w.drain().is_empty(), "nothing is decided on the hub's thread");
+    assert_eq!(w.verifies.len(), 1);
+    // A message before the answer is refused, not queued (the SDK waits for welcome).
+    w.text(bob, &serde_json::json!({"type": "ping", "id": 1}).to_string());
+    assert_eq!(sent_to(&w.drain(), bob)[0]["code"], "bad_request");
+    answer_verify(&mut w, bob);
+    let out = w.drain();
+    assert_eq!(sent_to(&out, bob)[0]["type"], "welcome");
+    // A cached token (any other group here) is welcomed at once, as before.
+    let carol = w.auth(&format!("p1:slowroom2:carol:{}", exp(600)));
+    assert!(w.drain().is_empty());
+    let dave = w.auth(&format!("p1:room:dave:{}", exp(600)));
+    assert_eq!(sent_to(&w.drain(), dave)[0]["type"], "welcome");
+    assert_eq!(w.verifies.len(), 2);
+    let _ = carol;
+}
+
+#[test]
+fn a_refused_check_closes_4002_and_an_answer_for_a_gone_connection_is_dropped() {
+    let mut w = World::new();
+    let expired = w.auth(&format!("p1:slowroom:bob:{}", T0 - 100));
+    let gone = w.auth(&format!("p1:slowroom:carol:{}", exp(600)));
+    let late = w.auth(&format!("p1:slowroom:dave:{}", exp(600)));
+    w.drain();
+    answer_verify(&mut w, expired);
+    assert_eq!(closed(&w.drain(), expired), Some(4002));
+    w.hub.handle_closed(gone);
+    answer_verify(&mut w, gone);
+    assert!(w.drain().is_empty(), "no welcome for a connection that went away");
+    // The auth deadline runs while the check is out: past it, 4001, and the answer is dropped.
+    w.advance(10);
+    assert_eq!(closed(&w.drain(), late), Some(4001));
+    answer_verify(&mut w, late);
+    assert!(w.drain().is_empty());
+    assert_eq!(w.hub.sessions(), 0);
 }
 
 #[test]
@@ -423,4 +511,241 @@ fn the_project_connection_cap_refuses_new_peers_but_allows_replacement() {
     assert_eq!(sent_to(&w.drain(), a2)[0]["type"], "welcome");
     let other = w.auth(&format!("p2:g:c:{}", exp(600)));
     assert_eq!(sent_to(&w.drain(), other)[0]["type"], "welcome", "the cap is per project");
+}
+
+fn refresh_text(token: &str) -> String {
+    serde_json::json!({"type": "refresh", "token": token}).to_string()
+}
+
+#[test]
+fn refreshes_and_closes_leave_the_timer_heap_bounded() {
+    let mut w = World::new();
+    let peers = 200;
+    let conns: Vec<ConnId> = (0..peers).map(|i| w.auth(&format!("p1:room:peer{i}:{}", exp(80_000)))).collect();
+    w.drain();
+    for round in 0..100 {
+        // Under the refresh limit; exp moves later and earlier in turn.
+        w.advance(5);
+        let e = exp(80_000 + 1000 * (round % 2));
+        for (i, c) in conns.iter().enumerate() {
+            w.text(*c, &refresh_text(&format!("p1:room:peer{i}:{e}")));
+        }
+        let out = w.drain();
+        assert!(out.iter().all(|(_, m)| m.as_ref().is_ok_and(|m| m["type"] == "refreshed")), "round {round}");
+        assert!(w.hub.pending_timers() <= 2 * peers + 64, "{} timers after round {round}", w.hub.pending_timers());
+    }
+    for c in conns {
+        w.hub.handle_closed(c);
+    }
+    assert_eq!(w.hub.connections(), 0);
+    assert!(w.hub.pending_timers() <= 64, "{} timers outlive every connection", w.hub.pending_timers());
+}
+
+#[test]
+fn refresh_is_limited_to_5_at_once_then_one_per_5_s_each_refusal_a_strike() {
+    let mut w = World::new();
+    let c = w.auth(&format!("p1:room:alice:{}", exp(600)));
+    w.drain();
+    let token = format!("p1:room:alice:{}", exp(900));
+    for i in 0..5 {
+        w.text(c, &refresh_text(&token));
+        assert_eq!(sent_to(&w.drain(), c)[0]["type"], "refreshed", "refresh {i} of the burst");
+    }
+    w.text(c, &refresh_text(&token));
+    let out = w.drain();
+    assert_eq!(sent_to(&out, c)[0]["code"], "rate_limited");
+    assert!(closed(&out, c).is_none());
+    w.advance(4);
+    w.text(c, &refresh_text(&token));
+    assert_eq!(sent_to(&w.drain(), c)[0]["code"], "rate_limited", "4 s later: still limited");
+    w.advance(1);
+    w.text(c, &refresh_text(&token));
+    assert_eq!(sent_to(&w.drain(), c)[0]["type"], "refreshed", "5 s refill one");
+    // Other messages are not held back by the refresh limit.
+    w.text(c, r#"{"type":"ping","id":1}"#);
+    assert_eq!(sent_to(&w.drain(), c)[0]["type"], "pong");
+    // Two strikes so far; nine more within 10 s make eleven: 4008.
+    for _ in 0..8 {
+        w.text(c, &refresh_text(&token));
+    }
+    assert!(closed(&w.drain(), c).is_none(), "10 strikes in 10 s are tolerated");
+    w.text(c, &refresh_text(&token));
+    assert_eq!(closed(&w.drain(), c), Some(4008));
+}
+
+#[test]
+fn a_refresh_to_an_earlier_exp_moves_the_notice_and_the_close_to_the_second() {
+    let mut w = World::new();
+    let c = w.auth(&format!("p1:room:alice:{}", exp(1000)));
+    w.drain();
+    w.advance(10);
+    w.text(c, &refresh_text(&format!("p1:room:alice:{}", exp(200))));
+    w.drain();
+    w.advance(129);
+    assert!(w.drain().is_empty(), "t = 139");
+    w.advance(1);
+    assert_eq!(sent_to(&w.drain(), c), vec![serde_json::json!({"type": "expiring", "expires_at": exp(200)})]);
+    w.advance(89);
+    assert!(closed(&w.drain(), c).is_none(), "t = 229");
+    w.advance(1);
+    assert_eq!(closed(&w.drain(), c), Some(4004), "t = 230 = exp + leeway");
+    // The first token's deadline is left queued, and skipped when it comes up.
+    w.advance(1000);
+    assert!(w.drain().is_empty());
+    assert_eq!(w.hub.pending_timers(), 0);
+}
+
+#[test]
+fn a_refresh_after_the_notice_arms_a_new_notice_for_the_new_token() {
+    let mut w = World::new();
+    let c = w.auth(&format!("p1:room:alice:{}", exp(120)));
+    w.drain();
+    w.advance(60);
+    assert_eq!(sent_to(&w.drain(), c)[0]["type"], "expiring");
+    w.text(c, &refresh_text(&format!("p1:room:alice:{}", exp(300))));
+    w.drain();
+    w.advance(179);
+    assert!(w.drain().is_empty(), "t = 239");
+    w.advance(1);
+    assert_eq!(sent_to(&w.drain(), c), vec![serde_json::json!({"type": "expiring", "expires_at": exp(300)})]);
+    w.advance(89);
+    assert!(w.drain().is_empty(), "t = 329");
+    w.advance(1);
+    assert_eq!(closed(&w.drain(), c), Some(4004));
+}
+
+#[test]
+fn a_clock_jump_past_notice_and_close_sends_the_notice_then_closes() {
+    let mut w = World::new();
+    let c = w.auth(&format!("p1:room:alice:{}", exp(120)));
+    w.drain();
+    w.advance(500);
+    let out = w.drain();
+    assert_eq!(sent_to(&out, c)[0]["type"], "expiring");
+    assert_eq!(closed(&out, c), Some(4004));
+}
+
+const NEW_KID: &str = "kid_00000000000000aa";
+
+#[test]
+fn a_token_of_a_key_made_a_moment_ago_waits_for_its_lookup_then_is_welcomed() {
+    let mut w = World::new();
+    let bob = w.auth(&format!("p1:room:bob:{}", exp(600)));
+    w.drain();
+    let alice = w.auth(&format!("{NEW_KID}/p1:room:alice:{}", exp(600)));
+    assert!(w.drain().is_empty(), "no answer while the store is asked");
+    assert_eq!(w.lookups, vec![Kid::parse(NEW_KID).unwrap()]);
+    assert_eq!(w.hub.sessions(), 1);
+    w.resolve(NEW_KID, true);
+    let out = w.drain();
+    let welcome = &sent_to(&out, alice)[0];
+    assert_eq!(welcome["type"], "welcome");
+    assert_eq!(welcome["peers"], serde_json::json!([{"gid": "room", "pid": "bob"}]));
+    assert_eq!(sent_to(&out, bob)[0]["event"], "join");
+    assert_eq!(w.grants.last().map(|g| g.1.as_str()), Some(NEW_KID));
+    // The key is known now: the next token of it goes straight through.
+    let carol = w.auth(&format!("{NEW_KID}/p1:room:carol:{}", exp(600)));
+    assert_eq!(sent_to(&w.drain(), carol)[0]["type"], "welcome");
+    assert_eq!(w.lookups.len(), 1);
+}
+
+#[test]
+fn a_kid_the_store_lacks_closes_4002_after_its_lookup_and_at_once_for_2_s() {
+    let mut w = World::new();
+    let c = w.auth(&format!("{NEW_KID}/p1:room:alice:{}", exp(600)));
+    assert!(w.drain().is_empty());
+    w.resolve(NEW_KID, false);
+    assert_eq!(closed(&w.drain(), c), Some(4002));
+    // Missed a moment ago: refused without asking the store again.
+    let again = w.auth(&format!("{NEW_KID}/p1:room:alice:{}", exp(600)));
+    assert_eq!(closed(&w.drain(), again), Some(4002));
+    w.advance(1);
+    let again = w.auth(&format!("{NEW_KID}/p1:room:alice:{}", exp(600)));
+    assert_eq!(closed(&w.drain(), again), Some(4002));
+    assert_eq!(w.lookups.len(), 1, "1 s after the miss: no second lookup");
+    w.advance(1);
+    let later = w.auth(&format!("{NEW_KID}/p1:room:alice:{}", exp(600)));
+    assert!(w.drain().is_empty(), "2 s after the miss the store is asked again");
+    assert_eq!(w.lookups.len(), 2);
+    w.resolve(NEW_KID, true);
+    assert_eq!(sent_to(&w.drain(), later)[0]["type"], "welcome");
+}
+
+#[test]
+fn auths_waiting_on_one_kid_share_one_lookup_and_all_get_the_answer() {
+    let mut w = World::new();
+    let conns: Vec<ConnId> = (0..5).map(|i| w.auth(&format!("{NEW_KID}/p1:room:peer{i}:{}", exp(600)))).collect();
+    assert!(w.drain().is_empty());
+    assert_eq!(w.lookups.len(), 1, "one lookup in flight per kid");
+    w.hub.handle_closed(conns[0]);
+    w.resolve(NEW_KID, true);
+    let out = w.drain();
+    assert!(sent_to(&out, conns[0]).is_empty(), "gone before the answer");
+    for c in &conns[1..] {
+        assert_eq!(sent_to(&out, *c)[0]["type"], "welcome");
+    }
+    assert_eq!(w.hub.sessions(), 4);
+    // An answer nobody waits for any more is ignored.
+    w.resolve(NEW_KID, true);
+    assert!(w.drain().is_empty());
+}
+
+#[test]
+fn a_flood_of_random_kids_costs_at_most_the_lookup_budget() {
+    let mut w = World::new();
+    let mut refused_at_once = 0;
+    for i in 0..1000u64 {
+        let kid = Kid::from_random(i.to_be_bytes());
+        let c = w.auth(&format!("{kid}/p1:room:x{i}:{}", exp(600)));
+        refused_at_once += usize::from(closed(&w.drain(), c) == Some(4002));
+    }
+    assert_eq!(w.lookups.len(), 20, "one second's budget");
+    assert_eq!(refused_at_once, 980, "over the budget: 4002 at once, as for any unknown kid");
+    for kid in std::mem::take(&mut w.lookups) {
+        w.resolve(kid.as_str(), false);
+    }
+    assert_eq!(w.drain().iter().filter(|(_, m)| *m == Err(4002)).count(), 20);
+    // Half a second refills half the budget.
+    w.mono += Duration::from_millis(500);
+    for i in 1000..2000u64 {
+        w.auth(&format!("{}/p1:room:x{i}:{}", Kid::from_random(i.to_be_bytes()), exp(600)));
+    }
+    w.drain();
+    assert_eq!(w.lookups.len(), 10);
+    // Malformed kids never reach the store, whatever the budget.
+    w.advance(10);
+    for bad in ["kid_XYZ", "../../etc/passwd", "kid_00000000000000AA", "kid_0"] {
+        let c = w.auth(&format!("{bad}/p1:room:m:{}", exp(600)));
+        assert_eq!(closed(&w.drain(), c), Some(4002), "{bad}");
+    }
+    assert_eq!(w.lookups.len(), 10);
+}
+
+#[test]
+fn the_auth_deadline_applies_while_a_lookup_is_in_flight() {
+    let mut w = World::new();
+    let c = w.open();
+    w.advance(3);
+    w.text(c, &serde_json::json!({"type": "auth", "token": format!("{NEW_KID}/p1:room:a:{}", exp(600))}).to_string());
+    w.advance(6);
+    assert!(w.drain().is_empty());
+    w.advance(1);
+    assert_eq!(closed(&w.drain(), c), Some(4001), "10 s after the open, as for any auth");
+    w.resolve(NEW_KID, true);
+    assert!(w.drain().is_empty());
+    assert_eq!(w.hub.connections(), 0);
+}
+
+#[test]
+fn messages_before_the_welcome_get_bad_request_and_count_as_strikes() {
+    let mut w = World::new();
+    let c = w.auth(&format!("{NEW_KID}/p1:room:a:{}", exp(600)));
+    w.text(c, r#"{"type":"ping","id":7}"#);
+    let out = w.drain();
+    assert_eq!(sent_to(&out, c)[0]["code"], "bad_request");
+    assert_eq!(sent_to(&out, c)[0]["id"], 7);
+    for _ in 0..10 {
+        w.text(c, r#"{"type":"ping"}"#);
+    }
+    assert_eq!(closed(&w.drain(), c), Some(4008));
 }

@@ -98,3 +98,29 @@ fn a_changed_max_ttl_drops_cached_tokens_of_that_project() {
         Err(TokenError::Claims(ClaimsError::LifetimeTooLong { .. }))
     ));
 }
+
+/// The same token with s replaced by n − s: a second valid signature over the same input.
+fn twin(token: &str) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let (input, sig) = token.rsplit_once('.').unwrap();
+    let sig = p256::ecdsa::Signature::from_slice(&URL_SAFE_NO_PAD.decode(sig).unwrap()).unwrap();
+    let flipped = p256::ecdsa::Signature::from_scalars(sig.r(), -*sig.s()).unwrap();
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(flipped.to_bytes()))
+}
+
+#[test]
+fn both_ecdsa_twins_of_a_token_verify_and_share_one_cache_entry() {
+    let f = fixture(6);
+    let mut verifier = Verifier::new(f.keys.clone(), 30, 100);
+    let token = mint(&f, serde_json::json!({"exp": NOW + 60, "gid": "g", "pid": "p"}));
+    let other = twin(&token);
+    assert_ne!(token, other);
+    assert!(verify_token(&other, &f.keys, UnixTime(NOW), 30).is_ok(), "high-S and low-S both verify");
+    let first = verifier.verify(&token, UnixTime(NOW)).unwrap();
+    let second = verifier.verify(&other, UnixTime(NOW)).unwrap();
+    assert_eq!(verifier.cached(), 1, "the twins are one token to the cache");
+    assert!(Arc::ptr_eq(&first, &second), "the twin is served from the first one's entry");
+    verifier.replace_keys(Arc::new(KeySet::default()));
+    assert!(matches!(verifier.verify(&other, UnixTime(NOW)), Err(TokenError::UnknownKid(_))));
+}
