@@ -142,7 +142,13 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
     }
     let turn_secrets = crate::turn::load_secrets(&store, config.turn.secret_grace)?
         .unwrap_or(crate::proto::turn::Secrets { current: turn_secret.clone(), previous: None });
-    let turn_core = crate::turn::build_core(&config, turn_secrets, relays.bind_v4.is_some(), relays.bind_v6.is_some());
+    let mut turn_core =
+        crate::turn::build_core(&config, turn_secrets, relays.bind_v4.is_some(), relays.bind_v6.is_some());
+    let revoked = crate::turn::revoked_at_start(&mut store, now)?;
+    if !revoked.is_empty() {
+        log::info!("TURN: {} handed-out credentials stay refused (deleted keys, kicks)", revoked.len());
+    }
+    turn_core.handle_revoke(revoked);
     let turn_stats = Arc::new(crate::net::turn::TurnStats::default());
     let Listeners { admin, signal: signal_listener, turn_udp, turn_tcp, turns } = listeners;
     let turn_streams = vec![(turn_tcp, None), (turns, Some(turns_config))];
@@ -152,6 +158,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
     let (store, store_thread) = StoreHandle::spawn(store);
     let counters = Arc::new(Counters::default());
     let (events_tx, events) = async_channel::bounded(4096);
+    let (credentials_tx, credentials) = async_channel::unbounded();
     let signal = SignalShared::new(events_tx, config.signal.clone());
     let state = Arc::new(HttpState {
         store: store.clone(),
@@ -176,7 +183,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
         events,
         keys: tokens.subscribe(),
         store: store.clone(),
-        turn: Some(turn.control.clone()),
+        turn: Some(credentials_tx),
         max_queued_bytes: config.signal.max_queued_bytes,
         shared: signal.clone(),
     };
@@ -184,10 +191,10 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
     let watcher = crate::rt::spawn(crate::tokens::watch_store(tokens.clone(), store.clone(), stop.clone()));
     let turn_follower = crate::rt::spawn(crate::turn::follow_store(
         tokens.subscribe(),
+        credentials,
         store.clone(),
         turn.control.clone(),
         config.turn.secret_grace,
-        stop.clone(),
     ));
     let usage_saver = crate::rt::spawn(crate::turn::save_usage(turn_stats.clone(), store.clone(), stop.clone()));
 
@@ -236,8 +243,9 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
         drop(task.cancel());
     }
     watcher.cancel().await;
-    turn_follower.cancel().await;
     hub_task.cancel().await;
+    // Signaling has stopped: the follower records what it handed out last, then ends.
+    turn_follower.await;
     let _ = turn.control.send(crate::net::turn::Control::Shutdown).await;
     if turn.thread.join().is_err() {
         log::error!("the turn thread panicked");

@@ -104,8 +104,7 @@ fn a_wrong_password_and_an_expired_username_get_401() {
     // A password computed from another secret is no better.
     let forged = rest_password("not-the-secret", &user);
     assert!(matches!(allocate_udp(server.turn, &user, &forged), Err(AllocateError::Code(401))));
-    // coturn's client is refused too: it retries a 401 for a minute, so watch it for a few
-    // seconds, then check that the server counted its attempts as failures.
+    // coturn's client is refused too, and the server counts its attempts as failures.
     let failures_before = metric(&server, "edgebeam_turn_auth_failures_total");
     let peer = Peer::start();
     let port = server.turn.port().to_string();
@@ -127,10 +126,56 @@ fn a_wrong_password_and_an_expired_username_get_401() {
         let run = run.join().unwrap();
         assert!(!run.completed && run.sent == 0, "{}", run.stdout);
     }
+    // The turn thread publishes its totals at least once a second.
+    std::thread::sleep(Duration::from_millis(1200));
     assert!(metric(&server, "edgebeam_turn_auth_failures_total") >= failures_before + 2);
-    // Its many retries went over turn_auth_failures_per_minute: the source now gets no answer,
-    // even with good credentials, until the minute is over.
-    assert!(matches!(allocate_udp(server.turn, &user, &credential), Err(AllocateError::NoAnswer(_))));
+    // Its many retries went over turn_auth_failures_per_minute: until the minute is over the
+    // source gets 401 whatever it sends, its integrity unchecked.
+    assert!(matches!(allocate_udp(server.turn, &user, &credential), Err(AllocateError::Code(401))));
+}
+
+/// coturn's client with a wrong password gives up by itself ("Cannot complete Allocation",
+/// exit 255), as it does against coturn, also once its retries have put the source over the
+/// failed-authentication limit: a blocked source still gets its 401 (a challenge whose
+/// integrity is not checked), never silence that leaves the client waiting.
+#[test]
+fn uclient_with_a_wrong_password_gives_up_by_itself_even_once_the_source_is_blocked() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = Project::create(dir.path(), "giveup");
+    let server = Server::start(dir.path(), &[&ALLOW_LOOPBACK[..], &["--turn-auth-failures-per-minute", "5"]].concat());
+    let (user, credential) = credentials_from_welcome(&server, &project, "room", "alice", 600);
+    let peer = Peer::start();
+    let port = server.turn.port().to_string();
+    for (attempt, transport) in [(1, &[][..]), (2, &[][..]), (3, &["-t"][..])] {
+        let mut args = vec!["-c", "-n", "2", "-m", "1", "-e", "127.0.0.1", "-r", peer.port()];
+        args.extend_from_slice(&["-u", &user, "-w", "d3JvbmcgcGFzc3dvcmQ=", "-p", &port]);
+        args.extend_from_slice(transport);
+        args.push("127.0.0.1");
+        let run = common::turn::uclient_within(&args, Duration::from_secs(60));
+        assert!(!run.timed_out, "run {attempt} {transport:?} still waiting after 60 s:\n{}", run.stdout);
+        assert_eq!(run.status.code(), Some(255), "run {attempt}: {}", run.stdout);
+        assert!(run.says("Cannot complete Allocation") && !run.completed, "run {attempt}: {}", run.stdout);
+    }
+    // The source is over its limit now: even good credentials get the challenge, not silence.
+    assert!(matches!(allocate_udp(server.turn, &user, &credential), Err(AllocateError::Code(401))));
+}
+
+/// SPEC "TURN / Quotas": a browser makes one allocation per TURN URL per local interface per
+/// call, so a six-person mesh on a laptop with two interfaces needs 30 for one identity; the
+/// default quota (64) grants them all.
+#[test]
+fn one_identity_holds_30_allocations_with_the_default_quota() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = Project::create(dir.path(), "mesh");
+    let server = Server::start(dir.path(), &[]);
+    let (user, credential) = credentials_from_welcome(&server, &project, "room", "laptop", 600);
+    let held: Vec<_> = (0..30)
+        .map(|i| allocate_udp(server.turn, &user, &credential).unwrap_or_else(|e| panic!("allocation {i}: {e:?}")))
+        .collect();
+    let mut relays: Vec<_> = held.iter().map(|a| a.relayed).collect();
+    relays.sort();
+    relays.dedup();
+    assert_eq!(relays.len(), 30, "30 distinct relayed addresses");
 }
 
 #[test]
@@ -211,7 +256,7 @@ fn udp_binding_answered(server: std::net::SocketAddr, wait: Duration) -> bool {
 }
 
 #[test]
-fn a_flooding_tcp_client_does_not_starve_udp_and_one_address_gets_at_most_64_connections() {
+fn a_flooding_tcp_client_does_not_starve_udp_and_a_65th_connection_evicts_the_oldest() {
     use std::io::{Read, Write};
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[]);
@@ -238,16 +283,29 @@ fn a_flooding_tcp_client_does_not_starve_udp_and_one_address_gets_at_most_64_con
     assert!(flood.join().unwrap() > 0);
     std::thread::sleep(Duration::from_millis(500));
 
-    let mut held: Vec<std::net::TcpStream> = (0..64).map(|_| std::net::TcpStream::connect(turn).unwrap()).collect();
+    // The flood's connection is gone on the server's side too (it drains what was sent first).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while metric(&server, "edgebeam_turn_stream_clients") > 0 {
+        assert!(std::time::Instant::now() < deadline, "the flood's connection is still open");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let mut held: Vec<std::net::TcpStream> = (0..64)
+        .map(|_| {
+            let mut c = std::net::TcpStream::connect(turn).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            // Answered in turn, so the server has accepted them in this order.
+            assert!(common::turn::stream_binding(&mut c));
+            c
+        })
+        .collect();
+    // A 65th connection without an allocation from the same address is served, and costs that
+    // address its oldest such connection (SPEC "Clients without credentials").
     let mut extra = std::net::TcpStream::connect(turn).unwrap();
     extra.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert!(common::turn::stream_binding(&mut extra), "the 65th connection is served");
     let mut buf = [0u8; 64];
-    assert!(matches!(extra.read(&mut buf), Ok(0)), "the 65th connection from one address is closed");
-    // The 64 admitted ones still work.
-    let first = &mut held[0];
-    first.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    first.write_all(&binding_request(9)).unwrap();
-    let mut reply = [0u8; 20];
-    first.read_exact(&mut reply).unwrap();
-    assert_eq!(reply[0..2], [0x01, 0x01]);
+    assert!(matches!(held[0].read(&mut buf), Ok(0) | Err(_)), "the oldest is closed");
+    for c in &mut held[1..] {
+        assert!(common::turn::stream_binding(c), "the other 63 are still served");
+    }
 }

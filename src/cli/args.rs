@@ -122,7 +122,7 @@ pub struct ServeArgs {
     /// comma-separated CIDRs the relay never reaches; wins over --turn-allow-peers
     #[argh(option)]
     pub turn_deny_peers: Option<String>,
-    /// TURN allocations per peer (project, group, peer id), 1-1000 (default 10)
+    /// TURN allocations per peer (project, group, peer id), 1-1000 (default 64)
     #[argh(option)]
     pub turn_max_allocations_per_peer: Option<String>,
     /// TURN allocations per project, 1-1000000 (default 1000)
@@ -137,7 +137,7 @@ pub struct ServeArgs {
     /// relayed bytes per second per allocation, both directions summed, 1 s burst (default 2500000)
     #[argh(option)]
     pub turn_bandwidth_bytes_per_sec: Option<String>,
-    /// failed TURN authentications per minute per source IP before it is refused (default 30)
+    /// failed TURN authentications per minute per source IP; past it, 401 unchecked (default 30)
     #[argh(option)]
     pub turn_auth_failures_per_minute: Option<String>,
     /// seconds the previous TURN secret stays valid after a rotation, 0-2592000 (default 86400)

@@ -44,7 +44,7 @@ pub const KNOBS: &[Knob] = &[
     knob("turn_realm", Some("edgebeam")),
     Knob { key: "turn_allow_peers", default: None, list: true },
     Knob { key: "turn_deny_peers", default: None, list: true },
-    knob("turn_max_allocations_per_peer", Some("10")),
+    knob("turn_max_allocations_per_peer", Some("64")),
     knob("turn_max_allocations_per_project", Some("1000")),
     knob("turn_max_permissions_per_allocation", Some("32")),
     knob("turn_max_channels_per_allocation", Some("32")),

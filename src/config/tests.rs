@@ -84,7 +84,7 @@ fn turn_knobs_parse_their_defaults() {
         realm: "edgebeam".into(),
         allow_peers: vec![],
         deny_peers: vec![],
-        max_allocations_per_peer: 10,
+        max_allocations_per_peer: 64,
         max_allocations_per_project: 1000,
         max_permissions_per_allocation: 32,
         max_channels_per_allocation: 32,

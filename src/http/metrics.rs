@@ -4,7 +4,7 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use crate::ids::ProjectId;
-use crate::net::turn::stats::ProjectUsage;
+use crate::net::turn::stats::{ProjectUsage, StreamFigures};
 use crate::procstat::ProcessStats;
 use crate::proto::turn::Totals;
 use crate::store::StoreStats;
@@ -21,7 +21,7 @@ pub struct Snapshot {
     pub unauthenticated_evicted: u64,
     pub token_keys: u64,
     pub turn: Totals,
-    pub turn_stream_clients: usize,
+    pub turn_streams: StreamFigures,
     /// Relay usage since start per project id (never usernames or addresses).
     pub turn_projects: Vec<(ProjectId, ProjectUsage)>,
 }
@@ -137,7 +137,21 @@ impl Snapshot {
             "Relayed packets dropped (no permission or over bandwidth).",
             t.dropped_packets,
         );
-        metric(out, "edgebeam_turn_stream_clients", "gauge", "TURN clients on TCP or TLS.", self.turn_stream_clients);
+        metric(out, "edgebeam_turn_stream_clients", "gauge", "TURN clients on TCP or TLS.", self.turn_streams.clients);
+        metric(
+            out,
+            "edgebeam_turn_streams_evicted_total",
+            "counter",
+            "TURN TCP/TLS clients without an allocation closed for a newer one of their source.",
+            self.turn_streams.evicted,
+        );
+        metric(
+            out,
+            "edgebeam_turn_streams_timed_out_total",
+            "counter",
+            "TURN TCP/TLS clients closed for having no allocation 30 s after they connected.",
+            t.streams_timed_out,
+        );
         let families = [
             ("edgebeam_turn_relayed_bytes_total", "Payload bytes relayed, both directions.", 0),
             ("edgebeam_turn_relayed_packets_total", "Packets relayed, both directions.", 1),
@@ -177,7 +191,7 @@ mod tests {
             unauthenticated_evicted: 5,
             token_keys: 2,
             turn: Totals { allocations: 3, ..Totals::default() },
-            turn_stream_clients: 1,
+            turn_streams: StreamFigures { clients: 1, evicted: 6 },
             turn_projects: vec![(
                 ProjectId::parse("prj_a").unwrap(),
                 ProjectUsage { bytes: 100, packets: 2, allocations: 1 },
@@ -188,6 +202,7 @@ mod tests {
         assert!(text.contains("edgebeam_http_requests_total{listener=\"admin\"} 7"));
         assert!(text.contains("edgebeam_build_info{version="));
         assert!(text.contains("\nedgebeam_turn_allocations 3\n"), "{text}");
+        assert!(text.contains("\nedgebeam_turn_streams_evicted_total 6\n"), "{text}");
         assert!(text.contains("\nedgebeam_https_handshakes_rate_limited_total 4\n"), "{text}");
         assert!(text.contains("\nedgebeam_unauthenticated_evicted_total 5\n"), "{text}");
         assert!(text.contains("edgebeam_turn_relayed_bytes_total{project=\"prj_a\"} 100"), "{text}");

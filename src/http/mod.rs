@@ -89,7 +89,7 @@ async fn metrics_response(state: &HttpState) -> Response<Body> {
         }
         Err(_) => None,
     };
-    let (turn, turn_stream_clients) = state.turn.totals();
+    let (turn, turn_streams) = state.turn.totals();
     let snapshot = metrics::Snapshot {
         uptime: state.started.elapsed(),
         process: procstat::read(),
@@ -102,7 +102,7 @@ async fn metrics_response(state: &HttpState) -> Response<Body> {
         unauthenticated_evicted: state.counters.unauthenticated_evicted.load(Ordering::Relaxed),
         token_keys: state.tokens.key_count() as u64,
         turn,
-        turn_stream_clients,
+        turn_streams,
         turn_projects: state.turn.per_project(),
     };
     let mut r = Response::new(Full::new(Bytes::from(snapshot.render())));

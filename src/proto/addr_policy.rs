@@ -142,7 +142,7 @@ pub enum PeerDenied {
     LinkLocal,
     #[error("multicast address")]
     Multicast,
-    #[error("limited broadcast address")]
+    #[error("broadcast address: the limited one, or a directed one of the box's own subnets")]
     Broadcast,
     #[error("reserved or special-purpose address")]
     Reserved,
@@ -208,29 +208,75 @@ fn default_denial(ip: IpAddr) -> Option<PeerDenied> {
     None
 }
 
+/// One of the box's own addresses: an interface's, with what makes its IPv4 subnet's broadcast
+/// addresses known, or one known only as an address (`public_ip`, or a plain `IpAddr`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalAddress {
+    ip: IpAddr,
+    /// The interface's prefix length, when the address is an interface's.
+    prefix: Option<u8>,
+    /// The broadcast address the interface reports (`ip addr ... brd`), if any.
+    broadcast: Option<Ipv4Addr>,
+}
+
+impl LocalAddress {
+    /// An interface address with its subnet's prefix length and reported broadcast address.
+    pub fn interface(ip: IpAddr, prefix: u8, broadcast: Option<Ipv4Addr>) -> LocalAddress {
+        LocalAddress { ip, prefix: Some(prefix), broadcast }
+    }
+
+    /// The broadcast addresses of this address's IPv4 subnet: the one the interface reports,
+    /// the all-ones host (RFC 919 directed broadcast) and the all-zeros host (the old BSD
+    /// broadcast, which Linux before 5.x still installs as a broadcast route). A /31 or /32 has
+    /// none (RFC 3021), nor has IPv6 (RFC 4291 has no broadcast).
+    fn broadcasts(&self) -> impl Iterator<Item = Ipv4Addr> {
+        let subnet = match (canonical(self.ip), self.prefix) {
+            (IpAddr::V4(v4), Some(prefix)) if prefix <= 30 => {
+                let net = u32::from(v4) & mask_v4(prefix);
+                Some([Ipv4Addr::from(net | !mask_v4(prefix)), Ipv4Addr::from(net)])
+            }
+            _ => None,
+        };
+        subnet.into_iter().flatten().chain(self.broadcast)
+    }
+}
+
+impl From<IpAddr> for LocalAddress {
+    fn from(ip: IpAddr) -> LocalAddress {
+        LocalAddress { ip, prefix: None, broadcast: None }
+    }
+}
+
 /// The operator's peer lists plus what the box knows about itself.
 #[derive(Debug, Clone)]
 pub struct PeerPolicy {
     allow: Vec<Cidr>,
     deny: Vec<Cidr>,
     own_addrs: Vec<IpAddr>,
+    /// Directed broadcast addresses of the box's own IPv4 subnets.
+    own_broadcasts: Vec<Ipv4Addr>,
     relay_ports: RangeInclusive<u16>,
 }
 
 impl PeerPolicy {
-    /// `own_addrs` are the box's interface and public addresses; `relay_ports` its relay range.
-    pub fn new(
+    /// `own` are the box's interface and public addresses; `relay_ports` its relay range.
+    pub fn new<A: Into<LocalAddress>>(
         allow: Vec<Cidr>,
         deny: Vec<Cidr>,
-        own_addrs: impl IntoIterator<Item = IpAddr>,
+        own: impl IntoIterator<Item = A>,
         relay_ports: RangeInclusive<u16>,
     ) -> PeerPolicy {
-        let own_addrs = own_addrs.into_iter().map(canonical).collect();
-        PeerPolicy { allow, deny, own_addrs, relay_ports }
+        let own: Vec<LocalAddress> = own.into_iter().map(Into::into).collect();
+        let own_addrs = own.iter().map(|a| canonical(a.ip)).collect();
+        let mut own_broadcasts: Vec<Ipv4Addr> = own.iter().flat_map(LocalAddress::broadcasts).collect();
+        own_broadcasts.sort();
+        own_broadcasts.dedup();
+        PeerPolicy { allow, deny, own_addrs, own_broadcasts, relay_ports }
     }
 
     /// True when `peer` passes only as one of this box's own addresses on a relay port (not
-    /// through the allow list): the caller must also check that a relay is bound on that port.
+    /// through the allow list): the caller must also check that a relay is bound at exactly that
+    /// address and port.
     pub fn is_own_relay_target(&self, peer: SocketAddr) -> bool {
         let ip = canonical(peer.ip());
         self.own_addrs.contains(&ip)
@@ -247,9 +293,10 @@ impl PeerPolicy {
 
     /// Rules, in order, on the canonical address: the deny list refuses; a port below 1024 is
     /// refused; the allow list admits (re-opening any default-denied range, the box's own
-    /// addresses included); default-denied ranges refuse; the box's own addresses refuse unless
-    /// the port is a relay port (two peers relayed by this box reach each other); the rest,
-    /// private LAN ranges included, is admitted.
+    /// addresses and subnet broadcasts included); default-denied ranges and the broadcast
+    /// addresses of the box's own subnets refuse; the box's own addresses refuse unless the port
+    /// is a relay port (two peers relayed by this box reach each other); the rest, private LAN
+    /// ranges included, is admitted.
     pub fn check(&self, peer: SocketAddr) -> Result<(), PeerDenied> {
         let ip = canonical(peer.ip());
         if self.deny.iter().any(|block| block.contains(ip)) {
@@ -263,6 +310,10 @@ impl PeerPolicy {
         }
         if let Some(reason) = default_denial(ip) {
             return Err(reason);
+        }
+        // One datagram sent there reaches every host of the LAN segment.
+        if matches!(ip, IpAddr::V4(v4) if self.own_broadcasts.contains(&v4)) {
+            return Err(PeerDenied::Broadcast);
         }
         if self.own_addrs.contains(&ip) && !self.relay_ports.contains(&peer.port()) {
             return Err(PeerDenied::OwnAddress);
@@ -435,11 +486,33 @@ mod tests {
             assert_eq!(p.check(peer(ip, 65535)), Ok(()), "{ip}");
         }
         // An own address given in mapped form is canonicalised too.
-        let p = PeerPolicy::new(vec![], vec![], ["::ffff:10.0.0.5".parse().unwrap()], RELAY);
+        let p = PeerPolicy::new(vec![], vec![], ["::ffff:10.0.0.5".parse::<IpAddr>().unwrap()], RELAY);
         assert_eq!(p.check(peer("10.0.0.5", 9443)), Err(OwnAddress));
         // A relay port does not reopen a default-denied range.
         let p = PeerPolicy::new(vec![], vec![], [IpAddr::V4(Ipv4Addr::LOCALHOST)], RELAY);
         assert_eq!(p.check(peer("127.0.0.1", 50000)), Err(Loopback));
+    }
+
+    #[test]
+    fn own_subnet_broadcasts_are_denied_on_every_port_unless_allow_listed() {
+        let own = [
+            LocalAddress::interface("192.168.1.20".parse().unwrap(), 24, Some(Ipv4Addr::new(192, 168, 1, 255))),
+            LocalAddress::interface("10.1.1.1".parse().unwrap(), 30, None),
+            LocalAddress::interface("10.2.2.2".parse().unwrap(), 31, None),
+            LocalAddress::interface("fd00::20".parse().unwrap(), 64, None),
+            LocalAddress::from("10.3.3.3".parse::<IpAddr>().unwrap()),
+        ];
+        let p = PeerPolicy::new(vec![], vec![], own, RELAY);
+        for ip in ["192.168.1.255", "192.168.1.0", "::ffff:192.168.1.255", "10.1.1.3", "10.1.1.0"] {
+            assert_eq!(p.check(peer(ip, 5000)), Err(Broadcast), "{ip}");
+            assert_eq!(p.check(peer(ip, 50000)), Err(Broadcast), "{ip} on a relay port");
+        }
+        // A /31 (RFC 3021), an address without a subnet and IPv6 have no broadcast address.
+        for ip in ["10.2.2.3", "10.2.2.2", "10.3.3.255", "fd00::ffff:ffff:ffff:ffff", "10.1.1.2"] {
+            assert_ne!(p.check(peer(ip, 50000)), Err(Broadcast), "{ip}");
+        }
+        let p = PeerPolicy::new(cidrs(&["192.168.1.255"]), vec![], own, RELAY);
+        assert_eq!(p.check(peer("192.168.1.255", 5000)), Ok(()));
     }
 
     #[test]

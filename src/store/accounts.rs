@@ -25,7 +25,7 @@ impl Store {
         actor: Actor<'_>,
         now: UnixTime,
     ) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write_transaction()?;
         let inserted = tx.execute(
             "INSERT OR IGNORE INTO accounts (username, password_hash, role, created_at) VALUES (?1, ?2, 'admin', ?3)",
             params![username.as_str(), password_hash, now.secs()],

@@ -31,7 +31,7 @@ impl Store {
         actor: Actor<'_>,
         now: UnixTime,
     ) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write_transaction()?;
         let exists = tx.query_row("SELECT 1 FROM projects WHERE id = ?1", [project.as_str()], |_| Ok(())).optional()?;
         if exists.is_none() {
             return Err(StoreError::NoSuchProject(project.as_str().to_owned()));
@@ -66,7 +66,7 @@ impl Store {
 
     /// Deletes a key; its tokens stop verifying once the server reloads the key set.
     pub fn delete_key(&mut self, kid: &Kid, actor: Actor<'_>, now: UnixTime) -> Result<ProjectId, StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write_transaction()?;
         let project: Option<String> =
             tx.query_row("SELECT project_id FROM keys WHERE kid = ?1", [kid.as_str()], |r| r.get(0)).optional()?;
         let Some(project) = project else {

@@ -13,6 +13,7 @@ mod keys;
 mod projects;
 pub mod schema;
 pub mod secrets;
+pub mod turn_grants;
 pub mod usage;
 pub mod worker;
 
@@ -123,6 +124,14 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// A write transaction that takes the write lock when it begins. A deferred one that reads
+    /// first cannot take the lock once another connection has committed since its read (the
+    /// CLI and `serve` both write), and fails at once with "database is locked" instead of
+    /// waiting out the busy timeout.
+    fn write_transaction(&mut self) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+        self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
     }
 
     /// A cheap liveness probe for `/healthz`.

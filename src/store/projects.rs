@@ -23,7 +23,7 @@ impl Store {
         actor: Actor<'_>,
         now: UnixTime,
     ) -> Result<Project, StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write_transaction()?;
         tx.execute(
             "INSERT INTO projects (id, name, created_at) VALUES (?1, ?2, ?3)",
             params![id.as_str(), name.as_str(), now.secs()],

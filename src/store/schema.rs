@@ -90,13 +90,33 @@ CREATE TABLE secrets (
 );
 "#;
 
+/// TURN usernames handed out by signaling (`EXPIRY:IDENTITY`, IDENTITY being
+/// `PROJECT:GID:PID`), with the key of the token each was handed out for, so that deleting a key
+/// (or kicking a peer) refuses them until their expiry, also after a restart. Rows outlive their
+/// key on purpose (no foreign key): a row whose kid is no longer in `keys` is how a credential of
+/// a deleted key is recognised. `turn_grant_kids` lists the kids `turn_grants` names, so that
+/// finding the deleted ones at start reads a few rows, not the whole table.
+const V2: &str = r#"
+CREATE TABLE turn_grants (
+    identity TEXT NOT NULL,
+    expiry   INTEGER NOT NULL,
+    kid      TEXT NOT NULL,
+    kicked   INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (identity, expiry, kid)
+) WITHOUT ROWID;
+CREATE INDEX turn_grants_by_kid ON turn_grants(kid, expiry);
+CREATE INDEX turn_grants_by_expiry ON turn_grants(expiry);
+CREATE INDEX turn_grants_kicked ON turn_grants(expiry) WHERE kicked = 1;
+CREATE TABLE turn_grant_kids (kid TEXT PRIMARY KEY) WITHOUT ROWID;
+"#;
+
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1)])
+    Migrations::new(vec![M::up(V1), M::up(V2)])
 }
 
 /// The schema version this build writes.
 pub fn latest_version() -> i64 {
-    1
+    2
 }
 
 #[cfg(test)]

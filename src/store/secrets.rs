@@ -68,7 +68,7 @@ impl Store {
         now: UnixTime,
         actor: super::Actor<'_>,
     ) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write_transaction()?;
         super::audit::insert(&tx, now, actor, "turn.rotate_secret", None, None)?;
         tx.execute(
             "INSERT INTO secrets (name, value, created_at)

@@ -225,3 +225,25 @@ fn relay_usage_adds_up_per_day_and_skips_deleted_projects() {
     assert_eq!(store.relay_usage(&gone, 5).unwrap(), usage::RelayUsage::default());
     assert_eq!(usage::day_of(UnixTime(86_400 * 3 + 5)), 3);
 }
+
+/// The CLI deletes a key (a read, then a write) while `serve` writes to the same database (it
+/// records TURN credentials as signaling hands them out). A deferred transaction that had read could not take the write lock once the
+/// other connection had committed, and failed at once with "database is locked", busy timeout
+/// or not; a write transaction takes the lock when it begins, so the other writer waits.
+#[test]
+fn a_write_transaction_that_reads_first_is_not_failed_by_another_connections_commit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cli = Store::open(tmp.path(), OpenMode::CreateIfMissing).unwrap();
+    let mut server = Store::open(tmp.path(), OpenMode::MustExist).unwrap();
+    let tx = cli.write_transaction().unwrap();
+    let keys: i64 = tx.query_row("SELECT count(*) FROM keys", [], |r| r.get(0)).unwrap();
+    let writer = std::thread::spawn(move || {
+        let id = ProjectId::from_random([2; 16]);
+        server.create_project(&id, &ProjectName::parse("app").unwrap(), Actor::CLI, UnixTime(1))
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    tx.execute("INSERT INTO audit_log (at, actor, source, action) VALUES (1, 'cli', '', 'x')", []).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(keys, 0);
+    writer.join().unwrap().expect("the other writer waited for the lock");
+}

@@ -22,7 +22,7 @@ pub fn day_of(t: UnixTime) -> i64 {
 impl Store {
     /// Adds relay usage to today's rows in one transaction. Projects deleted meanwhile are skipped.
     pub fn add_relay_usage(&mut self, day: i64, usage: &[(ProjectId, RelayUsage)]) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write_transaction()?;
         {
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO usage (project_id, day, relayed_bytes, relayed_packets, allocations)

@@ -253,7 +253,22 @@ impl Project {
         Project { id, kid, pem: std::fs::read_to_string(pem_path).unwrap() }
     }
 
+    /// The same project with a second signing key, made with the CLI.
+    pub fn another_key(&self, data_dir: &Path) -> Project {
+        let tmp = tempfile::tempdir().unwrap();
+        let pem_path = tmp.path().join("k2.pem");
+        let (d, out) = (data_dir.to_str().unwrap(), pem_path.to_str().unwrap());
+        let kid = super::edgebeam_ok(&["key", "create", "--data-dir", d, "--project", &self.id, "--out", out]);
+        Project { id: self.id.clone(), kid, pem: std::fs::read_to_string(pem_path).unwrap() }
+    }
+
     pub fn token(&self, gid: &str, pid: &str, ttl_secs: i64) -> String {
+        self.token_at(gid, pid, edgebeam::unixtime::UnixTime::now().secs(), ttl_secs)
+    }
+
+    /// A token issued at `iat` (Unix seconds): tokens of two keys with one `iat` and TTL share
+    /// their `exp`, and so their TURN username.
+    pub fn token_at(&self, gid: &str, pid: &str, iat: i64, ttl_secs: i64) -> String {
         use edgebeam::ids::{GroupId, Kid, PeerId};
         use edgebeam::proto::token::mint::{mint, signing_key_from_pem, MintRequest};
         let key = signing_key_from_pem(&self.pem).unwrap();
@@ -262,7 +277,7 @@ impl Project {
             gid: &GroupId::parse(gid).unwrap(),
             pid: &PeerId::parse(pid).unwrap(),
             policy: None,
-            iat: edgebeam::unixtime::UnixTime::now(),
+            iat: edgebeam::unixtime::UnixTime(iat),
             ttl_secs,
         };
         mint(&key, &req).unwrap()
@@ -547,6 +562,60 @@ pub enum AllocateError {
 /// NONCE, the second carries USERNAME, REALM, NONCE and MESSAGE-INTEGRITY.
 pub fn allocate_udp(server: SocketAddr, username: &str, password: &str) -> Result<Allocation, AllocateError> {
     allocate_udp_authed(server, username, password).map(|a| a.alloc)
+}
+
+/// One STUN transaction on a stream (TCP or TLS): writes `msg`, reads the answer to `id`.
+fn transact_stream<S: Read + std::io::Write>(stream: &mut S, msg: &Msg, id: &[u8; 12]) -> Result<Reply, String> {
+    stream.write_all(&msg.buf).map_err(|e| e.to_string())?;
+    loop {
+        let mut head = [0u8; 20];
+        stream.read_exact(&mut head).map_err(|e| e.to_string())?;
+        let len = u16::from_be_bytes([head[2], head[3]]) as usize;
+        let mut whole = head.to_vec();
+        whole.resize(20 + len, 0);
+        stream.read_exact(&mut whole[20..]).map_err(|e| e.to_string())?;
+        if let Some(r) = Reply::parse(&whole, id) {
+            return Ok(r);
+        }
+    }
+}
+
+/// Allocate on a TCP or TLS stream (the stream is then the allocation's 5-tuple), as
+/// [`allocate_udp`] does over UDP; returns the relayed address.
+pub fn allocate_stream<S: Read + std::io::Write>(
+    stream: &mut S,
+    username: &str,
+    password: &str,
+) -> Result<SocketAddr, AllocateError> {
+    let (mut first, id) = Msg::request(ALLOCATE);
+    first.attr(ATTR_REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
+    let challenge = transact_stream(stream, &first, &id).map_err(AllocateError::NoAnswer)?;
+    if challenge.error_code() != Some(401) {
+        return Err(AllocateError::Code(challenge.error_code().unwrap_or(0)));
+    }
+    let realm = challenge.get(ATTR_REALM).ok_or(AllocateError::Code(401))?.to_vec();
+    let nonce = challenge.get(ATTR_NONCE).ok_or(AllocateError::Code(401))?.to_vec();
+    let mut key_input = format!("{username}:").into_bytes();
+    key_input.extend_from_slice(&realm);
+    key_input.extend_from_slice(format!(":{password}").as_bytes());
+    let key: [u8; 16] = md5::Md5::digest(&key_input).into();
+    let (mut second, id) = Msg::request(ALLOCATE);
+    second.attr(ATTR_REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
+    second.attr(ATTR_USERNAME, username.as_bytes());
+    second.attr(ATTR_REALM, &realm);
+    second.attr(ATTR_NONCE, &nonce);
+    second.integrity(&key);
+    let r = transact_stream(stream, &second, &id).map_err(AllocateError::NoAnswer)?;
+    match r.xor_addr(ATTR_XOR_RELAYED) {
+        Some(relayed) if r.kind == 0x0103 => Ok(relayed),
+        _ => Err(AllocateError::Code(r.error_code().unwrap_or(0))),
+    }
+}
+
+/// A Binding request on a stream, answered: whether the stream is still served.
+pub fn stream_binding<S: Read + std::io::Write>(stream: &mut S) -> bool {
+    let (msg, id) = Msg::request(BINDING);
+    transact_stream(stream, &msg, &id).is_ok_and(|r| r.xor_addr(ATTR_XOR_MAPPED).is_some())
 }
 
 const CHANNEL_BIND: u16 = 0x0009;

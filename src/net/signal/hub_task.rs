@@ -49,8 +49,9 @@ pub struct HubTask {
     pub events: async_channel::Receiver<HubEvent>,
     pub keys: async_channel::Receiver<KeyEvent>,
     pub store: StoreHandle,
-    /// The turn thread, told which key each issued TURN username belongs to.
-    pub turn: Option<async_channel::Sender<crate::net::turn::Control>>,
+    /// The TURN side (`crate::turn`), told which key each handed-out TURN username belongs to,
+    /// and which identities were kicked, in that order.
+    pub turn: Option<async_channel::Sender<crate::turn::CredentialEvent>>,
     pub max_queued_bytes: usize,
     /// To wait, at shutdown, until every connection task has sent its close frame.
     pub shared: std::sync::Arc<super::SignalShared>,
@@ -177,11 +178,12 @@ impl HubTask {
         }
     }
 
-    fn tell_turn(&self, msg: crate::net::turn::Control) {
+    fn tell_turn(&self, event: crate::turn::CredentialEvent) {
         let Some(turn) = &self.turn else { return };
-        // The queue is unbounded; this fails only once the turn thread has stopped.
-        if turn.try_send(msg).is_err() {
-            log::debug!("signal: the turn thread has stopped; a TURN update was not delivered");
+        // The queue is unbounded (one event per welcome, refresh or kick, so it grows no faster
+        // than signaling admits sessions); this fails only once the TURN side has stopped.
+        if turn.try_send(event).is_err() {
+            log::debug!("signal: the TURN side has stopped; a TURN update was not delivered");
         }
     }
 
@@ -217,12 +219,12 @@ impl HubTask {
                         let _ = report.send((kid, found)).await;
                     }));
                 }
-                Command::GrantTurn { username, kid, expiry } => {
-                    self.tell_turn(crate::net::turn::Control::Grant { username, kid, expiry })
+                Command::GrantTurn { username, kid, .. } => {
+                    self.tell_turn(crate::turn::CredentialEvent::Granted { username, kid })
                 }
                 Command::KickTurn { project, peer } => {
                     let identity = crate::proto::turn::Identity { project, gid: peer.gid, pid: peer.pid };
-                    self.tell_turn(crate::net::turn::Control::Kick(identity))
+                    self.tell_turn(crate::turn::CredentialEvent::Kicked(identity))
                 }
             }
         }

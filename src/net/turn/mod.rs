@@ -28,25 +28,19 @@ use rustls::ServerConfig;
 use smol::net::TcpListener;
 use smol::{Async, LocalExecutor};
 
-pub use stats::TurnStats;
+pub use stats::{StreamFigures, TurnStats};
 
 use crate::config::PortRange;
-use crate::ids::Kid;
 use crate::proto::turn::{Identity, Secrets, Server};
-use crate::unixtime::UnixTime;
 
 const LISTENER_SOCKET_BUFFER: usize = 4 << 20;
 
 /// Messages for the turn thread.
 pub enum Control {
-    /// Signaling issued `username` for a token signed by `kid`.
-    Grant {
-        username: String,
-        kid: Kid,
-        expiry: UnixTime,
-    },
-    KeysDeleted(Vec<Kid>),
-    /// A kicked peer (admin action) loses its allocations.
+    /// These usernames are refused until they expire, and their allocations removed (their
+    /// key was deleted, or their identity kicked; `crate::turn` finds them in the store).
+    Revoke(Vec<String>),
+    /// A kicked peer (admin action) loses its allocations at once.
     Kick(Identity),
     Secrets(Secrets),
     Shutdown,

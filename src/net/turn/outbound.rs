@@ -1,9 +1,67 @@
-//! The way from the shell to a TCP or TLS client's writer task: a queue of records and the bytes
-//! waiting in it. The shell never waits on a client: past the cap a slow reader's records are
+//! What the shell holds of a TCP or TLS client: the way to its writer task (a queue of records
+//! and the bytes waiting in it), and its standing among its source's connections without an
+//! allocation. The shell never waits on a client: past the cap a slow reader's records are
 //! dropped, which is what UDP would do to them.
 
 use std::cell::Cell;
+use std::net::SocketAddr;
 use std::rc::Rc;
+
+use crate::net::slots::Slot;
+use crate::proto::turn::Transport;
+use crate::unixtime::Now;
+
+/// Where a TCP or TLS client stands, as its connection task learns it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Standing {
+    /// No allocation yet: it holds a slot among its source's unauthenticated connections.
+    Pending,
+    /// It has its allocation; its slot was given back, which ends the eviction wait without
+    /// being an eviction.
+    Authenticated,
+    /// The core closed it (no allocation by its deadline).
+    Closed,
+}
+
+/// A TCP or TLS connection the shell is told of, ready for records.
+pub(super) struct Opened {
+    pub(super) transport: Transport,
+    pub(super) addr: SocketAddr,
+    /// When it was accepted (its deadline counts from then, TLS handshake included).
+    pub(super) at: Now,
+    /// Its slot among its source's connections without an allocation.
+    pub(super) pending: Slot,
+}
+
+/// A TCP or TLS client as the shell holds it.
+pub(super) struct StreamClient {
+    out: StreamOut,
+    /// Its slot among its source's connections without an allocation, until it has one.
+    pending: Option<Slot>,
+    standing: Rc<Cell<Standing>>,
+}
+
+impl StreamClient {
+    pub(super) fn new(out: StreamOut, pending: Slot, standing: Rc<Cell<Standing>>) -> StreamClient {
+        StreamClient { out, pending: Some(pending), standing }
+    }
+
+    #[inline]
+    pub(super) fn push(&self, bytes: &[u8]) {
+        self.out.push(bytes);
+    }
+
+    /// It has its allocation: its slot goes back to its source.
+    pub(super) fn authenticated(&mut self) {
+        self.standing.set(Standing::Authenticated);
+        self.pending = None;
+    }
+
+    /// Dropping its queue ends its writer, and so its connection task.
+    pub(super) fn close(self) {
+        self.standing.set(Standing::Closed);
+    }
+}
 
 /// Bytes waiting for a slow reader before more are dropped.
 const MAX_QUEUED_BYTES: usize = 256 * 1024;

@@ -7,7 +7,9 @@
 //! [`ShellCell::with`] (or [`WeakShell::with`]), a closure over `&mut Shell`. A closure cannot
 //! await, so no borrow lives across an await, and on this one thread `with` never finds the
 //! shell borrowed, as long as nothing inside a `with` calls `with` again (nothing the shell
-//! drops does: connection slots live outside it, in `net::slots`).
+//! drops does: an unauthenticated connection's slot, which the shell gives back when the core
+//! reports the connection's allocation, takes only its pool's own lock, in `net::slots`, and
+//! wakes the connection's task without running it).
 //!
 //! Why not one owner task fed by messages, the house's usual shape: every datagram and every
 //! stream record would then cross a channel (a wake-up of another task) and be copied into the
@@ -16,7 +18,7 @@
 //! itself. A `with` costs what the bare `RefCell` borrow it wraps did: one per batch of
 //! datagrams, one per stream record.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
@@ -27,11 +29,11 @@ use std::time::{Duration, Instant};
 use smol::{Async, LocalExecutor, Task, Timer};
 
 use super::batch::{RecvBatch, BATCH};
-use super::outbound::StreamOut;
-use super::{Control, RelaySetup, TurnStats};
+use super::outbound::{Opened, Standing, StreamClient, StreamOut};
+use super::{Control, RelaySetup, StreamFigures, TurnStats};
 use crate::proto::stun::Family;
 use crate::proto::turn::{AllocId, Client, Command, Server, Transport};
-use crate::unixtime::{Now, UnixTime};
+use crate::unixtime::Now;
 
 /// Datagrams handled per wakeup before a task yields to the others.
 const BUDGET: usize = 64;
@@ -52,7 +54,9 @@ pub(super) struct Shell {
     setup: RelaySetup,
     relays: HashMap<AllocId, Relay>,
     ports_in_use: HashSet<u16>,
-    streams: HashMap<u64, StreamOut>,
+    streams: HashMap<u64, StreamClient>,
+    /// Stream clients evicted since start, for `/metrics`.
+    streams_evicted: u64,
     out: Vec<u8>,
     /// Taken while a socket is drained (the handlers need `&mut Shell`), then put back.
     batch: Option<Box<RecvBatch>>,
@@ -88,6 +92,7 @@ impl ShellCell {
                 relays: HashMap::new(),
                 ports_in_use: HashSet::new(),
                 streams: HashMap::new(),
+                streams_evicted: 0,
                 out: Vec::with_capacity(2048),
                 batch: Some(Box::new(RecvBatch::new())),
                 rng_state: seed,
@@ -174,7 +179,8 @@ pub(super) async fn control_loop(
             let now = Now::read();
             st.core.handle_timeout(now);
             st.drain(now);
-            stats.set_totals(st.core.totals(), st.streams.len());
+            stats
+                .set_totals(st.core.totals(), StreamFigures { clients: st.streams.len(), evicted: st.streams_evicted });
             if udp.0.is_finished() {
                 stats.mark_udp_failed();
             }
@@ -188,12 +194,19 @@ pub(super) async fn control_loop(
 }
 
 impl Shell {
-    /// A stream client's connection is ready for records: numbers it and keeps its queue.
-    pub(super) fn stream_opened(&mut self, transport: Transport, addr: SocketAddr, out: StreamOut) -> Client {
+    /// A stream client's connection is ready for records: numbers it, keeps its queue and its
+    /// unauthenticated slot, and starts its deadline, counted from `opened` (its accept).
+    pub(super) fn stream_opened(&mut self, opened: Opened, out: StreamOut, standing: Rc<Cell<Standing>>) -> Client {
         self.next_conn += 1;
-        let client = Client { transport, conn: self.next_conn, addr };
-        self.streams.insert(client.conn, out);
+        let client = Client { transport: opened.transport, conn: self.next_conn, addr: opened.addr };
+        self.streams.insert(client.conn, StreamClient::new(out, opened.pending, standing));
+        self.core.handle_stream_opened(client, opened.at);
         client
+    }
+
+    /// A stream client lost its unauthenticated slot to a newer connection of its source.
+    pub(super) fn stream_evicted(&mut self) {
+        self.streams_evicted += 1;
     }
 
     /// A stream client went away: its allocation goes with it (RFC 8656 §3.1).
@@ -277,8 +290,8 @@ impl Shell {
                 }
             }
             Transport::Tcp | Transport::Tls => {
-                if let Some(out) = self.streams.get(&to.conn) {
-                    out.push(bytes);
+                if let Some(stream) = self.streams.get(&to.conn) {
+                    stream.push(bytes);
                 }
             }
         }
@@ -286,11 +299,10 @@ impl Shell {
 
     fn control(&mut self, msg: Control) {
         match msg {
-            Control::Grant { username, kid, expiry } => self.core.handle_grant(username, kid, expiry, UnixTime::now()),
-            Control::KeysDeleted(kids) => {
-                let n = self.core.handle_keys_deleted(&kids);
+            Control::Revoke(usernames) => {
+                let n = self.core.handle_revoke(usernames);
                 if n > 0 {
-                    log::info!("turn: removed {n} allocations of deleted keys");
+                    log::info!("turn: removed {n} allocations of revoked credentials");
                 }
             }
             Control::Kick(identity) => {
@@ -319,6 +331,17 @@ impl Shell {
                     Command::CloseRelay { alloc } => {
                         if let Some(relay) = self.relays.remove(&alloc) {
                             self.ports_in_use.remove(&relay.port);
+                        }
+                    }
+                    Command::Authenticated { client } => {
+                        if let Some(stream) = self.streams.get_mut(&client.conn) {
+                            stream.authenticated();
+                        }
+                    }
+                    Command::CloseStream { client } => {
+                        // Dropping its queue ends its writer, and so its connection task.
+                        if let Some(stream) = self.streams.remove(&client.conn) {
+                            stream.close();
                         }
                     }
                 }

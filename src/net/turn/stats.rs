@@ -8,6 +8,14 @@ use std::time::{Duration, Instant};
 use crate::ids::ProjectId;
 use crate::proto::turn::{Totals, Usage};
 
+/// TCP and TLS clients: connected now, and evicted since start (a source that opened more than
+/// its share of connections without an allocation loses its oldest).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamFigures {
+    pub clients: usize,
+    pub evicted: u64,
+}
+
 /// Relayed traffic and allocations of one project.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ProjectUsage {
@@ -21,7 +29,7 @@ struct Inner {
     last_tick: Instant,
     udp_failed: bool,
     totals: Totals,
-    stream_clients: usize,
+    streams: StreamFigures,
     /// Since start, for `/metrics`.
     total: HashMap<ProjectId, ProjectUsage>,
     /// Not yet written to the store.
@@ -38,7 +46,7 @@ impl Default for TurnStats {
             last_tick: Instant::now(),
             udp_failed: false,
             totals: Totals::default(),
-            stream_clients: 0,
+            streams: StreamFigures::default(),
             total: HashMap::new(),
             unsaved: HashMap::new(),
         };
@@ -54,11 +62,11 @@ impl TurnStats {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn set_totals(&self, totals: Totals, stream_clients: usize) {
+    pub fn set_totals(&self, totals: Totals, streams: StreamFigures) {
         let mut g = self.lock();
         g.last_tick = Instant::now();
         g.totals = totals;
-        g.stream_clients = stream_clients;
+        g.streams = streams;
     }
 
     pub fn add_usage(&self, usage: HashMap<ProjectId, (Usage, u64)>) {
@@ -90,9 +98,9 @@ impl TurnStats {
         }
     }
 
-    pub fn totals(&self) -> (Totals, usize) {
+    pub fn totals(&self) -> (Totals, StreamFigures) {
         let g = self.lock();
-        (g.totals, g.stream_clients)
+        (g.totals, g.streams)
     }
 
     pub fn per_project(&self) -> Vec<(ProjectId, ProjectUsage)> {
@@ -127,7 +135,7 @@ mod tests {
         let now = Instant::now();
         assert_eq!(stats.health(now), Ok(()));
         assert_eq!(stats.health(now + Duration::from_secs(6)), Err("not responding"));
-        stats.set_totals(Totals::default(), 0);
+        stats.set_totals(Totals::default(), StreamFigures::default());
         assert_eq!(stats.health(Instant::now()), Ok(()));
         stats.mark_udp_failed();
         assert_eq!(stats.health(Instant::now()), Err("udp listener failed"));

@@ -32,7 +32,7 @@ pub enum Command {
         code: CloseCode,
     },
     /// TURN credentials went out (in a `welcome` or `refreshed`) for a token of `kid`: the TURN
-    /// core must learn the username's key, so deleting the key revokes them.
+    /// side records the username with its key, so deleting the key revokes them.
     GrantTurn {
         username: String,
         kid: Kid,

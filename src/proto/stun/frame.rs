@@ -67,6 +67,9 @@ pub fn stream_padding(len: usize) -> usize {
 pub enum Record {
     /// Not enough bytes yet to know the record's length.
     NeedMore,
+    /// A record of this many bytes (padding included) has begun, and is not all there yet: a
+    /// reader can set aside exactly that much for it.
+    Partial(usize),
     /// A whole record of this many bytes (padding included) can be taken from the front.
     Complete(usize),
     /// The bytes are neither STUN nor ChannelData: the stream is unusable.
@@ -87,7 +90,7 @@ pub fn next_record(buf: &[u8], max: usize) -> Record {
     if total > max {
         Record::Invalid
     } else if buf.len() < total {
-        Record::NeedMore
+        Record::Partial(total)
     } else {
         Record::Complete(total)
     }

@@ -893,8 +893,11 @@ fn small_fixed_size_attributes_are_checked() {
 #[test]
 fn next_record_frames_stun_messages() {
     let m = small_message();
-    for n in 0..m.len() {
+    for n in 0..4 {
         assert_eq!(frame::next_record(&m[..n], 1500), Record::NeedMore, "{n} bytes");
+    }
+    for n in 4..m.len() {
+        assert_eq!(frame::next_record(&m[..n], 1500), Record::Partial(m.len()), "{n} bytes");
     }
     assert_eq!(frame::next_record(&m, 1500), Record::Complete(m.len()));
     let mut two = m.clone();
@@ -918,7 +921,8 @@ fn next_record_frames_channel_data_with_its_padding() {
         rec.extend(std::iter::repeat_n(0, pad));
         let total = 4 + len + pad;
         assert_eq!(frame::next_record(&rec, 1500), Record::Complete(total), "payload {len}");
-        assert_eq!(frame::next_record(&rec[..total - 1], 1500), Record::NeedMore, "payload {len}");
+        let cut = if total > 4 { Record::Partial(total) } else { Record::NeedMore };
+        assert_eq!(frame::next_record(&rec[..total - 1], 1500), cut, "payload {len}");
         rec.extend_from_slice(&[0x40, 0x02]);
         assert_eq!(frame::next_record(&rec, 1500), Record::Complete(total), "payload {len}");
     }
@@ -932,11 +936,11 @@ fn next_record_refuses_other_leading_bits_and_oversize_records() {
     }
     // STUN: 20 + 100 bytes.
     let stun = [0x00, 0x01, 0x00, 100];
-    assert_eq!(frame::next_record(&stun, 120), Record::NeedMore);
+    assert_eq!(frame::next_record(&stun, 120), Record::Partial(120));
     assert_eq!(frame::next_record(&stun, 119), Record::Invalid);
     // ChannelData: 4 + 101 + 3 bytes of padding.
     let cd = [0x40, 0x00, 0x00, 101];
-    assert_eq!(frame::next_record(&cd, 108), Record::NeedMore);
+    assert_eq!(frame::next_record(&cd, 108), Record::Partial(108));
     assert_eq!(frame::next_record(&cd, 107), Record::Invalid);
     assert_eq!(frame::next_record(&[0x4F, 0xFF, 0xFF, 0xFF], 65_535), Record::Invalid);
     for n in 0..4 {

@@ -126,15 +126,20 @@ pub(super) fn complete_allocate(server: &mut Server, id: AllocId, relay: Option<
         server.reject(to, TurnError::RelayUnavailable, Some((pending.alg, &key)), now);
         return;
     };
+    let relay = canonical_addr(relay);
     a.relay = Some(relay);
     a.expires = (now.mono + pending.lifetime).min(a.hard_limit);
     a.scheduled = a.expires;
     let (at, lifetime) = (a.expires, a.expires.saturating_duration_since(now.mono));
     let project = a.identity.project.clone();
-    server.live_relay_ports.insert(relay.port());
+    server.live_relays.insert(canonical_addr(relay));
     server.schedule_expiry(id, at);
     server.totals.allocations_created += 1;
     server.closed_usage.entry(project).or_default().1 += 1;
+    if client.is_stream() {
+        server.pending_streams.settled(client);
+        server.commands.push_back(Command::Authenticated { client });
+    }
     let b = allocate_success(tid, canonical_addr(client.addr), Some(relay), lifetime, pending.refused_additional);
     server.send(client, b.finish(Some((pending.alg, &key)), pending.fingerprint));
     log::debug!("turn: allocation {} relays at {relay} for {lifetime:?}", id.0);

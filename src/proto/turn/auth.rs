@@ -1,11 +1,11 @@
 //! Long-term credentials of the REST shared-secret scheme (SPEC "TURN"), stateless nonces, the
-//! failed-authentication limiter, and the registry of usernames granted per signing key.
+//! failed-authentication limiter, and the usernames revoked before their expiry.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use crate::ids::{GroupId, Kid, PeerId, ProjectId};
+use crate::ids::{GroupId, PeerId, ProjectId};
 use crate::proto::ice::turn_credential;
 use crate::proto::source::SourceKey;
 use crate::proto::stun::LongTermKey;
@@ -17,6 +17,13 @@ pub struct Identity {
     pub project: ProjectId,
     pub gid: GroupId,
     pub pid: PeerId,
+}
+
+/// `PROJECT:GID:PID`: the username without its EXPIRY (no part can hold a `:`).
+impl std::fmt::Display for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.project, self.gid, self.pid)
+    }
 }
 
 /// A parsed `EXPIRY:PROJECT:GID:PID` username.
@@ -161,71 +168,40 @@ impl FailureLimiter {
     }
 }
 
-/// Which signing key each issued username came from, so deleting a key revokes the TURN
-/// credentials derived from its tokens. Entries live until the username's expiry.
+/// Usernames refused before their EXPIRY: those handed out for tokens of a deleted key, and
+/// those of a kicked identity. Which usernames those are is the store's to know
+/// (`store::turn_grants`); this is the core's copy, checked on every authenticated request.
+/// No cap and no eviction: forgetting a revoked username before it expires would make it
+/// usable again. Each entry is one credential signaling handed out, and goes at its EXPIRY.
 #[derive(Default)]
-pub struct Grants {
-    by_username: HashMap<String, (Kid, UnixTime, bool)>,
+pub struct Revoked {
+    until: HashMap<String, UnixTime>,
 }
 
-/// Cap on remembered grants; beyond it the oldest-expiring are dropped first.
-const MAX_GRANTS: usize = 200_000;
-/// How many grants a full table forgets at once, so the pass that finds them is paid once per
-/// this many welcomes.
-const EVICT_AT_ONCE: usize = MAX_GRANTS / 10;
-
-impl Grants {
-    pub fn grant(&mut self, username: String, kid: Kid, expiry: UnixTime, wall: UnixTime) {
-        if self.by_username.contains_key(&username) {
-            return;
-        }
-        if self.by_username.len() >= MAX_GRANTS {
-            self.prune(wall);
-        }
-        if self.by_username.len() >= MAX_GRANTS {
-            self.forget_earliest(EVICT_AT_ONCE);
-        }
-        if self.by_username.len() >= MAX_GRANTS {
-            return; // every remembered grant is revoked
-        }
-        self.by_username.insert(username, (kid, expiry, false));
-    }
-
-    /// Forgets the `n` grants that expire first, never a revoked one (forgetting it would make
-    /// its username usable again). One pass over the table: evicting one grant per new grant
-    /// would cost a pass per welcome once the table is full.
-    fn forget_earliest(&mut self, n: usize) {
-        let mut candidates: Vec<(UnixTime, &String)> =
-            self.by_username.iter().filter(|(_, v)| !v.2).map(|(k, v)| (v.1, k)).collect();
-        if candidates.is_empty() {
-            return;
-        }
-        let n = n.clamp(1, candidates.len());
-        candidates.select_nth_unstable_by_key(n - 1, |c| c.0);
-        let doomed: Vec<String> = candidates[..n].iter().map(|(_, k)| (*k).clone()).collect();
-        for k in doomed {
-            self.by_username.remove(&k);
-        }
-    }
-
-    /// Marks every username of these kids revoked and returns them.
-    pub fn revoke(&mut self, kids: &[Kid]) -> Vec<String> {
-        let mut out = Vec::new();
-        for (user, (kid, _, revoked)) in self.by_username.iter_mut() {
-            if kids.contains(kid) {
-                *revoked = true;
-                out.push(user.clone());
+impl Revoked {
+    /// Revokes `username` until its EXPIRY; false if it is not an `EXPIRY:PROJECT:GID:PID`
+    /// username (which no request could authenticate with anyway).
+    pub fn revoke(&mut self, username: String) -> bool {
+        match TurnUser::parse(&username) {
+            Some(user) => {
+                self.until.insert(username, user.expiry);
+                true
             }
+            None => false,
         }
-        out
     }
 
-    pub fn is_revoked(&self, username: &str) -> bool {
-        self.by_username.get(username).is_some_and(|(_, _, revoked)| *revoked)
+    pub fn contains(&self, username: &str) -> bool {
+        self.until.contains_key(username)
     }
 
     pub fn prune(&mut self, wall: UnixTime) {
-        self.by_username.retain(|_, (_, exp, _)| *exp > wall);
+        self.until.retain(|_, exp| *exp > wall);
+    }
+
+    /// How many usernames are refused now (a figure for logs and tests).
+    pub fn count(&self) -> usize {
+        self.until.len()
     }
 }
 
@@ -233,28 +209,15 @@ impl Grants {
 mod tests {
     use super::*;
 
-    fn kid(n: u8) -> Kid {
-        Kid::parse(&format!("kid_00000000000000{n:02x}")).unwrap()
-    }
-
     #[test]
-    fn a_full_grant_table_never_forgets_a_revoked_username() {
-        let mut g = Grants::default();
-        let wall = UnixTime(1_000);
-        g.grant("revoked".into(), kid(1), UnixTime(1_001), wall);
-        assert_eq!(g.revoke(&[kid(1)]), vec!["revoked".to_owned()]);
-        for i in 0..MAX_GRANTS {
-            g.grant(format!("u{i}"), kid(2), UnixTime(5_000 + i as i64), wall);
-        }
-        assert!(g.is_revoked("revoked"));
-        // The grant that filled the table made room by forgetting the 20,000 that expire first.
-        assert_eq!(g.by_username.len(), MAX_GRANTS - EVICT_AT_ONCE + 1);
-        assert!(!g.by_username.contains_key("u0") && !g.by_username.contains_key(&format!("u{}", EVICT_AT_ONCE - 1)));
-        assert!(g.by_username.contains_key(&format!("u{EVICT_AT_ONCE}")));
-        assert!(g.by_username.contains_key(&format!("u{}", MAX_GRANTS - 1)));
-        // Past its expiry it can go: the username is refused as expired anyway.
-        g.prune(UnixTime(1_001));
-        assert!(!g.is_revoked("revoked"));
+    fn revoked_usernames_are_kept_until_their_expiry() {
+        let mut r = Revoked::default();
+        assert!(r.revoke("1000:prj_a:room:alice".into()));
+        assert!(!r.revoke("not-a-turn-username".into()));
+        r.prune(UnixTime(999));
+        assert!(r.contains("1000:prj_a:room:alice"));
+        r.prune(UnixTime(1000));
+        assert_eq!(r.count(), 0);
     }
 
     #[test]

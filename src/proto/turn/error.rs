@@ -76,8 +76,6 @@ pub enum TurnError {
 /// How an error is answered, beyond its code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Answer {
-    /// No answer at all: the source is ignored while it is blocked.
-    Silent,
     /// An error response, with integrity when the request was authenticated.
     Error,
     /// An unauthenticated error with REALM and a fresh NONCE (RFC 8489 §9.2.4).
@@ -121,7 +119,10 @@ impl TurnError {
     pub fn answer(&self) -> Answer {
         use TurnError::*;
         match self {
-            SourceBlocked => Answer::Silent,
+            // A blocked source still gets its 401, so a client with a wrong password gives up
+            // (coturn's uclient waits forever for an answer that never comes); its integrity was
+            // not checked and the failure is not counted again, so the answer costs one nonce.
+            SourceBlocked => Answer::Challenge,
             // Expired or revoked credentials are refused but not held against the source: a
             // client still refreshing after its token's expiry must not lose its new ones.
             MissingIntegrity | StaleNonce | CredentialsExpired => Answer::Challenge,
@@ -149,7 +150,7 @@ mod tests {
             (BadUsername, 401, Answer::FailedChallenge),
             (BadIntegrity, 401, Answer::FailedChallenge),
             (WrongCredentials, 441, Answer::Error),
-            (SourceBlocked, 401, Answer::Silent),
+            (SourceBlocked, 401, Answer::Challenge),
             (NoAllocation, 437, Answer::Error),
             (AllocationExists, 437, Answer::Error),
             (MissingTransport, 400, Answer::Error),

@@ -17,25 +17,26 @@ pub mod auth;
 mod data;
 mod error;
 mod requests;
+mod streams;
 #[cfg(test)]
 mod tests;
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 pub use allocation::{AllocId, Usage};
-use auth::{FailureLimiter, Grants, Nonces};
+use auth::{FailureLimiter, Nonces, Revoked};
 pub use auth::{Identity, Secrets};
 pub use error::TurnError;
+use streams::PendingStreams;
 
-use crate::ids::{Kid, ProjectId};
+use crate::ids::ProjectId;
 use crate::proto::addr_policy::PeerPolicy;
 use crate::proto::counts::Counts;
 use crate::proto::stun::Family;
 pub use crate::unixtime::Now;
-use crate::unixtime::UnixTime;
 use allocation::Allocation;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -80,6 +81,16 @@ pub enum Command {
     CloseRelay {
         alloc: AllocId,
     },
+    /// This TCP or TLS client has its allocation: it no longer counts as a connection that has
+    /// not authenticated (SPEC "Clients without credentials").
+    Authenticated {
+        client: Client,
+    },
+    /// Close this TCP or TLS client: it has had no allocation for the stream deadline since it
+    /// opened.
+    CloseStream {
+        client: Client,
+    },
 }
 
 /// A client's payload to send from an allocation's relay socket to a peer.
@@ -103,6 +114,8 @@ pub struct TurnConfig {
     pub max_channels_per_allocation: usize,
     pub bandwidth_bytes_per_sec: u64,
     pub auth_failures_per_minute: u32,
+    /// How long a TCP or TLS client may stay without an allocation (SPEC: 30 s).
+    pub stream_auth_deadline: Duration,
     /// Families this box can relay.
     pub relay_v4: bool,
     pub relay_v6: bool,
@@ -116,6 +129,8 @@ pub struct Totals {
     pub auth_failures: u64,
     pub forbidden_peers: u64,
     pub dropped_packets: u64,
+    /// TCP and TLS clients closed for having no allocation by their deadline.
+    pub streams_timed_out: u64,
 }
 
 pub struct Server {
@@ -124,15 +139,21 @@ pub struct Server {
     secrets: Secrets,
     nonces: Nonces,
     failures: FailureLimiter,
-    grants: Grants,
+    revoked: Revoked,
     next_id: u64,
     allocations: HashMap<AllocId, Allocation>,
     by_client: HashMap<Client, AllocId>,
     per_identity: Counts<Identity>,
     per_project: Counts<ProjectId>,
-    /// Ports of bound relay sockets: the only ports of this box's own addresses peers may use.
-    live_relay_ports: std::collections::HashSet<u16>,
+    /// Addresses of bound relay sockets: the only transport addresses on this box's own
+    /// addresses that peers may reach (address and port: another own address on a relay's port
+    /// is some other socket).
+    live_relays: HashSet<SocketAddr>,
+    /// Which allocations have a channel bound to each live relay of this box, so that a relay
+    /// that closes takes those channels with it: its port may be bound by anything next.
+    channels_to_relays: HashMap<SocketAddr, Vec<AllocId>>,
     expiries: BinaryHeap<Reverse<(Instant, AllocId)>>,
+    pending_streams: PendingStreams,
     next_sweep: Option<Instant>,
     transmits: VecDeque<Transmit>,
     commands: VecDeque<Command>,
@@ -154,14 +175,16 @@ impl Server {
             config,
             policy,
             secrets,
-            grants: Grants::default(),
+            revoked: Revoked::default(),
             next_id: 1,
             allocations: HashMap::new(),
             by_client: HashMap::new(),
             per_identity: Counts::default(),
             per_project: Counts::default(),
-            live_relay_ports: std::collections::HashSet::new(),
+            live_relays: HashSet::new(),
+            channels_to_relays: HashMap::new(),
             expiries: BinaryHeap::new(),
+            pending_streams: PendingStreams::default(),
             next_sweep: None,
             transmits: VecDeque::new(),
             commands: VecDeque::new(),
@@ -181,31 +204,43 @@ impl Server {
         self.secrets = secrets;
     }
 
-    /// Remembers that `username` was issued for a token signed by `kid`.
-    pub fn handle_grant(&mut self, username: String, kid: Kid, expiry: UnixTime, wall: UnixTime) {
-        self.grants.grant(username, kid, expiry, wall);
-    }
-
-    /// Deleted keys: their usernames stop working and their allocations are removed. Returns
-    /// how many allocations went.
-    pub fn handle_keys_deleted(&mut self, kids: &[Kid]) -> usize {
-        let users: std::collections::HashSet<String> = self.grants.revoke(kids).into_iter().collect();
+    /// These usernames are refused from now until their EXPIRY (their key was deleted, or their
+    /// identity kicked), and their allocations are removed. Returns how many allocations went.
+    pub fn handle_revoke(&mut self, usernames: impl IntoIterator<Item = String>) -> usize {
+        let mut users = HashSet::new();
+        for username in usernames {
+            if self.revoked.revoke(username.clone()) {
+                users.insert(username);
+            }
+        }
         let doomed: Vec<AllocId> =
             self.allocations.values().filter(|a| users.contains(&a.username)).map(|a| a.id).collect();
         doomed.iter().for_each(|id| self.remove(*id));
         doomed.len()
     }
 
-    /// A kicked peer loses its allocations. Returns how many went.
+    /// A kicked peer loses its allocations, and the usernames they were made with are refused
+    /// until they expire. Its other usernames come with the [`Server::handle_revoke`] that the
+    /// store's record of what was handed out sends next. Returns how many allocations went.
     pub fn handle_kick(&mut self, identity: &Identity) -> usize {
-        let doomed: Vec<AllocId> =
-            self.allocations.values().filter(|a| &a.identity == identity).map(|a| a.id).collect();
-        doomed.iter().for_each(|id| self.remove(*id));
+        let doomed: Vec<(AllocId, String)> =
+            self.allocations.values().filter(|a| &a.identity == identity).map(|a| (a.id, a.username.clone())).collect();
+        for (id, username) in &doomed {
+            self.revoked.revoke(username.clone());
+            self.remove(*id);
+        }
         doomed.len()
+    }
+
+    /// A TCP or TLS client connected at `opened` (before its TLS handshake, if any): it is
+    /// closed if it has no allocation by the stream deadline after that.
+    pub fn handle_stream_opened(&mut self, client: Client, opened: Now) {
+        self.pending_streams.opened(client, opened.mono + self.config.stream_auth_deadline);
     }
 
     /// A stream transport closed: its allocation goes with it (RFC 8656 §3.1).
     pub fn handle_client_closed(&mut self, client: Client) {
+        self.pending_streams.settled(client);
         if let Some(id) = self.by_client.get(&client).copied() {
             self.remove(id);
         }
@@ -233,22 +268,28 @@ impl Server {
                 self.schedule_expiry(id, next);
             }
         }
+        while let Some(client) = self.pending_streams.next_due(now.mono) {
+            log::debug!(
+                "turn: {} has no allocation {:?} after it connected; closing it",
+                client.addr,
+                self.config.stream_auth_deadline
+            );
+            self.totals.streams_timed_out += 1;
+            self.commands.push_back(Command::CloseStream { client });
+        }
         if self.next_sweep.is_none_or(|t| t <= now.mono) {
             for a in self.allocations.values_mut() {
                 a.sweep(now.mono);
             }
             self.failures.prune(now.mono);
-            self.grants.prune(now.wall);
+            self.revoked.prune(now.wall);
             self.next_sweep = Some(now.mono + SWEEP_EVERY);
         }
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
         let expiry = self.expiries.peek().map(|Reverse((at, _))| *at);
-        match (expiry, self.next_sweep) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [expiry, self.next_sweep, self.pending_streams.next_deadline()].into_iter().flatten().min()
     }
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
@@ -277,10 +318,20 @@ impl Server {
         out
     }
 
-    /// A peer on one of this box's own addresses is reachable only on a port where a relay is
-    /// bound now (the policy admits the whole relay range, which also holds other sockets).
+    /// A peer on one of this box's own addresses is reachable only at the address and port of a
+    /// relay bound now (the policy admits the whole relay range, which also holds other sockets).
     fn own_relay_target_ok(&self, peer: SocketAddr) -> bool {
-        !self.policy.is_own_relay_target(peer) || self.live_relay_ports.contains(&peer.port())
+        !self.policy.is_own_relay_target(peer) || self.live_relays.contains(&requests::canonical_addr(peer))
+    }
+
+    /// Notes a channel of `id` bound to `peer` if `peer` is one of this box's relays.
+    fn note_channel(&mut self, id: AllocId, peer: SocketAddr) {
+        if self.policy.is_own_relay_target(peer) {
+            let ids = self.channels_to_relays.entry(peer).or_default();
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
     }
 
     fn schedule_expiry(&mut self, id: AllocId, at: Instant) {
@@ -295,8 +346,22 @@ impl Server {
         let e = self.closed_usage.entry(a.identity.project.clone()).or_default();
         e.0.bytes += a.usage.bytes;
         e.0.packets += a.usage.packets;
+        for c in &a.channels {
+            if let Some(ids) = self.channels_to_relays.get_mut(&c.peer) {
+                ids.retain(|other| *other != id);
+                if ids.is_empty() {
+                    self.channels_to_relays.remove(&c.peer);
+                }
+            }
+        }
         if let Some(relay) = a.relay {
-            self.live_relay_ports.remove(&relay.port());
+            self.live_relays.remove(&relay);
+            // Channels of other allocations to this relay end with it.
+            for other in self.channels_to_relays.remove(&relay).unwrap_or_default() {
+                if let Some(o) = self.allocations.get_mut(&other) {
+                    o.channels.retain(|c| c.peer != relay);
+                }
+            }
         }
         if a.relay.is_some() || a.pending.is_some() {
             self.commands.push_back(Command::CloseRelay { alloc: id });

@@ -12,7 +12,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use proptest::prelude::*;
 
 use super::*;
-use crate::ids::Kid;
 
 /// Clients 0..3 talk over UDP, 3..6 over TCP (only those can close).
 const CLIENTS: usize = 6;
@@ -72,10 +71,6 @@ fn client(i: usize) -> Client {
     }
 }
 
-fn kid(i: usize) -> Kid {
-    Kid::parse(&format!("kid_{i:016x}")).unwrap()
-}
-
 fn identity(project: usize, user: usize) -> Identity {
     auth::TurnUser::parse(&turn_username(T0, PROJECTS[project], "room", USERS[user])).unwrap().identity
 }
@@ -102,8 +97,10 @@ struct Harness {
     bind_asked: HashSet<AllocId>,
     bind_failed: HashSet<AllocId>,
     closed: HashSet<AllocId>,
-    /// username -> kid: the first grant of a username is the one that counts.
-    grants: HashMap<String, usize>,
+    /// username -> every kid it was handed out for: the store's record (`store::turn_grants`),
+    /// which the shell consults to tell the core what to revoke.
+    grants: HashMap<String, BTreeSet<usize>>,
+    deleted: HashSet<usize>,
     revoked: HashSet<String>,
 }
 
@@ -121,6 +118,7 @@ impl Harness {
             bind_failed: HashSet::new(),
             closed: HashSet::new(),
             grants: HashMap::new(),
+            deleted: HashSet::new(),
             revoked: HashSet::new(),
         }
     }
@@ -145,6 +143,12 @@ impl Harness {
                     assert!(self.closed.insert(alloc), "{alloc:?} closed twice");
                     assert!(!self.w.server.allocations.contains_key(&alloc), "{alloc:?} closed but still live");
                 }
+                Command::Authenticated { client } => {
+                    let relay = self.w.server.by_client.get(&client).and_then(|id| self.w.server.allocations[id].relay);
+                    assert!(client.is_stream() && relay.is_some(), "{client:?} authenticated without its allocation");
+                }
+                // The harness never reports a stream opened, so none has a deadline.
+                Command::CloseStream { client } => panic!("{client:?} closed by a deadline it never had"),
             }
         }
         binds
@@ -229,31 +233,42 @@ impl Harness {
                 }
             }
             Op::KeysDeleted { kid: k } => {
-                self.keys_deleted(k);
-                let users: Vec<String> = self.grants.iter().filter(|(_, g)| **g == k).map(|(u, _)| u.clone()).collect();
-                let doomed: Vec<AllocId> =
-                    self.live.iter().filter(|(_, l)| users.contains(&l.username)).map(|(id, _)| *id).collect();
-                self.revoked.extend(users);
-                self.remove(doomed);
+                self.deleted.insert(k);
+                let users: Vec<String> =
+                    self.grants.iter().filter(|(_, kids)| kids.contains(&k)).map(|(u, _)| u.clone()).collect();
+                self.revoke(users);
             }
             Op::Kick { user, project } => {
                 self.kick(&identity(project, user));
                 let doomed: Vec<AllocId> =
                     self.live.iter().filter(|(_, l)| l.who == (project, user)).map(|(id, _)| *id).collect();
+                // The core refuses the usernames of the allocations it removed at once ...
+                self.revoked.extend(doomed.iter().map(|id| self.live[id].username.clone()));
                 self.remove(doomed);
+                // ... and then every username the store says was handed out to the identity.
+                let suffix = format!(":{}:room:{}", PROJECTS[project], USERS[user]);
+                let users: Vec<String> = self.grants.keys().filter(|u| u.ends_with(&suffix)).cloned().collect();
+                self.revoke(users);
             }
         }
         self.drain_commands();
     }
 
-    /// The core's admin inputs.
-    fn grant(&mut self, username: &str, k: usize, expiry: UnixTime) {
-        let wall = self.w.now().wall;
-        self.w.server.handle_grant(username.to_owned(), kid(k), expiry, wall);
+    /// The core's admin inputs. A grant goes to the store's record; one of a key already
+    /// deleted is revoked as it is recorded (a token verified just before the deletion).
+    fn grant(&mut self, username: &str, k: usize) {
+        self.grants.entry(username.to_owned()).or_default().insert(k);
+        if self.deleted.contains(&k) {
+            self.revoke(vec![username.to_owned()]);
+        }
     }
 
-    fn keys_deleted(&mut self, k: usize) {
-        self.w.server.handle_keys_deleted(&[kid(k)]);
+    fn revoke(&mut self, users: Vec<String>) {
+        self.w.server.handle_revoke(users.clone());
+        let doomed: Vec<AllocId> =
+            self.live.iter().filter(|(_, l)| users.contains(&l.username)).map(|(id, _)| *id).collect();
+        self.revoked.extend(users);
+        self.remove(doomed);
     }
 
     fn kick(&mut self, who: &Identity) {
@@ -271,8 +286,8 @@ impl Harness {
         let username = turn_username(expiry, PROJECTS[project], "room", USERS[user]);
         let key = LongTermKey::new(&username, REALM, &turn_credential(SECRET, &username));
         if let Some(k) = k {
-            self.grant(&username, k, UnixTime(expiry));
-            self.grants.entry(username.clone()).or_insert(k);
+            self.grant(&username, k);
+            self.drain_commands();
         }
         let held = self.live.values().filter(|l| l.who == (project, user)).count();
         let expect_bind = self.live_of(c).is_none() && held < MAX_PER_PEER && !self.revoked.contains(&username);
@@ -408,8 +423,9 @@ impl Harness {
         assert!(per_project.iter().all(|(k, n)| s.per_project.get(*k) == *n), "per-project counts");
         assert!(per_identity.values().all(|n| *n <= MAX_PER_PEER));
         assert_eq!(s.totals().allocations, s.allocations.len());
-        let ports: HashSet<u16> = s.allocations.values().filter_map(|a| a.relay.map(|r| r.port())).collect();
-        assert_eq!(s.live_relay_ports, ports);
+        let relays: HashSet<SocketAddr> = s.allocations.values().filter_map(|a| a.relay).collect();
+        assert_eq!(s.live_relays, relays);
+        assert!(s.channels_to_relays.keys().all(|r| s.live_relays.contains(r)), "channels only to live relays");
         for id in &self.bind_asked {
             let gone = !s.allocations.contains_key(id) && !self.bind_failed.contains(id);
             assert_eq!(gone, self.closed.contains(id), "{id:?}: closed exactly when it left after asking for a relay");

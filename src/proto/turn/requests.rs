@@ -38,11 +38,12 @@ impl Server {
     /// challenge's REALM and NONCE, integrity when the request was authenticated.
     pub(super) fn reject(&mut self, to: ReplyTo, error: TurnError, integrity: Integrity<'_>, now: Now) {
         let answer = error.answer();
-        if answer == Answer::Silent {
-            log::trace!("turn: ignored a request from {}: {error}", to.client.addr);
-            return;
+        if error == TurnError::SourceBlocked {
+            // A blocked source may be flooding: one line per request only at trace.
+            log::trace!("turn: refused a request from {}: {error}", to.client.addr);
+        } else {
+            log::debug!("turn: refused a request from {}: {error}", to.client.addr);
         }
-        log::debug!("turn: refused a request from {}: {error}", to.client.addr);
         let code = ErrorCode::from(&error);
         let mut b = MessageBuilder::new(Class::Error, to.method, to.tid);
         b.error_code(code.code(), code.reason());
@@ -64,6 +65,7 @@ impl Server {
 
     /// RFC 8489 §9.2.4.
     fn authenticate(&mut self, client: Client, req: &Message<'_>, now: Now) -> Result<Auth, TurnError> {
+        // Checked first: a blocked source costs no key derivation and no integrity check.
         if self.failures.is_blocked(client.addr.ip(), now.mono) {
             return Err(TurnError::SourceBlocked);
         }
@@ -79,7 +81,7 @@ impl Server {
             NonceCheck::Stale | NonceCheck::Invalid => return Err(TurnError::StaleNonce),
         }
         let user = match TurnUser::parse(username) {
-            Some(u) if realm == self.config.realm && u.expiry > now.wall && !self.grants.is_revoked(username) => u,
+            Some(u) if realm == self.config.realm && u.expiry > now.wall && !self.revoked.contains(username) => u,
             Some(_) if realm == self.config.realm => return Err(TurnError::CredentialsExpired),
             _ => return Err(TurnError::BadUsername),
         };
@@ -264,6 +266,7 @@ impl Server {
         match a.bind_channel(number, peer, now.mono, max_channels) {
             BindOutcome::Bound => {
                 a.permit(peer.ip(), now.mono, max_perms);
+                self.note_channel(id, peer);
                 self.reply(client, MessageBuilder::response(req, Class::Success), auth);
                 Ok(())
             }

@@ -9,6 +9,7 @@ use crate::proto::addr_policy::{Cidr, PeerPolicy};
 use crate::proto::ice::{turn_credential, turn_username};
 use crate::proto::stun::attr::{self, AttrType};
 use crate::proto::stun::{Class, ErrorCode, IntegrityAlg, LongTermKey, Message, MessageBuilder, Method, TransactionId};
+use crate::unixtime::UnixTime;
 
 #[path = "proptests.rs"]
 mod proptests;
@@ -24,19 +25,22 @@ fn config() -> TurnConfig {
         default_lifetime: Duration::from_secs(600),
         max_lifetime: Duration::from_secs(3600),
         nonce_lifetime: Duration::from_secs(600),
-        max_allocations_per_peer: 10,
+        max_allocations_per_peer: 64,
         max_allocations_per_project: 1000,
         max_permissions_per_allocation: 4,
         max_channels_per_allocation: 4,
         bandwidth_bytes_per_sec: 1_000_000,
         auth_failures_per_minute: 5,
+        stream_auth_deadline: Duration::from_secs(30),
         relay_v4: true,
         relay_v6: false,
     }
 }
 
 fn policy() -> PeerPolicy {
-    PeerPolicy::new(vec![], vec![Cidr::parse("10.9.0.0/16").unwrap()], ["192.168.1.10".parse().unwrap()], 49152..=65535)
+    // The box: a LAN address its relays are announced on, and a docker bridge's.
+    let own: [std::net::IpAddr; 2] = ["192.168.1.10".parse().unwrap(), "172.17.0.1".parse().unwrap()];
+    PeerPolicy::new(vec![], vec![Cidr::parse("10.9.0.0/16").unwrap()], own, 49152..=65535)
 }
 
 struct World {
@@ -44,6 +48,8 @@ struct World {
     start: Instant,
     elapsed: Duration,
     next_tid: u32,
+    /// Commands other than `BindRelay` that `settle` drained, in order.
+    commands: Vec<Command>,
 }
 
 struct Creds {
@@ -68,6 +74,7 @@ impl World {
             start: Instant::now(),
             elapsed: Duration::ZERO,
             next_tid: 0,
+            commands: Vec::new(),
         }
     }
 
@@ -111,6 +118,8 @@ impl World {
                     Some(SocketAddr::new("192.168.1.10".parse().unwrap(), port)),
                     now,
                 );
+            } else {
+                self.commands.push(cmd);
             }
         }
         let mut out = Vec::new();
@@ -327,9 +336,9 @@ fn a_retransmitted_allocate_gets_the_same_success() {
 }
 
 #[test]
-fn the_eleventh_allocation_of_one_peer_hits_the_quota() {
+fn the_65th_allocation_of_one_peer_hits_the_quota() {
     let mut w = World::new();
-    for port in 0..10 {
+    for port in 0..64 {
         let mut c = w.creds(3600, "alice");
         assert_eq!(w.allocate(udp(&format!("10.0.0.2:{}", 6000 + port)), &mut c).1, None);
     }
@@ -385,6 +394,72 @@ fn forbidden_peers_get_403_and_lan_peers_are_allowed() {
         });
         assert_eq!(reply_code(&w.send(client, &req)[0]), expected, "{peer}");
     }
+}
+
+fn send_indication(peer: SocketAddr, data: &[u8]) -> Vec<u8> {
+    let mut b = MessageBuilder::new(Class::Indication, Method::SEND, TransactionId([3; 12]));
+    b.xor_address(AttrType::XOR_PEER_ADDRESS, peer).bytes(AttrType::DATA, data);
+    b.finish(None, false)
+}
+
+fn channel_bind(w: &mut World, client: Client, c: &Creds, number: u16, peer: SocketAddr) -> Option<u16> {
+    let req = w.request(Method::CHANNEL_BIND, c, |b| {
+        b.bytes(AttrType::CHANNEL_NUMBER, &[(number >> 8) as u8, number as u8, 0, 0]);
+        b.xor_address(AttrType::XOR_PEER_ADDRESS, peer);
+    });
+    reply_code(&w.send(client, &req)[0])
+}
+
+#[test]
+fn another_own_address_on_a_live_relays_port_is_not_that_relay() {
+    let mut w = World::new();
+    let client = udp("10.0.0.2:5000");
+    let mut c = w.creds(3600, "alice");
+    w.allocate(client, &mut c);
+    // The relay is 192.168.1.10:50001; the docker bridge's address on that port is some other
+    // socket of the box (or none), not the relay.
+    let elsewhere = sa("172.17.0.1:50001");
+    assert_eq!(channel_bind(&mut w, client, &c, 0x4000, elsewhere), Some(403));
+    let req = w.request(Method::CREATE_PERMISSION, &c, |b| {
+        b.xor_address(AttrType::XOR_PEER_ADDRESS, elsewhere);
+    });
+    assert_eq!(reply_code(&w.send(client, &req)[0]), None, "a permission judges the address alone");
+    assert!(w.server.handle_client(client, &send_indication(elsewhere, b"x"), w.now()).is_none());
+    let mapped = sa("[::ffff:172.17.0.1]:50001");
+    assert!(w.server.handle_client(client, &send_indication(mapped, b"x"), w.now()).is_none());
+    // The relay itself, at its own address, is reachable.
+    assert_eq!(channel_bind(&mut w, client, &c, 0x4001, sa("192.168.1.10:50001")), None);
+}
+
+#[test]
+fn a_channel_to_a_relay_of_this_box_ends_when_that_relay_closes() {
+    let mut w = World::new();
+    let (alice, bob) = (udp("10.0.0.2:5000"), udp("10.0.0.3:5000"));
+    let (mut a, mut b) = (w.creds(3600, "alice"), w.creds(3600, "bob"));
+    w.allocate(alice, &mut a);
+    w.allocate(bob, &mut b);
+    let bobs_relay = sa("192.168.1.10:50002");
+    assert_eq!(channel_bind(&mut w, alice, &a, 0x4000, bobs_relay), None);
+    let data = [0x40, 0x00, 0x00, 0x02, b'h', b'i'];
+    let fwd = w.server.handle_client(alice, &data, w.now()).map(|f| (f.alloc, f.peer));
+    assert_eq!(fwd, Some((AllocId(1), bobs_relay)));
+    // Bob leaves: his port may now be bound by any socket of the box.
+    let req = w.request(Method::REFRESH, &b, |m| {
+        m.u32(AttrType::LIFETIME, 0);
+    });
+    w.send(bob, &req);
+    assert!(w.server.handle_client(alice, &data, w.now()).is_none(), "ChannelData to a closed relay");
+    assert!(w.server.handle_client(alice, &send_indication(bobs_relay, b"hi"), w.now()).is_none());
+    assert_eq!(channel_bind(&mut w, alice, &a, 0x4000, bobs_relay), Some(403));
+    // Channels to peers that are not this box's relays are untouched.
+    let lan = sa("10.0.0.9:7000");
+    assert_eq!(channel_bind(&mut w, alice, &a, 0x4001, lan), None);
+    let mut carol = w.creds(3600, "carol");
+    w.allocate(udp("10.0.0.4:5000"), &mut carol);
+    w.server.handle_client_closed(udp("10.0.0.4:5000"));
+    let data = [0x40, 0x01, 0x00, 0x02, b'h', b'i'];
+    assert!(w.server.handle_client(alice, &data, w.now()).is_some());
+    assert!(w.server.channels_to_relays.is_empty(), "{:?}", w.server.channels_to_relays);
 }
 
 #[test]
@@ -453,27 +528,41 @@ fn send_indications_need_a_permission_and_peers_answer_with_data_indications() {
 }
 
 #[test]
-fn deleting_the_key_revokes_granted_usernames_and_their_allocations() {
+fn revoked_usernames_lose_their_allocations_and_get_401_until_they_expire() {
     let mut w = World::new();
-    let mut c = w.creds(3600, "alice");
-    let kid = crate::ids::Kid::parse("kid_0123456789abcdef").unwrap();
-    w.server.handle_grant(c.username.clone(), kid.clone(), UnixTime(T0 + 3600), UnixTime(T0));
+    let mut c = w.creds(100, "alice");
     w.allocate(udp("10.0.0.2:5000"), &mut c);
     let mut other = w.creds(3600, "bob");
     w.allocate(udp("10.0.0.2:5001"), &mut other);
-    assert_eq!(w.server.handle_keys_deleted(&[kid]), 1);
+    assert_eq!(w.server.handle_revoke([c.username.clone(), "junk".to_owned()]), 1);
     assert_eq!(w.server.totals().allocations, 1);
     assert_eq!(w.allocate(udp("10.0.0.2:5002"), &mut c).1, Some(401));
+    // Refused without counting against the source: the failure count did not move.
+    assert_eq!(w.server.totals().auth_failures, 0);
+    // The revoked entry lives as long as the username, then goes (the username is expired then).
+    w.advance(99);
+    assert_eq!(w.server.revoked.count(), 1);
+    w.advance(31);
+    assert_eq!(w.server.revoked.count(), 0);
 }
 
 #[test]
-fn a_kicked_identity_loses_its_allocations() {
+fn a_kicked_identity_loses_its_allocations_and_their_credentials_get_401_until_they_expire() {
     let mut w = World::new();
     let mut c = w.creds(3600, "alice");
     w.allocate(udp("10.0.0.2:5000"), &mut c);
+    let mut bob = w.creds(3600, "bob");
+    w.allocate(udp("10.0.0.2:5001"), &mut bob);
     let who = TurnUserIdentity::of(&c.username);
     assert_eq!(w.server.handle_kick(&who), 1);
-    assert_eq!(w.server.totals().allocations, 0);
+    assert_eq!(w.server.totals().allocations, 1);
+    assert_eq!(w.allocate(udp("10.0.0.2:5002"), &mut c).1, Some(401));
+    w.advance(3599);
+    assert_eq!(w.allocate(udp("10.0.0.2:5003"), &mut c).1, Some(401));
+    // Credentials handed out after the kick (a new token, so a new EXPIRY) work.
+    let mut fresh = w.creds(3600, "alice");
+    assert_eq!(w.allocate(udp("10.0.0.2:5004"), &mut fresh).1, None);
+    assert_eq!(w.allocate(udp("10.0.0.2:5005"), &mut bob).1, None, "another identity is untouched");
 }
 
 struct TurnUserIdentity;
@@ -496,19 +585,37 @@ fn the_previous_secret_works_only_during_its_grace() {
 }
 
 #[test]
-fn repeated_failures_silence_the_source_for_a_minute() {
+fn a_source_over_its_failure_limit_gets_challenges_without_an_integrity_check_for_a_minute() {
     let mut w = World::new();
     for i in 0..5 {
         let mut c = w.creds(3600, "alice");
         c.key = LongTermKey::new(&c.username, REALM, "wrong");
         assert_eq!(w.allocate(udp(&format!("10.0.0.2:{}", 5000 + i)), &mut c).1, Some(401));
     }
-    let mut b = MessageBuilder::new(Class::Request, Method::ALLOCATE, TransactionId([5; 12]));
-    b.bytes(AttrType::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
-    assert!(w.send(udp("10.0.0.2:6000"), &b.finish(None, false)).is_empty());
-    w.advance(60);
+    assert_eq!(w.server.totals().auth_failures, 5);
+    // Blocked: still answered (a client with a wrong password must learn it and give up), with
+    // a challenge, whatever the credentials: the integrity is not checked, good or bad.
+    for (i, password) in [Some("wrong"), None].into_iter().enumerate() {
+        let mut c = w.creds(3600, "alice");
+        if let Some(p) = password {
+            c.key = LongTermKey::new(&c.username, REALM, p);
+        }
+        let (class, code, reply) = w.allocate(udp(&format!("10.0.0.2:{}", 6000 + i)), &mut c);
+        assert_eq!((class, code), (Class::Error, Some(401)), "{password:?}");
+        let m = Message::decode(&reply).unwrap();
+        assert_eq!(m.text(AttrType::REALM).unwrap().unwrap(), REALM);
+        assert_eq!(m.text(AttrType::NONCE).unwrap().unwrap().len(), 32);
+        assert!(m.integrity_alg().is_none(), "a challenge is not signed");
+    }
+    // ... and not counted again, so the block ends when the minute does.
+    assert_eq!(w.server.totals().auth_failures, 5);
+    assert_eq!(w.server.totals().allocations, 0);
+    w.advance(59);
     let mut c = w.creds(3600, "alice");
-    assert_eq!(w.allocate(udp("10.0.0.2:6001"), &mut c).1, None);
+    assert_eq!(w.allocate(udp("10.0.0.2:6002"), &mut c).1, Some(401));
+    w.advance(1);
+    let mut c = w.creds(3600, "alice");
+    assert_eq!(w.allocate(udp("10.0.0.2:6003"), &mut c).1, None);
 }
 
 #[test]
@@ -610,4 +717,71 @@ fn a_peer_datagram_too_big_for_a_data_indication_is_dropped() {
     assert!(w.server.handle_peer(AllocId(1), sa("10.0.0.3:9"), &vec![0u8; 65_520], now, &mut out).is_none());
     assert!(w.server.handle_peer(AllocId(1), sa("10.0.0.3:9"), &vec![0u8; 1200], now, &mut out).is_some());
     assert_eq!(Message::decode(&out).unwrap().get(AttrType::DATA).unwrap().len(), 1200);
+}
+
+fn tcp(conn: u64, addr: &str) -> Client {
+    Client { transport: Transport::Tcp, conn, addr: sa(addr) }
+}
+
+impl World {
+    /// Advances to `secs` after the start and returns the commands the core has for the shell.
+    fn commands_at(&mut self, secs: u64) -> Vec<Command> {
+        self.advance(secs - self.elapsed.as_secs());
+        self.settle();
+        std::mem::take(&mut self.commands)
+    }
+}
+
+#[test]
+fn a_stream_without_an_allocation_is_closed_30_s_after_it_opened() {
+    let mut w = World::new();
+    let (early, late) = (tcp(1, "10.0.0.2:5000"), tcp(2, "10.0.0.2:5001"));
+    let opened = w.now();
+    w.server.handle_stream_opened(early, opened);
+    w.advance(10);
+    // A TLS client is reported after its handshake, with the time it connected.
+    let mut at_accept = w.now();
+    at_accept.mono -= Duration::from_secs(4);
+    w.server.handle_stream_opened(late, at_accept);
+    assert_eq!(w.server.poll_timeout(), Some(opened.mono + Duration::from_secs(30)));
+    assert!(w.commands_at(29).is_empty());
+    assert_eq!(w.commands_at(30), [Command::CloseStream { client: early }]);
+    assert!(w.commands_at(35).is_empty());
+    assert_eq!(w.commands_at(36), [Command::CloseStream { client: late }]);
+    assert_eq!(w.server.totals().streams_timed_out, 2);
+    assert!(w.server.pending_streams.is_empty());
+}
+
+#[test]
+fn a_stream_that_allocates_is_authenticated_and_kept_past_the_deadline() {
+    let mut w = World::new();
+    let client = tcp(1, "10.0.0.2:5000");
+    w.server.handle_stream_opened(client, w.now());
+    w.advance(20);
+    // A refused Allocate (a wrong password) does not authenticate the stream.
+    let mut wrong = w.creds(3600, "alice");
+    wrong.key = LongTermKey::new(&wrong.username, REALM, "wrong");
+    assert_eq!(w.allocate(client, &mut wrong).1, Some(401));
+    assert!(std::mem::take(&mut w.commands).is_empty());
+    let mut c = w.creds(3600, "alice");
+    assert_eq!(w.allocate(client, &mut c).1, None);
+    assert_eq!(std::mem::take(&mut w.commands), [Command::Authenticated { client }]);
+    assert!(w.commands_at(31).is_empty(), "no close once authenticated");
+    assert!(w.commands_at(600).iter().all(|c| !matches!(c, Command::CloseStream { .. })));
+    assert_eq!(w.server.totals().streams_timed_out, 0);
+}
+
+#[test]
+fn a_stream_closed_before_its_deadline_is_forgotten_and_udp_clients_have_none() {
+    let mut w = World::new();
+    let client = tcp(1, "10.0.0.2:5000");
+    w.server.handle_stream_opened(client, w.now());
+    w.advance(5);
+    w.server.handle_client_closed(client);
+    assert!(w.server.pending_streams.is_empty());
+    assert!(w.commands_at(31).is_empty());
+    // UDP clients have no connection to close, and are never reported authenticated.
+    let mut c = w.creds(3600, "alice");
+    assert_eq!(w.allocate(udp("10.0.0.2:5000"), &mut c).1, None);
+    assert!(std::mem::take(&mut w.commands).is_empty());
 }
