@@ -136,7 +136,9 @@ impl Hub {
     ) {
         let token = match (verified, token) {
             (Ok(t), _) => t,
-            (Err(TokenError::UnknownKid(kid)), Some(text)) => return self.await_kid(conn, &kid, text, now, dir),
+            (Err(TokenError::UnknownKid(kid)), Some(text)) => {
+                return self.park_until_kid_resolved(conn, &kid, text, now, dir)
+            }
             (Err(_), _) => return self.close(conn, CloseCode::TokenInvalid),
         };
         let info = self.conns.get(&conn).map(|c| c.info.clone()).unwrap_or_default();
@@ -182,7 +184,7 @@ impl Hub {
 
     /// Parks `conn` until its kid is looked up (one lookup per kid in flight), or refuses it
     /// at once: a malformed kid, or no lookup to spare.
-    fn await_kid(&mut self, conn: ConnId, kid: &str, token: &str, now: Now, dir: &mut dyn Directory) {
+    fn park_until_kid_resolved(&mut self, conn: ConnId, kid: &str, token: &str, now: Now, dir: &mut dyn Directory) {
         let Ok(kid) = Kid::parse(kid) else { return self.close(conn, CloseCode::TokenInvalid) };
         if !self.lookups.contains_key(&kid) {
             if !dir.admit_kid_lookup(&kid, now.mono) {
