@@ -95,8 +95,12 @@ pub(super) async fn serve(
                 match tls {
                     None => connection(shell, stream, opened, eviction).await,
                     Some(config) => {
+                        // On a worker thread: a flood of handshakes (about 200 µs of CPU each)
+                        // must not stall the relaying this thread does. Dropped, the task stops.
                         let handshake = or(
-                            async { Some(crate::net::tls_stream::accept(stream, config).await) },
+                            async {
+                                Some(crate::rt::spawn_worker(crate::net::tls_stream::accept(stream, config)).await)
+                            },
                             or(
                                 async {
                                     smol::Timer::after(TLS_HANDSHAKE_TIMEOUT).await;
