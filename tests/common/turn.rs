@@ -590,25 +590,42 @@ pub fn allocate_stream<S: Read + std::io::Write>(
     let (mut first, id) = Msg::request(ALLOCATE);
     first.attr(ATTR_REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
     let challenge = transact_stream(stream, &first, &id).map_err(AllocateError::NoAnswer)?;
-    if challenge.error_code() != Some(401) {
-        return Err(AllocateError::Code(challenge.error_code().unwrap_or(0)));
-    }
-    let realm = challenge.get(ATTR_REALM).ok_or(AllocateError::Code(401))?.to_vec();
-    let nonce = challenge.get(ATTR_NONCE).ok_or(AllocateError::Code(401))?.to_vec();
-    let mut key_input = format!("{username}:").into_bytes();
-    key_input.extend_from_slice(&realm);
-    key_input.extend_from_slice(format!(":{password}").as_bytes());
-    let key: [u8; 16] = md5::Md5::digest(&key_input).into();
-    let (mut second, id) = Msg::request(ALLOCATE);
-    second.attr(ATTR_REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
-    second.attr(ATTR_USERNAME, username.as_bytes());
-    second.attr(ATTR_REALM, &realm);
-    second.attr(ATTR_NONCE, &nonce);
-    second.integrity(&key);
-    let r = transact_stream(stream, &second, &id).map_err(AllocateError::NoAnswer)?;
+    let answer = ChallengeAnswer::new(&challenge, username, password)?;
+    let r = transact_stream(stream, &answer.second, &answer.id).map_err(AllocateError::NoAnswer)?;
     match r.xor_addr(ATTR_XOR_RELAYED) {
         Some(relayed) if r.kind == 0x0103 => Ok(relayed),
         _ => Err(AllocateError::Code(r.error_code().unwrap_or(0))),
+    }
+}
+
+/// The authenticated Allocate that answers a 401 challenge, with the long-term credentials
+/// (realm, nonce and the key MD5(username:realm:password)) it was signed with.
+struct ChallengeAnswer {
+    second: Msg,
+    id: [u8; 12],
+    realm: Vec<u8>,
+    nonce: Vec<u8>,
+    key: [u8; 16],
+}
+
+impl ChallengeAnswer {
+    fn new(challenge: &Reply, username: &str, password: &str) -> Result<ChallengeAnswer, AllocateError> {
+        if challenge.error_code() != Some(401) {
+            return Err(AllocateError::Code(challenge.error_code().unwrap_or(0)));
+        }
+        let realm = challenge.get(ATTR_REALM).ok_or(AllocateError::Code(401))?.to_vec();
+        let nonce = challenge.get(ATTR_NONCE).ok_or(AllocateError::Code(401))?.to_vec();
+        let mut key_input = format!("{username}:").into_bytes();
+        key_input.extend_from_slice(&realm);
+        key_input.extend_from_slice(format!(":{password}").as_bytes());
+        let key: [u8; 16] = md5::Md5::digest(&key_input).into();
+        let (mut second, id) = Msg::request(ALLOCATE);
+        second.attr(ATTR_REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
+        second.attr(ATTR_USERNAME, username.as_bytes());
+        second.attr(ATTR_REALM, &realm);
+        second.attr(ATTR_NONCE, &nonce);
+        second.integrity(&key);
+        Ok(ChallengeAnswer { second, id, realm, nonce, key })
     }
 }
 
@@ -644,21 +661,7 @@ pub fn allocate_udp_authed(
     let (mut first, id) = Msg::request(ALLOCATE);
     first.attr(ATTR_REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
     let challenge = transact(&sock, &first, &id, timeout).map_err(AllocateError::NoAnswer)?;
-    if challenge.error_code() != Some(401) {
-        return Err(AllocateError::Code(challenge.error_code().unwrap_or(0)));
-    }
-    let realm = challenge.get(ATTR_REALM).ok_or(AllocateError::Code(401))?.to_vec();
-    let nonce = challenge.get(ATTR_NONCE).ok_or(AllocateError::Code(401))?.to_vec();
-    let mut key_input = format!("{username}:").into_bytes();
-    key_input.extend_from_slice(&realm);
-    key_input.extend_from_slice(format!(":{password}").as_bytes());
-    let key: [u8; 16] = md5::Md5::digest(&key_input).into();
-    let (mut second, id) = Msg::request(ALLOCATE);
-    second.attr(ATTR_REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
-    second.attr(ATTR_USERNAME, username.as_bytes());
-    second.attr(ATTR_REALM, &realm);
-    second.attr(ATTR_NONCE, &nonce);
-    second.integrity(&key);
+    let ChallengeAnswer { second, id, realm, nonce, key } = ChallengeAnswer::new(&challenge, username, password)?;
     let r = transact(&sock, &second, &id, timeout).map_err(AllocateError::NoAnswer)?;
     match r.xor_addr(ATTR_XOR_RELAYED) {
         Some(relayed) if r.kind == 0x0103 => Ok(AuthedAllocation {
