@@ -158,13 +158,17 @@ fn main() {
             smol::Timer::after(Duration::from_millis(100)).await;
             let now = Instant::now();
             trickle.send_due(&held, &counters, rates, (now.min(end) - start).as_secs_f64(), origin);
-            if !warm_taken && now >= warm_at {
+            if now >= next_sample {
+                next_sample += duration / 20;
+                if !warm_taken && now >= warm_at {
+                    warm_taken = true;
+                    samples.take_marked("a fifth of the run", origin, Sample::WARM);
+                } else {
+                    samples.take("", origin);
+                }
+            } else if !warm_taken && now >= warm_at {
                 warm_taken = true;
                 samples.take_marked("a fifth of the run", origin, Sample::WARM);
-            }
-            if now >= next_sample {
-                samples.take("", origin);
-                next_sample += duration / 20;
             }
             if now >= next_progress {
                 next_progress += Duration::from_secs(60);
