@@ -158,7 +158,7 @@ fn main() {
             smol::Timer::after(Duration::from_millis(100)).await;
             let now = Instant::now();
             trickle.send_due(&held, &counters, rates, (now.min(end) - start).as_secs_f64(), origin);
-            if now >= next_sample {
+            if now >= next_sample && now < end {
                 next_sample += duration / 20;
                 if !warm_taken && now >= warm_at {
                     warm_taken = true;
