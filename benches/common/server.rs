@@ -55,20 +55,46 @@ impl Signer {
     }
 
     pub fn token(&self, gid: &str, pid: &str) -> String {
+        self.token_lasting(gid, pid, 3600)
+    }
+
+    /// A token that lasts `ttl_secs` from the key's creation, for runs longer than an hour.
+    pub fn token_lasting(&self, gid: &str, pid: &str, ttl_secs: i64) -> String {
         let gid = GroupId::parse(gid).unwrap();
         let pid = PeerId::parse(pid).unwrap();
-        let req = MintRequest { kid: &self.kid, gid: &gid, pid: &pid, policy: None, iat: self.iat, ttl_secs: 3600 };
+        let req = MintRequest { kid: &self.kid, gid: &gid, pid: &pid, policy: None, iat: self.iat, ttl_secs };
         mint(&self.key, &req).unwrap()
     }
+}
+
+/// Where a server from [`serve_command_at`] listens.
+#[derive(Debug, Clone, Copy)]
+pub struct Listeners {
+    pub signal: SocketAddr,
+    pub admin: SocketAddr,
+    /// TURN over UDP and TCP.
+    pub turn: SocketAddr,
+    pub turns: SocketAddr,
 }
 
 /// `serve` on `data` with every listener on a free 127.0.0.1 port and warn-level logs, run
 /// under `prefix` if it is not empty (e.g. "valgrind --tool=massif"). Returns the command, for
 /// the caller's own flags, and the signal listener's address.
 pub fn serve_command(bin: &Path, prefix: &str, data: &Path) -> (Command, SocketAddr) {
+    let (cmd, listeners) = serve_command_at(bin, prefix, data);
+    (cmd, listeners.signal)
+}
+
+/// [`serve_command`], returning every listener's address; the TURN port is free over UDP too.
+pub fn serve_command_at(bin: &Path, prefix: &str, data: &Path) -> (Command, Listeners) {
     let signal = free_addr("127.0.0.1");
     let admin = free_addr("127.0.0.1");
-    let turn = free_addr("127.0.0.1");
+    let turn = loop {
+        let a = free_addr("127.0.0.1");
+        if std::net::UdpSocket::bind(a).is_ok() {
+            break a;
+        }
+    };
     let turns = free_addr("127.0.0.1");
     println!("server binary: {}", bin.display());
     let mut words = prefix.split_whitespace();
@@ -86,7 +112,7 @@ pub fn serve_command(bin: &Path, prefix: &str, data: &Path) -> (Command, SocketA
         .args(["--signal-listen", &signal.to_string(), "--admin-listen", &admin.to_string()])
         .args(["--turn-listen", &turn.to_string(), "--turns-listen", &turns.to_string()])
         .args(["--log-level", "warn"]);
-    (cmd, signal)
+    (cmd, Listeners { signal, admin, turn, turns })
 }
 
 /// Spawns a command from [`serve_command`] and waits until `signal` accepts connections (or

@@ -679,30 +679,79 @@ impl AuthedAllocation {
     /// ChannelBind `channel` (0x4000-0x4FFF) to an IPv4 `peer`, with the allocation's
     /// credentials; a 438 (stale nonce) is retried once with the new NONCE.
     pub fn channel_bind(&mut self, channel: u16, peer: SocketAddr) -> Result<(), AllocateError> {
+        for _ in 0..2 {
+            let (msg, id) = self.channel_bind_request(channel, peer);
+            let r = transact(&self.alloc.sock, &Msg { buf: msg }, &id, Duration::from_secs(1))
+                .map_err(AllocateError::NoAnswer)?;
+            match answer_of(&r) {
+                Answer::Success => return Ok(()),
+                Answer::Error { code: 438, nonce: Some(nonce) } => self.nonce = nonce,
+                Answer::Error { code, .. } => return Err(AllocateError::Code(code)),
+            }
+        }
+        Err(AllocateError::Code(438))
+    }
+
+    /// The bytes and transaction id of a ChannelBind request (which also refreshes the binding
+    /// and the peer's permission), for a caller that reads the socket itself because relayed
+    /// data arrives on it too; read the answer with [`read_answer`].
+    pub fn channel_bind_request(&self, channel: u16, peer: SocketAddr) -> (Vec<u8>, [u8; 12]) {
         let SocketAddr::V4(v4) = peer else { panic!("channel_bind: IPv4 peers only, not {peer}") };
         let port = v4.port() ^ (MAGIC >> 16) as u16;
         let ip = u32::from(*v4.ip()) ^ MAGIC;
         let mut xor_peer = vec![0, 1];
         xor_peer.extend_from_slice(&port.to_be_bytes());
         xor_peer.extend_from_slice(&ip.to_be_bytes());
-        for _ in 0..2 {
-            let (mut msg, id) = Msg::request(CHANNEL_BIND);
-            msg.attr(ATTR_CHANNEL_NUMBER, &[(channel >> 8) as u8, channel as u8, 0, 0]);
-            msg.attr(ATTR_XOR_PEER, &xor_peer);
-            msg.attr(ATTR_USERNAME, self.username.as_bytes());
-            msg.attr(ATTR_REALM, &self.realm);
-            msg.attr(ATTR_NONCE, &self.nonce);
-            msg.integrity(&self.key);
-            let r = transact(&self.alloc.sock, &msg, &id, Duration::from_secs(1)).map_err(AllocateError::NoAnswer)?;
-            match (r.kind, r.error_code()) {
-                (0x0109, _) => return Ok(()),
-                (_, Some(438)) => match r.get(ATTR_NONCE) {
-                    Some(nonce) => self.nonce = nonce.to_vec(),
-                    None => return Err(AllocateError::Code(438)),
-                },
-                (_, code) => return Err(AllocateError::Code(code.unwrap_or(0))),
-            }
-        }
-        Err(AllocateError::Code(438))
+        let (mut msg, id) = Msg::request(CHANNEL_BIND);
+        msg.attr(ATTR_CHANNEL_NUMBER, &[(channel >> 8) as u8, channel as u8, 0, 0]);
+        msg.attr(ATTR_XOR_PEER, &xor_peer);
+        self.sign(msg, id)
+    }
+
+    /// A Refresh request asking for `lifetime_secs` (0 deletes the allocation), as
+    /// [`AuthedAllocation::channel_bind_request`].
+    pub fn refresh_request(&self, lifetime_secs: u32) -> (Vec<u8>, [u8; 12]) {
+        let (mut msg, id) = Msg::request(REFRESH);
+        msg.attr(ATTR_LIFETIME, &lifetime_secs.to_be_bytes());
+        self.sign(msg, id)
+    }
+
+    /// Takes the NONCE of a 438 answer for the next request.
+    pub fn set_nonce(&mut self, nonce: Vec<u8>) {
+        self.nonce = nonce;
+    }
+
+    fn sign(&self, mut msg: Msg, id: [u8; 12]) -> (Vec<u8>, [u8; 12]) {
+        msg.attr(ATTR_USERNAME, self.username.as_bytes());
+        msg.attr(ATTR_REALM, &self.realm);
+        msg.attr(ATTR_NONCE, &self.nonce);
+        msg.integrity(&self.key);
+        (msg.buf, id)
+    }
+}
+
+const REFRESH: u16 = 0x0004;
+const ATTR_LIFETIME: u16 = 0x000d;
+
+/// How a server answered a request: success, or an error code with the NONCE it carried (a 438
+/// brings the fresh one).
+#[derive(Debug, PartialEq)]
+pub enum Answer {
+    Success,
+    Error { code: u16, nonce: Option<Vec<u8>> },
+}
+
+/// Reads `datagram` as the answer to transaction `id`; `None` for anything else (another
+/// transaction, ChannelData).
+pub fn read_answer(datagram: &[u8], id: &[u8; 12]) -> Option<Answer> {
+    Reply::parse(datagram, id).map(|r| answer_of(&r))
+}
+
+fn answer_of(r: &Reply) -> Answer {
+    // The class bits of the message type: 0b10 is a success response, 0b11 an error response.
+    if r.kind & 0x0110 == 0x0100 {
+        Answer::Success
+    } else {
+        Answer::Error { code: r.error_code().unwrap_or(0), nonce: r.get(ATTR_NONCE).map(<[u8]>::to_vec) }
     }
 }
