@@ -2,6 +2,7 @@
 
 pub mod args;
 mod keys;
+mod serve_args;
 mod token;
 
 use std::io::{BufRead, IsTerminal, Write};
