@@ -1,5 +1,5 @@
-//! `serve`: bind the listeners ([`Listeners::bind`]), then [`run`] on them until SIGTERM or SIGINT.
-//! `run` opens the store, loads TLS, spawns the shells, waits for its shutdown future, drains and
+//! `serve`: open the store, bind the listeners ([`Listeners::bind`]), then [`run`] on them until
+//! SIGTERM or SIGINT. `run` loads TLS, spawns the shells, waits for its shutdown future, drains and
 //! closes the store; tests hand it listeners bound to 127.0.0.1 port 0 and a future of their own.
 //! Everything that can fail at start fails before the server reports ready, with one line naming
 //! the cause.
@@ -88,6 +88,9 @@ const ADMIN_MAX_UNAUTHENTICATED_PER_SOURCE: usize = 64;
 
 pub fn serve(config: Config) -> Result<(), AppError> {
     crate::rt::block_on(async {
+        // The data dir first: a database that cannot be used is the cause to report, whatever
+        // the ports, and nothing is bound for it.
+        let store = Store::open(&config.data_dir, OpenMode::CreateIfMissing)?;
         let listeners = Listeners::bind(&config).await?;
         let mut signals = async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
             .map_err(AppError::Signals)?;
@@ -99,18 +102,22 @@ pub fn serve(config: Config) -> Result<(), AppError> {
             };
             log::info!("received {name}; shutting down");
         };
-        run(config, listeners, on_signal).await
+        run(config, store, listeners, on_signal).await
     })
 }
 
-/// Serves on `listeners` until `shutdown` resolves, then drains within the grace period.
-pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Output = ()>) -> Result<(), AppError> {
+/// Serves `store` on `listeners` until `shutdown` resolves, then drains within the grace period.
+pub async fn run(
+    config: Config,
+    mut store: Store,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), AppError> {
     let started = Instant::now();
     let workers = crate::rt::start_workers(config.worker_threads);
     let local =
         listeners.local().map_err(|source| AppError::Bind { key: "listeners", addr: config.admin_listen, source })?;
     let now = UnixTime::now();
-    let mut store = Store::open(&config.data_dir, OpenMode::CreateIfMissing)?;
     let turn_secret = store.secret_or_insert(secrets::TURN_SECRET, crate::random::token::<32>().as_bytes(), now)?;
     let origins = store.load_origins()?;
     let setup_token = issue_setup_token_if_needed(&mut store, now)?;

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use edgebeam::app::{self, Listeners};
 use edgebeam::config::raw::RawConfig;
 use edgebeam::config::Config;
+use edgebeam::store::{OpenMode, Store};
 
 /// A TCP listener and a UDP socket on the same loopback port (TURN serves both on one port).
 fn turn_pair() -> (smol::net::TcpListener, UdpSocket) {
@@ -47,7 +48,8 @@ fn run_serves_on_pre_bound_listeners_until_its_shutdown_future_resolves() {
 
     let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
     let server = std::thread::spawn(move || {
-        edgebeam::rt::block_on(app::run(config, listeners, async move {
+        let store = Store::open(&config.data_dir, OpenMode::CreateIfMissing).unwrap();
+        edgebeam::rt::block_on(app::run(config, store, listeners, async move {
             let _ = stop_rx.recv().await;
         }))
     });
