@@ -30,6 +30,8 @@
 mod bench;
 #[path = "../../tests/common/mod.rs"]
 mod common;
+#[path = "../common/echo.rs"]
+mod echo;
 #[path = "../common/server.rs"]
 mod server;
 #[path = "../common/source.rs"]
@@ -133,7 +135,7 @@ fn main() {
         let (ready_tx, ready_rx) = async_channel::bounded::<Instant>(1);
         let (duration, interval, turn_addr) = (o.duration, o.interval, at.turn);
         let turn = std::thread::spawn(move || {
-            let echo = relay::Echo::start();
+            let echo = echo::Echo::start(Some(4 << 20));
             let mut stats = relay::TurnStats::default();
             let made = Instant::now();
             let allocations = relay::allocate(turn_addr, &creds, echo.addr, &mut stats);

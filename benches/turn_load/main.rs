@@ -37,6 +37,8 @@
 mod bench;
 #[path = "../../tests/common/mod.rs"]
 mod common;
+#[path = "../common/echo.rs"]
+mod echo;
 
 mod args;
 mod floor;

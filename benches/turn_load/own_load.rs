@@ -3,53 +3,16 @@
 
 use std::cell::RefCell;
 use std::io::ErrorKind;
-use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::net::UdpSocket;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::args::{Opts, Side};
 use crate::common::turn::{allocate_udp_authed, rest_password, rest_username, unix_now, AllocateError};
+use crate::echo::Echo;
 use crate::floor;
 use crate::procfs::{cpu_ticks, udp_drops};
 use crate::target::Target;
-
-/// A UDP echo on 127.0.0.1 in a thread of its own; counts what reaches it. Stops on drop.
-pub struct Echo {
-    addr: SocketAddr,
-    reached: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Echo {
-    fn start() -> Echo {
-        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-        sock.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
-        let addr = sock.local_addr().unwrap();
-        let (reached, stop) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)));
-        let (r, st) = (reached.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            let mut buf = [0u8; 2048];
-            while !st.load(Ordering::Relaxed) {
-                if let Ok((n, from)) = sock.recv_from(&mut buf) {
-                    r.fetch_add(1, Ordering::Relaxed);
-                    let _ = sock.send_to(&buf[..n], from);
-                }
-            }
-        });
-        Echo { addr, reached, stop, thread: Some(thread) }
-    }
-}
-
-impl Drop for Echo {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
 
 /// One client thread's share: allocation sockets (connected to the server), allocation i with
 /// channel 0x4000+i bound to `echo`.
@@ -65,7 +28,7 @@ pub fn setup_lanes(t: &Target, o: &Opts) -> Result<Vec<Lane>, String> {
     let mut lanes = Vec::new();
     for k in 0..o.threads {
         let share = o.clients / o.threads + u32::from(k < o.clients % o.threads);
-        let mut lane = Lane { socks: Vec::new(), echo: Echo::start() };
+        let mut lane = Lane { socks: Vec::new(), echo: Echo::start(None) };
         if t.side == Side::Floor {
             for i in 0..share {
                 lane.socks.push(floor::bind(t.listen, CHANNEL0 + i as u16, lane.echo.addr)?);
