@@ -21,6 +21,8 @@
 
 #![allow(clippy::unwrap_used, reason = "a benchmark stops at the first surprise")]
 
+#[path = "common/mod.rs"]
+mod bench;
 #[path = "../tests/common/https.rs"]
 mod https;
 #[path = "common/server.rs"]
@@ -48,8 +50,7 @@ struct Opts {
 }
 
 fn opts() -> Opts {
-    let args: Vec<String> = std::env::args().collect();
-    if !args.iter().any(|a| a == "--bench") {
+    if !bench::is_bench_run() {
         // `cargo test --bench handshake_flood`: a smoke run that still prints every figure.
         return Opts {
             baseline: Duration::from_secs(1),
@@ -58,13 +59,7 @@ fn opts() -> Opts {
             max_conns: 100_000,
         };
     }
-    let get = |name: &str, default: u64| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
+    let get = bench::arg_u64;
     let secs = get("--secs", 10).clamp(1, 120);
     Opts {
         baseline: Duration::from_millis(secs * 500),

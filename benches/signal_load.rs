@@ -58,16 +58,8 @@ struct Opts {
 }
 
 fn opts() -> Opts {
-    let args: Vec<String> = std::env::args().collect();
-    let bench = args.iter().any(|a| a == "--bench");
-    let get = |name: &str, default: u64| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
-    if !bench {
+    let get = bench::arg_u64;
+    if !bench::is_bench_run() {
         // `cargo test --benches`: a small smoke run, edgebeam only.
         return Opts { conns: 40, rate: 200, secs: 1, peerjs: false };
     }
@@ -75,7 +67,7 @@ fn opts() -> Opts {
         conns: get("--conns", 19_000) as usize,
         rate: get("--rate", 5000),
         secs: get("--secs", 10).min(120),
-        peerjs: !args.iter().any(|a| a == "--no-peerjs"),
+        peerjs: !std::env::args().any(|a| a == "--no-peerjs"),
     }
 }
 
