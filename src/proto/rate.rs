@@ -1,4 +1,4 @@
-//! A rate limit per source: a token bucket for each key (a source, see SPEC "Clients without
+//! Token buckets: [`Bucket`], one rate, and [`RateBySource`], a rate limit per source: a token bucket for each key (a source, see SPEC "Clients without
 //! credentials"), in a table of bounded size. Used where each event costs the server real work
 //! before the client has proved anything: TLS handshakes on the HTTPS listeners, say.
 //!
@@ -11,7 +11,42 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::time::Instant;
 
-use crate::proto::signal::limits::Bucket;
+/// A token bucket: `rate` tokens per second, at most `burst`. Kept small (f32, 32 bytes): there
+/// is one per connection.
+#[derive(Debug, Clone)]
+pub struct Bucket {
+    tokens: f32,
+    rate: f32,
+    burst: f32,
+    last: Instant,
+}
+
+impl Bucket {
+    pub fn new(rate: f64, burst: f64, now: Instant) -> Bucket {
+        Bucket { tokens: burst as f32, rate: rate as f32, burst: burst as f32, last: now }
+    }
+
+    /// Whether the bucket has refilled to its burst by `now` (it then holds nothing a new one
+    /// would not).
+    pub fn is_full(&self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        f64::from(self.tokens) + elapsed * f64::from(self.rate) >= f64::from(self.burst)
+    }
+
+    /// Takes one token if there is one.
+    pub fn take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        let tokens = (f64::from(self.tokens) + elapsed * f64::from(self.rate)).min(f64::from(self.burst));
+        self.last = now;
+        if tokens >= 1.0 {
+            self.tokens = (tokens - 1.0) as f32;
+            true
+        } else {
+            self.tokens = tokens as f32;
+            false
+        }
+    }
+}
 
 pub struct RateBySource<K> {
     rate: f64,
@@ -55,6 +90,19 @@ impl<K: Hash + Eq + Clone> RateBySource<K> {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn bucket_allows_the_burst_then_the_rate() {
+        let t0 = Instant::now();
+        let mut b = Bucket::new(50.0, 100.0, t0);
+        assert_eq!((0..150).filter(|_| b.take(t0)).count(), 100);
+        // 100 ms refills 5 tokens.
+        let t1 = t0 + Duration::from_millis(100);
+        assert_eq!((0..10).filter(|_| b.take(t1)).count(), 5);
+        // Never more than the burst, however long the pause.
+        let t2 = t1 + Duration::from_secs(3600);
+        assert_eq!((0..500).filter(|_| b.take(t2)).count(), 100);
+    }
 
     #[test]
     fn each_source_gets_its_burst_then_its_rate() {

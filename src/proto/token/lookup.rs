@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::ids::Kid;
+use crate::proto::rate::Bucket;
 
 /// Store lookups per second, all unknown kids together, and how many may come at once.
 pub const LOOKUPS_PER_SEC: f64 = 20.0;
@@ -21,9 +22,9 @@ pub const MISS_TTL: Duration = Duration::from_secs(2);
 pub struct KidLookups {
     per_sec: f64,
     miss_ttl: Duration,
-    /// The budget, a token bucket whose burst is one second's worth.
-    tokens: f64,
-    last: Option<Instant>,
+    /// The budget, a token bucket whose burst is one second's worth (made at the first lookup,
+    /// the first `now` there is).
+    budget: Option<Bucket>,
     /// Kids the store did not have, and when that was learned. At most `per_sec × miss_ttl`
     /// live entries (each one a spent lookup), pruned on every insert.
     missed: HashMap<Kid, Instant>,
@@ -37,7 +38,7 @@ impl Default for KidLookups {
 
 impl KidLookups {
     pub fn new(per_sec: f64, miss_ttl: Duration) -> KidLookups {
-        KidLookups { per_sec, miss_ttl, tokens: per_sec, last: None, missed: HashMap::new() }
+        KidLookups { per_sec, miss_ttl, budget: None, missed: HashMap::new() }
     }
 
     /// Spends one lookup on `kid`; false if the store said no to it within the TTL, or the
@@ -46,15 +47,8 @@ impl KidLookups {
         if self.missed.get(kid).is_some_and(|at| now.saturating_duration_since(*at) < self.miss_ttl) {
             return false;
         }
-        let elapsed = self.last.map_or(0.0, |last| now.saturating_duration_since(last).as_secs_f64());
-        self.tokens = (self.tokens + elapsed * self.per_sec).min(self.per_sec);
-        self.last = Some(now);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        let per_sec = self.per_sec;
+        self.budget.get_or_insert_with(|| Bucket::new(per_sec, per_sec, now)).take(now)
     }
 
     /// The store has no key `kid`.
