@@ -11,6 +11,8 @@ pub mod router;
 pub mod upgrade;
 mod whoami;
 
+pub use api::ApiState;
+
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,16 +38,18 @@ pub struct HttpState {
     pub tokens: Arc<crate::tokens::TokenService>,
     pub signal: Arc<crate::net::signal::SignalShared>,
     pub turn: Arc<crate::net::turn::TurnStats>,
+    /// The hub and TURN thread, for the admin API's live views and kicks.
+    pub live: crate::net::live::Live,
+    pub api: ApiState,
 }
 
 const STORE_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub async fn handle<B: Send + 'static>(
-    state: Arc<HttpState>,
-    listener: Listener,
-    req: Request<B>,
-    conn: ConnCtx,
-) -> Response<Body> {
+pub async fn handle<B>(state: Arc<HttpState>, listener: Listener, req: Request<B>, conn: ConnCtx) -> Response<Body>
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
     let counter = match listener {
         Listener::Admin => &state.counters.admin_requests,
         Listener::Signal => &state.counters.signal_requests,
@@ -54,7 +58,12 @@ pub async fn handle<B: Send + 'static>(
     let route = router::route(listener, req.method(), req.uri().path());
     let mut response = match route {
         Route::Health => health_response(&state).await,
-        Route::Metrics => metrics_response(&state).await,
+        Route::Metrics => match api::authenticate(&state, req.headers()).await {
+            Ok(Some(_)) => metrics_response(&state).await,
+            Ok(None) => ApiError::Unauthenticated.response(),
+            Err(e) => e.response(),
+        },
+        Route::Api => api::handle(&state, req, &conn).await,
         Route::WhoAmI => whoami::respond(&state.tokens, &state.store, req.headers()).await,
         Route::Preflight => whoami::preflight(),
         Route::SignalUpgrade => upgrade::accept(&state.signal, req, &conn),

@@ -16,6 +16,8 @@ pub enum Route {
     WhoAmI,
     /// CORS preflight of a cross-origin request.
     Preflight,
+    /// The admin REST API (`/api/v1/…`), routed further by `api::routes`.
+    Api,
     /// The signaling WebSocket.
     SignalUpgrade,
     /// An embedded static file.
@@ -37,6 +39,7 @@ pub fn route(listener: Listener, method: &Method, path: &str) -> Route {
     match (listener, path) {
         (_, "/healthz") => read_only(Route::Health),
         (Listener::Admin, "/metrics") => read_only(Route::Metrics),
+        (Listener::Admin, p) if p == super::api::PREFIX || p.starts_with("/api/v1/") => Route::Api,
         (Listener::Signal, "/v1/whoami") if method == Method::OPTIONS => Route::Preflight,
         (Listener::Signal, "/v1/whoami") => read_only(Route::WhoAmI),
         (Listener::Signal, "/v1/signal") => Route::SignalUpgrade,
@@ -67,5 +70,7 @@ mod tests {
         assert!(matches!(route(Listener::Signal, &Method::GET, "/sdk/edgebeam.js"), Route::Asset(a) if a.cors));
         assert!(matches!(route(Listener::Signal, &Method::GET, "/demo"), Route::Asset(a) if !a.cors));
         assert!(matches!(route(Listener::Admin, &Method::GET, "/sdk/edgebeam.js"), Route::NotFound));
+        assert_eq!(route(Listener::Admin, &Method::DELETE, "/api/v1/projects/x"), Route::Api);
+        assert_eq!(route(Listener::Signal, &Method::GET, "/api/v1/me"), Route::NotFound);
     }
 }

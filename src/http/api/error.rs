@@ -24,6 +24,9 @@ pub enum ApiError {
     /// A bearer token that does not verify (`/v1/whoami`).
     #[error("{0}")]
     TokenInvalid(String),
+    /// A sign-in with a wrong user name or password (the same answer for either).
+    #[error("wrong user name or password")]
+    InvalidCredentials,
     /// The account's role does not allow this.
     #[error("your role does not allow this")]
     Forbidden,
@@ -54,6 +57,7 @@ impl ApiError {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
             ApiError::MissingBearer | ApiError::TokenInvalid(_) => (StatusCode::UNAUTHORIZED, "token_invalid"),
+            ApiError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::Csrf => (StatusCode::FORBIDDEN, "csrf"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
@@ -109,6 +113,7 @@ mod tests {
             (ApiError::Unauthenticated, 401, "unauthenticated"),
             (ApiError::MissingBearer, 401, "token_invalid"),
             (ApiError::TokenInvalid("expired".into()), 401, "token_invalid"),
+            (ApiError::InvalidCredentials, 401, "invalid_credentials"),
             (ApiError::Forbidden, 403, "forbidden"),
             (ApiError::Csrf, 403, "csrf"),
             (ApiError::NotFound, 404, "not_found"),
