@@ -111,7 +111,9 @@ impl Call<'_> {
         self.header("Content-Type", "application/json").bytes(v.to_string().into_bytes())
     }
 
-    /// Body bytes as they are (malformed JSON, oversized bodies); no Content-Type is added.
+    /// Body bytes as they are (malformed JSON, oversized bodies). Without a Content-Type header
+    /// of the caller's, curl sends its default for `--data-binary`
+    /// (`application/x-www-form-urlencoded`).
     pub fn bytes(mut self, body: Vec<u8>) -> Self {
         self.body = Some(body);
         self
@@ -193,15 +195,13 @@ impl Call<'_> {
 impl Api {
     /// A client with an empty cookie jar and no credentials.
     pub fn new(server: &Server) -> Api {
+        Api::at(&format!("https://127.0.0.1:{}", server.admin.port()))
+    }
+
+    /// A client of the server at `base` (`https://127.0.0.1:PORT`).
+    pub fn at(base: &str) -> Api {
         let dir = tempfile::tempdir().unwrap();
-        Api {
-            base: format!("https://127.0.0.1:{}", server.admin.port()),
-            jar: dir.path().join("cookies"),
-            csrf: None,
-            bearer: None,
-            source: None,
-            dir,
-        }
+        Api { base: base.to_owned(), jar: dir.path().join("cookies"), csrf: None, bearer: None, source: None, dir }
     }
 
     /// A client that sends only `Authorization: Bearer KEY`.
