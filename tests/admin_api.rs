@@ -897,6 +897,10 @@ fn the_audit_log_records_each_change_with_actor_and_source_newest_first() {
         };
         let page = edge.audit(&q);
         assert!(page.len() <= 2, "{page:?}");
+        assert!(
+            page.iter().all(|r| before.is_none_or(|b| r["id"].as_i64().unwrap() < b)),
+            "before={before:?}: {page:?}"
+        );
         if page.is_empty() {
             break;
         }

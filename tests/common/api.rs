@@ -169,6 +169,8 @@ impl Call<'_> {
         }
         let out = child.wait_with_output().unwrap();
         let request = format!("{} {}", self.method, self.path);
+        // curl exits 55/56 when the server resets the connection: for a 413, a server that
+        // answered without reading the body and closed with it unread (no lingering close).
         assert!(
             out.status.success(),
             "{request}: curl failed ({}): {}",
