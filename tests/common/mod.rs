@@ -1,6 +1,7 @@
 //! Boots the real `edgebeam` binary on 127.0.0.1 with free ports and a fresh data dir.
 #![allow(dead_code)]
 
+pub mod api;
 pub mod cdp;
 pub mod https;
 pub mod turn;
