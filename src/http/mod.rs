@@ -36,6 +36,8 @@ pub struct HttpState {
     pub tokens: Arc<crate::tokens::TokenService>,
     pub signal: Arc<crate::net::signal::SignalShared>,
     pub turn: Arc<crate::net::turn::TurnStats>,
+    /// The running engine: live peers, kicks, counts, and `store_changed` after each write.
+    pub live: crate::net::live::Live,
 }
 
 const STORE_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
