@@ -1,6 +1,6 @@
 //! The hub's view of the rest of the server: the token service, each project's policy (allowed
-//! web origins, session cap), and the TURN endpoints and secret for ICE server lists. Queries only: what the hub
-//! wants done comes out of it as a command, carried out by the hub task.
+//! web origins, session cap), and the TURN endpoints and secret for ICE server lists. Queries
+//! only: what the hub wants done comes out of it as a command, carried out by the hub task.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -8,7 +8,8 @@ pub struct ProjectPolicy {
     /// Pages a session may come from (`https://host[:port]`); empty admits any origin.
     pub allowed_origins: Vec<String>,
     /// The project's own cap on live sessions; the server-wide `max_conns_per_project` still
-    /// applies when it is lower. `None`: the server-wide cap alone.
+    /// applies when it is lower. `None`: the server-wide cap alone. Lowering it below the
+    /// sessions live now closes none of them; new ones are refused until they fall below it.
     pub max_connections: Option<usize>,
 }
 
