@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::{Hub, State};
+use super::{Hub, PeerAddr, State};
 use crate::ids::{GroupId, PeerId, ProjectId};
 use crate::unixtime::UnixTime;
 
@@ -29,24 +29,23 @@ pub struct HubStats {
 }
 
 impl Hub {
-    /// The live sessions of `project`, ordered by (gid, pid).
+    /// The live sessions of `project`, ordered by (gid, pid) (the presence index's order).
     pub fn peers(&self, project: &ProjectId) -> Vec<PeerView> {
-        let mut peers: Vec<PeerView> = self
-            .sessions
-            .iter()
-            .filter(|((p, _), _)| p == project)
-            .filter_map(|(_, conn)| match &self.conns.get(conn)?.state {
-                State::Live(l) => Some(PeerView {
-                    gid: l.key.1.gid.clone(),
-                    pid: l.key.1.pid.clone(),
-                    connected_at: l.connected_at,
-                    expires_at: l.token.claims.exp,
-                }),
-                State::Pending | State::Verifying | State::Resolving(_) => None,
+        self.presence
+            .of(project)
+            .filter_map(|(gid, pid)| {
+                let key = (project.clone(), PeerAddr { gid: gid.clone(), pid: pid.clone() });
+                match &self.conns.get(self.sessions.get(&key)?)?.state {
+                    State::Live(l) => Some(PeerView {
+                        gid: gid.clone(),
+                        pid: pid.clone(),
+                        connected_at: l.connected_at,
+                        expires_at: l.token.claims.exp,
+                    }),
+                    State::Pending | State::Verifying | State::Resolving(_) => None,
+                }
             })
-            .collect();
-        peers.sort_by(|a, b| (&a.gid, &a.pid).cmp(&(&b.gid, &b.pid)));
-        peers
+            .collect()
     }
 
     pub fn stats(&self) -> HubStats {
