@@ -16,7 +16,8 @@ use crate::config::Config;
 use crate::http::router::Listener;
 use crate::http::{Counters, HttpState};
 use crate::net::https::HttpsListener;
-use crate::net::signal::directory::ServerDirectory;
+use crate::net::live::Live;
+use crate::net::signal::directory::{load_policies, ServerDirectory};
 use crate::net::signal::hub_task::HubTask;
 use crate::net::signal::SignalShared;
 use crate::proto::signal::{Hub, HubConfig};
@@ -119,7 +120,7 @@ pub async fn run(
         listeners.local().map_err(|source| AppError::Bind { key: "listeners", addr: config.admin_listen, source })?;
     let now = UnixTime::now();
     let turn_secret = store.secret_or_insert(secrets::TURN_SECRET, crate::random::token::<32>().as_bytes(), now)?;
-    let origins = store.load_origins()?;
+    let policies = load_policies(&store)?;
     let setup_token = issue_setup_token_if_needed(&mut store, now)?;
     let tokens = TokenService::new(store.load_keyset()?, config.token_leeway_secs, config.token_cache_entries);
 
@@ -167,6 +168,10 @@ pub async fn run(
     let (events_tx, events) = async_channel::bounded(4096);
     let (credentials_tx, credentials) = async_channel::unbounded();
     let signal = SignalShared::new(events_tx, config.signal.clone());
+    // Bounded: the admin API waits for each answer, so a queue holds at most one per request
+    // in flight.
+    let (admin_tx, admin_requests) = async_channel::bounded(64);
+    let live = Live::new(admin_tx, turn.control.clone(), tokens.clone(), store.clone());
     let state = Arc::new(HttpState {
         store: store.clone(),
         started,
@@ -174,6 +179,8 @@ pub async fn run(
         tokens: tokens.clone(),
         signal: signal.clone(),
         turn: turn_stats.clone(),
+        live: live.clone(),
+        api: crate::http::ApiState { tls: crate::http::api::TlsStatus::of(&material), ..Default::default() },
     });
     let (trigger, stop) = shutdown::channel();
     let drain = Drain::new();
@@ -181,7 +188,7 @@ pub async fn run(
         hub: Hub::new(hub_config(&config)),
         dir: ServerDirectory {
             tokens: tokens.clone(),
-            origins,
+            projects: policies,
             public_host: public_host(&config),
             turn_port: local.turn.port(),
             turns_port: local.turns.port(),
@@ -189,6 +196,7 @@ pub async fn run(
         },
         events,
         keys: tokens.subscribe(),
+        admin: admin_requests,
         store: store.clone(),
         turn: Some(credentials_tx),
         max_queued_bytes: config.signal.max_queued_bytes,
@@ -204,6 +212,8 @@ pub async fn run(
         config.turn.secret_grace,
     ));
     let usage_saver = crate::rt::spawn(crate::turn::save_usage(turn_stats.clone(), store.clone(), stop.clone()));
+    let hourly_saver =
+        crate::rt::spawn(crate::net::live::hourly::save_hourly(live, turn_stats.clone(), store.clone(), stop.clone()));
 
     let mut listeners = Vec::new();
     let https = [
@@ -250,7 +260,8 @@ pub async fn run(
         drop(task.cancel());
     }
     watcher.cancel().await;
-    hub_task.cancel().await;
+    // Done by now unless the grace ran out: then its last minute of usage is lost.
+    let signal_usage = hub_task.cancel().await.unwrap_or_default();
     // Signaling has stopped: the follower records what it handed out last, then ends.
     turn_follower.await;
     let _ = turn.control.send(crate::net::turn::Control::Shutdown).await;
@@ -259,6 +270,8 @@ pub async fn run(
     }
     usage_saver.await;
     crate::turn::flush_usage(&turn_stats, &store).await;
+    hourly_saver.await;
+    crate::net::live::hourly::flush(signal_usage, &turn_stats, &store).await;
     drop(signal);
     drop(state);
     drop(store);

@@ -8,7 +8,8 @@
 //! - [`store`] is the SQLite database behind a synchronous API; the server reaches it through
 //!   [`store::worker::StoreHandle`], a dedicated thread, so the executor never blocks on SQLite.
 //! - [`tls`] loads the operator's certificate or creates and reuses a self-signed one.
-//! - [`net`] holds the socket shells (accept loops, TLS handshakes, graceful drain).
+//! - [`net`] holds the socket shells (accept loops, TLS handshakes, graceful drain), and
+//!   [`net::live::Live`], the admin API's handle on the running signaling hub and TURN thread.
 //! - [`http`] is the hyper service: pure routing, health, metrics, security headers.
 //! - [`app`] wires it all together and owns shutdown.
 #![forbid(unsafe_code)]

@@ -8,6 +8,10 @@
 //! the store on the spot ([`TokenService::look_up`]), within the server-wide budget of
 //! [`KidLookups`]. Reloads and lookups take turns under one lock, so a snapshot read before a
 //! key was made never lands after that key was added (it would read as the key's deletion).
+//!
+//! The admin API writes through serve's own connection, whose commits never move its
+//! `data_version`: after each write it calls [`TokenService::reload_now`] (through
+//! `crate::net::live::Live::store_changed`), a reload that does not ask.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -147,12 +151,23 @@ impl TokenService {
 
     /// Reloads the key set if another process committed since the last load.
     async fn reload(&self, store: &StoreHandle) -> Result<(), StoreGone> {
+        self.reload_if(store, false).await
+    }
+
+    /// Reloads the key set and publishes [`KeyEvent::StoreChanged`] whatever `data_version`
+    /// says: serve's own connection committed (the admin API), and `data_version` moves only for
+    /// other connections' commits. Deleted kids are published as for [`TokenService::reload`].
+    pub async fn reload_now(&self, store: &StoreHandle) -> Result<(), StoreGone> {
+        self.reload_if(store, true).await
+    }
+
+    async fn reload_if(&self, store: &StoreHandle, force: bool) -> Result<(), StoreGone> {
         let mut seen = self.store_turn.lock().await;
         let last = *seen;
         let reloaded = store
             .call(move |s| {
                 let version = s.data_version()?;
-                if last == Some(version) {
+                if !force && last == Some(version) {
                     return Ok((version, None));
                 }
                 s.load_keyset().map(|keys| (version, Some(keys)))
@@ -255,6 +270,29 @@ mod tests {
         assert!(service.admit_lookup(&missing, t0));
         assert!(!smol::block_on(service.look_up(&store, missing.clone())));
         assert!(!service.admit_lookup(&missing, Instant::now()), "remembered as missing");
+    }
+
+    #[test]
+    fn reload_now_sees_serves_own_writes_which_the_watcher_cannot() {
+        use crate::store::Actor;
+        let (_tmp, store, mut cli, project) = stores();
+        let (_, public) = generate_key_pair([9; 32]).unwrap();
+        let kid = Kid::from_random([9; 8]);
+        cli.add_key(&project, &kid, &public, None, Actor::CLI, UnixTime(2)).unwrap();
+        let service = TokenService::new(KeySet::default(), 30, 10);
+        smol::block_on(service.reload(&store)).unwrap();
+        assert_eq!(service.key_count(), 1);
+        let events = service.subscribe();
+        // The admin API deletes the key through serve's own connection.
+        let gone = kid.clone();
+        smol::block_on(store.call(move |s| s.delete_key(&gone, Actor::CLI, UnixTime(3)))).unwrap().unwrap();
+        smol::block_on(service.reload(&store)).unwrap();
+        assert!(events.try_recv().is_err(), "data_version did not move for serve's own commit");
+        assert_eq!(service.key_count(), 1);
+        smol::block_on(service.reload_now(&store)).unwrap();
+        assert_eq!(events.try_recv(), Ok(KeyEvent::StoreChanged));
+        assert_eq!(events.try_recv(), Ok(KeyEvent::KeysDeleted(vec![kid])));
+        assert_eq!(service.key_count(), 0);
     }
 
     #[test]

@@ -207,6 +207,36 @@ mod tests {
     }
 
     #[test]
+    fn a_secret_rotated_through_serves_own_connection_reaches_the_core_at_the_store_change() {
+        use crate::store::{secrets, Actor, OpenMode};
+        let tmp = tempfile::tempdir().unwrap();
+        let mut store = Store::open(tmp.path(), OpenMode::CreateIfMissing).unwrap();
+        store.secret_or_insert(secrets::TURN_SECRET, b"first", UnixTime(1)).unwrap();
+        let (store, _thread) = StoreHandle::spawn(store);
+        let (keys_tx, keys) = async_channel::unbounded();
+        let (credentials_tx, credentials) = async_channel::unbounded();
+        let (control, turn) = async_channel::unbounded();
+        let grace = Duration::from_secs(60);
+        let follower = smol::spawn(follow_store(keys, credentials, store.clone(), control, grace));
+        smol::block_on(async {
+            let rotated = UnixTime::now();
+            store.call(move |s| s.rotate_turn_secret(b"second", rotated, Actor::CLI)).await.unwrap().unwrap();
+            // What `Live::store_changed` has the token service publish after an admin API write.
+            keys_tx.send(KeyEvent::StoreChanged).await.unwrap();
+            match turn.recv().await.unwrap() {
+                Control::Secrets(s) => {
+                    assert_eq!(s.current, b"second");
+                    let until = UnixTime(rotated.secs() + 60);
+                    assert_eq!(s.previous, Some((b"first".to_vec(), until)), "the old one lasts its grace");
+                }
+                _ => panic!("expected Control::Secrets"),
+            }
+            drop(credentials_tx);
+            follower.await;
+        });
+    }
+
+    #[test]
     fn the_broadcast_addresses_of_the_boxs_own_subnets_are_denied_peers() {
         let interfaces = [
             v4("enp3s0", [192, 168, 1, 20], 24, Some([192, 168, 1, 255])),

@@ -38,7 +38,7 @@ pub struct HttpState {
     pub tokens: Arc<crate::tokens::TokenService>,
     pub signal: Arc<crate::net::signal::SignalShared>,
     pub turn: Arc<crate::net::turn::TurnStats>,
-    /// The hub and TURN thread, for the admin API's live views and kicks.
+    /// The running engine: live peers, kicks, counts, and `store_changed` after each write.
     pub live: crate::net::live::Live,
     pub api: ApiState,
 }

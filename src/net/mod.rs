@@ -2,6 +2,7 @@
 //! and drain on shutdown.
 
 pub mod https;
+pub mod live;
 pub mod signal;
 pub mod slots;
 pub mod tls_stream;

@@ -49,6 +49,11 @@ impl<K: Hash + Eq> Counts<K> {
     pub fn keys(&self) -> usize {
         self.map.len()
     }
+
+    /// Every key with a count above zero, and its count, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&K, usize)> {
+        self.map.iter().map(|(k, n)| (k, *n))
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 
 use super::ApiError;
@@ -13,20 +13,37 @@ use super::ApiError;
 pub const MAX_BODY: usize = 64 * 1024;
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// A body over the limit is still read, and thrown away, up to this many bytes (within the same
+/// deadline) before the 413 goes out: a connection closed with unread bytes is reset, and the
+/// client may then lose the answer.
+pub const DRAIN_LIMIT: usize = 1024 * 1024;
+
 /// The whole body, at most [`MAX_BODY`] bytes, within [`BODY_TIMEOUT`].
 pub async fn read<B>(body: B) -> Result<Bytes, ApiError>
 where
     B: hyper::body::Body<Data = Bytes>,
-    B::Error: std::error::Error + Send + Sync + 'static,
 {
     let collect = async {
-        match Limited::new(body, MAX_BODY).collect().await {
-            Ok(c) => Ok(c.to_bytes()),
-            Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
-                Err(ApiError::PayloadTooLarge { limit: MAX_BODY })
+        futures_lite::pin!(body);
+        let mut kept = Vec::new();
+        let mut seen = 0usize;
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else {
+                return Err(ApiError::BadRequest("the request body could not be read".into()));
+            };
+            let Ok(data) = frame.into_data() else { continue };
+            seen = seen.saturating_add(data.len());
+            if seen > DRAIN_LIMIT {
+                break;
             }
-            Err(_) => Err(ApiError::BadRequest("the request body could not be read".into())),
+            if seen <= MAX_BODY {
+                kept.extend_from_slice(&data);
+            }
         }
+        if seen > MAX_BODY {
+            return Err(ApiError::PayloadTooLarge { limit: MAX_BODY });
+        }
+        Ok(Bytes::from(kept))
     };
     futures_lite::future::or(collect, async {
         smol::Timer::after(BODY_TIMEOUT).await;

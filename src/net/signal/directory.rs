@@ -1,6 +1,6 @@
-//! The hub's view of the rest of the server: the token service, each project's allowed web
-//! origins, and the TURN endpoints and secret for ICE server lists. Queries only: what the hub
-//! wants done comes out of it as a command, carried out by the hub task.
+//! The hub's view of the rest of the server: the token service, each project's policy (allowed
+//! web origins, session cap), and the TURN endpoints and secret for ICE server lists. Queries
+//! only: what the hub wants done comes out of it as a command, carried out by the hub task.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,14 +10,16 @@ use serde_json::Value;
 
 use crate::ids::{Kid, ProjectId};
 use crate::proto::ice::{ice_servers, IceEndpoints};
-use crate::proto::signal::Directory;
+use crate::proto::signal::{Directory, ProjectPolicy};
 use crate::proto::token::{TokenError, VerifiedToken};
+use crate::store::{Store, StoreError};
 use crate::tokens::TokenService;
 use crate::unixtime::UnixTime;
 
 pub struct ServerDirectory {
     pub tokens: Arc<TokenService>,
-    pub origins: HashMap<ProjectId, Vec<String>>,
+    /// From [`load_policies`], at start and whenever the store changes.
+    pub projects: HashMap<ProjectId, ProjectPolicy>,
     /// From `public_names` or `public_ip`; else the Host the client used.
     pub public_host: Option<String>,
     pub turn_port: u16,
@@ -39,10 +41,11 @@ impl Directory for ServerDirectory {
     }
 
     fn origin_allowed(&self, project: &ProjectId, origin: Option<&str>) -> bool {
-        match (self.origins.get(project), origin) {
-            (Some(list), Some(origin)) if !list.is_empty() => list.iter().any(|o| o.eq_ignore_ascii_case(origin)),
-            _ => true,
-        }
+        self.projects.get(project).is_none_or(|p| p.origin_allowed(origin))
+    }
+
+    fn max_connections(&self, project: &ProjectId) -> Option<usize> {
+        self.projects.get(project).and_then(|p| p.max_connections)
     }
 
     fn ice_servers(&self, token: &VerifiedToken, host: Option<&str>) -> Value {
@@ -51,6 +54,16 @@ impl Directory for ServerDirectory {
         let endpoints = IceEndpoints { host, turn_port: self.turn_port, turns_port: self.turns_port };
         ice_servers(&endpoints, &self.turn_secret, token)
     }
+}
+
+/// Every project's signaling policy, as stored.
+pub fn load_policies(store: &Store) -> Result<HashMap<ProjectId, ProjectPolicy>, StoreError> {
+    // issue 11 merge: switch to Store::load_project_policies
+    let origins = store.load_origins()?;
+    Ok(origins
+        .into_iter()
+        .map(|(id, allowed_origins)| (id, ProjectPolicy { allowed_origins, max_connections: None }))
+        .collect())
 }
 
 /// `example.org:8443` -> `example.org`; `[fd00::1]:8443` -> `fd00::1`.

@@ -1,5 +1,6 @@
-//! The task that owns the hub: it feeds events, timers and revocations in, and carries the
-//! hub's commands out to the connection tasks.
+//! The task that owns the hub: it feeds events, timers, revocations and the admin API's
+//! requests ([`AdminRequest`], from `crate::net::live`) in, and carries the hub's commands out
+//! to the connection tasks.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -8,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use futures_lite::future::or;
 
-use super::directory::ServerDirectory;
+use super::directory::{load_policies, ServerDirectory};
 use super::{HubEvent, OutboxSender};
-use crate::ids::Kid;
-use crate::proto::signal::{Command, ConnId, Hub};
+use crate::ids::{Kid, ProjectId};
+use crate::proto::signal::{Command, ConnId, Hub, HubStats, PeerAddr, PeerView};
 use crate::proto::token::{TokenError, VerifiedToken};
 use crate::shutdown::{Guard, Signal};
 use crate::store::worker::StoreHandle;
@@ -25,11 +26,42 @@ enum Input {
     KidResolved(Option<(Kid, bool)>),
     /// A `Verify` came back from a worker thread.
     Verified(Option<Verified>),
+    Admin(Option<AdminRequest>),
     Timer,
     Stop,
 }
 
 type Verified = (ConnId, Result<Arc<VerifiedToken>, TokenError>);
+
+/// Per project, `(peak_sessions, signals)`: [`Hub::take_usage`].
+pub type SignalUsage = HashMap<ProjectId, (u64, u64)>;
+
+/// What the admin API asks the hub (through `crate::net::live::Live`). Each carries its own
+/// reply channel (bounded, of one); a request whose asker has gone is answered into the void.
+pub enum AdminRequest {
+    Peers {
+        project: ProjectId,
+        reply: async_channel::Sender<Vec<PeerView>>,
+    },
+    /// [`Hub::handle_kick`]: the answer is whether a live session was closed.
+    Kick {
+        project: ProjectId,
+        peer: PeerAddr,
+        reply: async_channel::Sender<bool>,
+    },
+    Stats {
+        reply: async_channel::Sender<HubStats>,
+    },
+    TakeUsage {
+        reply: async_channel::Sender<SignalUsage>,
+    },
+    /// Answered once every key event published before it has been handled: the task takes key
+    /// events before admin requests, and handles a `StoreChanged` (its store reload included)
+    /// before it takes the next input.
+    Settled {
+        reply: async_channel::Sender<()>,
+    },
+}
 
 /// Store lookups of kids ([`Command::LookupKid`]) in flight: tasks of their own (a store round
 /// trip each) that report back on a channel. Owned here, not detached, so that stopping the hub
@@ -48,6 +80,7 @@ pub struct HubTask {
     pub dir: ServerDirectory,
     pub events: async_channel::Receiver<HubEvent>,
     pub keys: async_channel::Receiver<KeyEvent>,
+    pub admin: async_channel::Receiver<AdminRequest>,
     pub store: StoreHandle,
     /// The TURN side (`crate::turn`), told which key each handed-out TURN username belongs to,
     /// and which identities were kicked, in that order.
@@ -58,7 +91,9 @@ pub struct HubTask {
 }
 
 impl HubTask {
-    pub async fn run(mut self, stop: Signal, grace: Duration, guard: Guard) {
+    /// Runs until shutdown has closed every connection (or the grace has passed); returns the
+    /// usage not yet taken, for the last hourly save.
+    pub async fn run(mut self, stop: Signal, grace: Duration, guard: Guard) -> SignalUsage {
         let mut conns: HashMap<ConnId, OutboxSender> = HashMap::new();
         let mut stopping: Option<Instant> = None;
         let mut budget = 0u32;
@@ -87,17 +122,20 @@ impl HubTask {
                         or(
                             async { Input::Verified(checked.recv().await.ok()) },
                             or(
-                                async {
-                                    (&mut timer).await;
-                                    Input::Timer
-                                },
-                                async {
-                                    if stopping.is_some() {
-                                        std::future::pending::<()>().await;
-                                    }
-                                    stop.fired().await;
-                                    Input::Stop
-                                },
+                                async { Input::Admin(self.admin.recv().await.ok()) },
+                                or(
+                                    async {
+                                        (&mut timer).await;
+                                        Input::Timer
+                                    },
+                                    async {
+                                        if stopping.is_some() {
+                                            std::future::pending::<()>().await;
+                                        }
+                                        stop.fired().await;
+                                        Input::Stop
+                                    },
+                                ),
                             ),
                         ),
                     ),
@@ -108,8 +146,9 @@ impl HubTask {
                 Input::Event(Some(event)) => self.on_event(event, &mut conns),
                 Input::Event(None) => break,
                 Input::Key(Some(KeyEvent::KeysDeleted(kids))) => self.hub.handle_keys_deleted(&kids),
-                Input::Key(Some(KeyEvent::StoreChanged)) => self.reload_origins().await,
-                Input::Key(None) | Input::KidResolved(None) | Input::Verified(None) => {}
+                Input::Key(Some(KeyEvent::StoreChanged)) => self.reload_policies().await,
+                Input::Admin(Some(request)) => self.on_admin(request),
+                Input::Key(None) | Input::KidResolved(None) | Input::Verified(None) | Input::Admin(None) => {}
                 Input::Verified(Some((conn, verified))) => {
                     self.hub.handle_verified(conn, verified, Now::read(), &mut self.dir)
                 }
@@ -142,6 +181,7 @@ impl HubTask {
             }
         }
         drop(guard);
+        self.hub.take_usage()
     }
 
     fn on_event(&mut self, event: HubEvent, conns: &mut HashMap<ConnId, OutboxSender>) {
@@ -159,17 +199,30 @@ impl HubTask {
         }
     }
 
-    /// Another process changed the store: reload the allowed origins and the TURN secret (a
-    /// rotation must reach the credentials of the next `welcome` and `refreshed`).
-    async fn reload_origins(&mut self) {
-        let Ok((origins, secret)) =
-            self.store.call(|s| (s.load_origins(), s.secret(crate::store::secrets::TURN_SECRET))).await
+    /// Answers at once: the reply channels hold one answer each, so a send never waits.
+    fn on_admin(&mut self, request: AdminRequest) {
+        match request {
+            AdminRequest::Peers { project, reply } => drop(reply.try_send(self.hub.peers(&project))),
+            // The hub's KickTurn goes to the TURN side in this turn's flush.
+            AdminRequest::Kick { project, peer, reply } => drop(reply.try_send(self.hub.handle_kick(&project, &peer))),
+            AdminRequest::Stats { reply } => drop(reply.try_send(self.hub.stats())),
+            AdminRequest::TakeUsage { reply } => drop(reply.try_send(self.hub.take_usage())),
+            AdminRequest::Settled { reply } => drop(reply.try_send(())),
+        }
+    }
+
+    /// The store changed (another process, or the admin API through `Live::store_changed`):
+    /// reload the projects' policies and the TURN secret (a rotation must reach the
+    /// credentials of the next `welcome` and `refreshed`).
+    async fn reload_policies(&mut self) {
+        let Ok((policies, secret)) =
+            self.store.call(|s| (load_policies(s), s.secret(crate::store::secrets::TURN_SECRET))).await
         else {
             return;
         };
-        match origins {
-            Ok(origins) => self.dir.origins = origins,
-            Err(e) => log::warn!("signal: cannot reload allowed origins: {e}"),
+        match policies {
+            Ok(policies) => self.dir.projects = policies,
+            Err(e) => log::warn!("signal: cannot reload the projects' policies: {e}"),
         }
         match secret {
             Ok(Some((secret, _))) => self.dir.turn_secret = secret,

@@ -19,6 +19,7 @@ mod relay;
 pub mod stats;
 mod stream;
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use smol::{Async, LocalExecutor};
 pub use stats::{StreamFigures, TurnStats};
 
 use crate::config::PortRange;
+use crate::ids::{GroupId, PeerId, ProjectId};
 use crate::proto::turn::{Identity, Secrets, Server};
 
 const LISTENER_SOCKET_BUFFER: usize = 4 << 20;
@@ -43,6 +45,12 @@ pub enum Control {
     /// A kicked peer (admin action) loses its allocations at once.
     Kick(Identity),
     Secrets(Secrets),
+    /// The admin API asks how many allocations each peer of `project` holds
+    /// ([`Server::allocations_of`]); the answer goes into `reply` (bounded, of one).
+    Allocations {
+        project: ProjectId,
+        reply: async_channel::Sender<HashMap<(GroupId, PeerId), u32>>,
+    },
     Shutdown,
 }
 

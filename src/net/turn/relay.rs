@@ -309,6 +309,7 @@ impl Shell {
                 self.core.handle_kick(&identity);
             }
             Control::Secrets(secrets) => self.core.handle_secrets(secrets),
+            Control::Allocations { project, reply } => drop(reply.try_send(self.core.allocations_of(&project))),
             Control::Shutdown => {}
         }
     }

@@ -32,8 +32,11 @@ struct Inner {
     streams: StreamFigures,
     /// Since start, for `/metrics`.
     total: HashMap<ProjectId, ProjectUsage>,
-    /// Not yet written to the store.
+    /// Not yet written to the store's daily relay usage.
     unsaved: HashMap<ProjectId, ProjectUsage>,
+    /// Not yet handed to the hourly usage (`crate::net::live::hourly`): a table of its own, so
+    /// a failed daily write, given back with `restore_unsaved`, is not counted twice there.
+    unsaved_hourly: HashMap<ProjectId, ProjectUsage>,
 }
 
 pub struct TurnStats {
@@ -49,6 +52,7 @@ impl Default for TurnStats {
             streams: StreamFigures::default(),
             total: HashMap::new(),
             unsaved: HashMap::new(),
+            unsaved_hourly: HashMap::new(),
         };
         TurnStats { inner: Mutex::new(inner) }
     }
@@ -73,7 +77,7 @@ impl TurnStats {
         let mut g = self.lock();
         let g = &mut *g;
         for (project, (u, allocations)) in usage {
-            for map in [&mut g.total, &mut g.unsaved] {
+            for map in [&mut g.total, &mut g.unsaved, &mut g.unsaved_hourly] {
                 let e = map.entry(project.clone()).or_default();
                 e.bytes += u.bytes;
                 e.packets += u.packets;
@@ -112,6 +116,11 @@ impl TurnStats {
     /// Takes the usage not yet stored; on a failed write the caller gives it back.
     pub fn take_unsaved(&self) -> HashMap<ProjectId, ProjectUsage> {
         std::mem::take(&mut self.lock().unsaved)
+    }
+
+    /// Takes the usage not yet handed to the hourly usage.
+    pub fn take_unsaved_hourly(&self) -> HashMap<ProjectId, ProjectUsage> {
+        std::mem::take(&mut self.lock().unsaved_hourly)
     }
 
     pub fn restore_unsaved(&self, usage: HashMap<ProjectId, ProjectUsage>) {

@@ -73,6 +73,9 @@ pub trait Directory {
     }
     /// Whether a session of `project` may come from a page of `origin` (`None`: no Origin header).
     fn origin_allowed(&self, project: &ProjectId, origin: Option<&str>) -> bool;
+    /// The project's own cap on live sessions, if it has one; the hub applies the lower of it
+    /// and [`HubConfig::max_conns_per_project`].
+    fn max_connections(&self, project: &ProjectId) -> Option<usize>;
     /// The RTCIceServer list for this token (TURN credentials expire with it); `host` is the
     /// host name the client used to reach the signal listener, if it sent one. A query: the hub
     /// itself emits [`Command::GrantTurn`] for the credentials it hands out.
@@ -132,6 +135,8 @@ struct Live {
     /// When the current token's session closes 4004 (`exp` plus the leeway).
     close_at: Instant,
     refreshes: Bucket,
+    /// When the session went live (wall clock), for the admin API's list of peers.
+    connected_at: UnixTime,
 }
 
 /// A connection whose `auth` token waits on a [`Command::LookupKid`].
@@ -165,6 +170,9 @@ pub struct Hub {
     deadlines: Deadlines<ConnId>,
     /// Kids with a lookup in flight, and the connections waiting on each.
     lookups: HashMap<Kid, Vec<ConnId>>,
+    /// Per project since the last [`Hub::take_usage`]: the peak of live sessions, and signals
+    /// routed.
+    usage: HashMap<ProjectId, (u64, u64)>,
     out: VecDeque<Command>,
 }
 
@@ -178,6 +186,7 @@ impl Hub {
             per_project: Counts::default(),
             deadlines: Deadlines::default(),
             lookups: HashMap::new(),
+            usage: HashMap::new(),
             out: VecDeque::new(),
         }
     }
@@ -357,7 +366,10 @@ fn message_id(m: &ClientMessage) -> Option<u64> {
     }
 }
 
+mod admin;
 mod session;
+
+pub use admin::{HubStats, PeerView};
 
 #[cfg(test)]
 mod tests;

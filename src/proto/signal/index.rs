@@ -30,6 +30,11 @@ impl PresenceIndex {
         }
     }
 
+    /// Every present peer of `project`, ordered by (gid, pid).
+    pub fn of<'a>(&'a self, project: &ProjectId) -> impl Iterator<Item = (&'a GroupId, &'a PeerId)> + 'a {
+        self.projects.get(project).into_iter().flatten().flat_map(|(gid, peers)| peers.iter().map(move |p| (gid, p)))
+    }
+
     /// Present peers of `project` whose group matches `group` and whose id matches `peer`.
     pub fn matching<'a>(
         &'a self,

@@ -4,9 +4,10 @@
 //!
 //! Left to the shell on purpose: WebSocket framing and the 64 KiB message limit (close 1009),
 //! WebSocket ping/pong liveness, the outbound queue cap (close 4007), and per-IP limits on
-//! unauthenticated connections. Token checks, origin lists and ICE server lists come through
-//! the [`hub::Directory`] trait; a store lookup for a kid made a moment ago goes out as
-//! [`hub::Command::LookupKid`] and its answer comes back in through `handle_kid_resolved`.
+//! unauthenticated connections. Token checks, each project's policy (origin list, session cap)
+//! and ICE server lists come through the [`hub::Directory`] trait; a store lookup for a kid made
+//! a moment ago goes out as [`hub::Command::LookupKid`] and its answer comes back in through
+//! `handle_kid_resolved`. The admin API's reads (peers, counts, usage) are queries on the hub.
 
 pub mod close;
 mod deadlines;
@@ -14,6 +15,8 @@ pub mod hub;
 mod index;
 pub mod limits;
 pub mod messages;
+pub mod policy;
 
-pub use hub::{CloseCode, Command, ConnId, ConnInfo, Directory, Hub, HubConfig, Now};
+pub use hub::{CloseCode, Command, ConnId, ConnInfo, Directory, Hub, HubConfig, HubStats, Now, PeerView};
 pub use messages::PeerAddr;
+pub use policy::ProjectPolicy;

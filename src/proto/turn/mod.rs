@@ -32,7 +32,7 @@ pub use auth::{Identity, Secrets};
 pub use error::TurnError;
 use streams::PendingStreams;
 
-use crate::ids::ProjectId;
+use crate::ids::{GroupId, PeerId, ProjectId};
 use crate::proto::addr_policy::PeerPolicy;
 use crate::proto::counts::Counts;
 use crate::proto::stun::Family;
@@ -302,6 +302,16 @@ impl Server {
 
     pub fn totals(&self) -> Totals {
         Totals { allocations: self.allocations.len(), ..self.totals }
+    }
+
+    /// How many allocations each peer (gid, pid) of `project` holds now, pending ones included;
+    /// peers with none are left out. For the admin API's list of peers.
+    pub fn allocations_of(&self, project: &ProjectId) -> HashMap<(GroupId, PeerId), u32> {
+        let mut out: HashMap<(GroupId, PeerId), u32> = HashMap::new();
+        for a in self.allocations.values().filter(|a| &a.identity.project == project) {
+            *out.entry((a.identity.gid.clone(), a.identity.pid.clone())).or_default() += 1;
+        }
+        out
     }
 
     /// Per-project usage since the last call: relayed bytes and packets, and allocations created.

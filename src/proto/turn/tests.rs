@@ -565,6 +565,38 @@ fn a_kicked_identity_loses_its_allocations_and_their_credentials_get_401_until_t
     assert_eq!(w.allocate(udp("10.0.0.2:5005"), &mut bob).1, None, "another identity is untouched");
 }
 
+#[test]
+fn allocations_of_counts_each_peer_of_one_project() {
+    let mut w = World::new();
+    let mut alice = w.creds(3600, "alice");
+    let mut bob = w.creds(3600, "bob");
+    for port in [5000, 5001] {
+        assert_eq!(w.allocate(udp(&format!("10.0.0.2:{port}")), &mut alice).1, None);
+    }
+    assert_eq!(w.allocate(udp("10.0.0.3:5000"), &mut bob).1, None);
+    // The same gid and pid in another project is another identity.
+    let username = turn_username(T0 + 3600, "prj_b", "room", "alice");
+    let password = turn_credential(SECRET, &username);
+    let mut other = Creds { key: LongTermKey::new(&username, REALM, &password), username, nonce: String::new() };
+    assert_eq!(w.allocate(udp("10.0.0.4:5000"), &mut other).1, None);
+
+    let of = |w: &World, project: &str| {
+        let mut v: Vec<(String, u32)> = w
+            .server
+            .allocations_of(&ProjectId::parse(project).unwrap())
+            .into_iter()
+            .map(|((gid, pid), n)| (format!("{gid}/{pid}"), n))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(of(&w, "prj_a"), [("room/alice".to_owned(), 2), ("room/bob".to_owned(), 1)]);
+    assert_eq!(of(&w, "prj_b"), [("room/alice".to_owned(), 1)]);
+    assert!(of(&w, "prj_c").is_empty());
+    w.server.handle_kick(&TurnUserIdentity::of(&alice.username));
+    assert_eq!(of(&w, "prj_a"), [("room/bob".to_owned(), 1)], "a peer with none is left out");
+}
+
 struct TurnUserIdentity;
 impl TurnUserIdentity {
     fn of(username: &str) -> Identity {

@@ -149,7 +149,10 @@ impl Hub {
         let addr = PeerAddr { gid: identity.gid.clone(), pid: identity.pid.clone() };
         let key = (identity.project.clone(), addr.clone());
         let replaced = self.sessions.get(&key).copied();
-        if replaced.is_none() && self.per_project.get(&key.0) >= self.cfg.max_conns_per_project {
+        let cap = dir
+            .max_connections(&key.0)
+            .map_or(self.cfg.max_conns_per_project, |own| own.min(self.cfg.max_conns_per_project));
+        if replaced.is_none() && self.per_project.get(&key.0) >= cap {
             return self.close(conn, CloseCode::TryAgainLater);
         }
         if let Some(old) = replaced {
@@ -160,6 +163,7 @@ impl Hub {
             self.sessions.insert(key.clone(), conn);
             self.presence.insert(&key.0, &addr.gid, &addr.pid);
             self.per_project.increment(key.0.clone());
+            self.note_session_added(&key.0);
         }
         let ice = dir.ice_servers(&token, info.host.as_deref());
         self.grant_turn(&token);
@@ -167,7 +171,15 @@ impl Hub {
         let (notice_at, close_at) = self.token_deadlines(&token, now);
         let refreshes = Bucket::new(self.cfg.refresh_per_sec, self.cfg.refresh_burst, now.mono);
         if let Some(c) = self.conns.get_mut(&conn) {
-            let live = Live { key, identity: identity.clone(), token, notice_at: Some(notice_at), close_at, refreshes };
+            let live = Live {
+                key,
+                identity: identity.clone(),
+                token,
+                notice_at: Some(notice_at),
+                close_at,
+                refreshes,
+                connected_at: now.wall,
+            };
             c.state = State::Live(Box::new(live));
         }
         self.deadlines.set(conn, notice_at.min(close_at));
@@ -239,6 +251,7 @@ impl Hub {
         match allowed {
             Some(target) => {
                 let from = me.key.1.clone();
+                super::admin::count_signal(&mut self.usage, &me.key.0);
                 self.send(target, out::signal(&from, data));
                 if let Some(id) = id {
                     self.send(conn, out::ack(id));

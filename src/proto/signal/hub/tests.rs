@@ -10,6 +10,9 @@ use std::collections::HashSet;
 #[path = "proptests.rs"]
 mod proptests;
 
+#[path = "admin_tests.rs"]
+mod admin_tests;
+
 const T0: i64 = 1_800_000_000;
 
 /// Tokens are "project:gid:pid:exp[:gpat:ppat]" here; kid = "kid_" + project padded. A token
@@ -17,6 +20,8 @@ const T0: i64 = 1_800_000_000;
 /// `installed` (as a store lookup would put it there).
 struct FakeDirectory {
     origins: Vec<(String, String)>,
+    /// Projects' own session caps.
+    caps: Vec<(String, usize)>,
     installed: HashSet<String>,
     /// The real budget and miss memory, as the server's token service keeps them.
     lookups: KidLookups,
@@ -76,6 +81,10 @@ impl Directory for FakeDirectory {
         list.is_empty() || origin.is_none_or(|o| list.contains(&o))
     }
 
+    fn max_connections(&self, project: &ProjectId) -> Option<usize> {
+        self.caps.iter().find(|(p, _)| p == project.as_str()).map(|(_, n)| *n)
+    }
+
     fn ice_servers(&self, token: &VerifiedToken, _host: Option<&str>) -> Value {
         serde_json::json!([{"urls": "stun:box", "exp": token.claims.exp.secs()}])
     }
@@ -101,7 +110,12 @@ impl World {
     fn new() -> World {
         World {
             hub: Hub::new(HubConfig::default()),
-            dir: FakeDirectory { origins: vec![], installed: HashSet::new(), lookups: KidLookups::default() },
+            dir: FakeDirectory {
+                origins: vec![],
+                caps: vec![],
+                installed: HashSet::new(),
+                lookups: KidLookups::default(),
+            },
             mono: Instant::now(),
             wall: T0,
             next: 1,
