@@ -30,7 +30,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use accounts::{Account, AccountError};
 pub use api_keys::ApiKeyRow;
-pub use audit::{Actor, AuditEntry};
+pub use audit::{Actor, AuditEntry, AuditQuery, AuditRow};
 pub use keys::StoredKey;
 pub use members::Member;
 pub use projects::Project;

@@ -9,8 +9,10 @@ fn mode(p: &Path) -> u32 {
 
 mod accounts;
 mod api_keys;
+mod audit;
 mod members;
 mod sessions;
+mod usage_hourly;
 
 pub(super) fn open_temp() -> (tempfile::TempDir, Store) {
     let tmp = tempfile::tempdir().unwrap();
