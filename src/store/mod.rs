@@ -31,9 +31,9 @@ use rusqlite::{Connection, OpenFlags};
 pub use accounts::{Account, AccountError};
 pub use api_keys::ApiKeyRow;
 pub use audit::{Actor, AuditEntry, AuditQuery, AuditRow};
-pub use keys::StoredKey;
+pub use keys::{KeyOrigin, StoredKey};
 pub use members::Member;
-pub use projects::Project;
+pub use projects::{NewProject, Project, ProjectPatch, ProjectPolicy, DEFAULT_MAX_TOKEN_TTL_SECS};
 pub use roles::Role;
 pub use sessions::SessionView;
 

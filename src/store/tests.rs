@@ -11,6 +11,7 @@ mod accounts;
 mod api_keys;
 mod audit;
 mod members;
+mod projects;
 mod sessions;
 mod usage_hourly;
 
@@ -162,9 +163,21 @@ fn keys_are_added_listed_loaded_and_deleted() {
     let project = make_project(&mut store, 1);
     let (_, material) = generate_key_pair([3; 32]).unwrap();
     let kid = Kid::from_random([1; 8]);
-    store.add_key(&project, &kid, &material, None, Actor::CLI, UnixTime(5)).unwrap();
+    store
+        .add_key(&project, &kid, &material, None, crate::store::KeyOrigin::Registered, Actor::CLI, UnixTime(5))
+        .unwrap();
     let missing = ProjectId::parse("nope").unwrap();
-    let e = store.add_key(&missing, &Kid::from_random([2; 8]), &material, None, Actor::CLI, UnixTime(5)).unwrap_err();
+    let e = store
+        .add_key(
+            &missing,
+            &Kid::from_random([2; 8]),
+            &material,
+            None,
+            crate::store::KeyOrigin::Registered,
+            Actor::CLI,
+            UnixTime(5),
+        )
+        .unwrap_err();
     assert!(matches!(e, StoreError::NoSuchProject(_)));
     assert_eq!(store.list_keys(&project).unwrap().len(), 1);
     let set = store.load_keyset().unwrap();
