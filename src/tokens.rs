@@ -255,7 +255,8 @@ mod tests {
         let events = service.subscribe();
         let (_, public) = generate_key_pair([5; 32]).unwrap();
         let kid = Kid::from_random([5; 8]);
-        cli.add_key(&project, &kid, &public, None, Actor::CLI, UnixTime(2)).unwrap();
+        cli.add_key(&project, &kid, &public, None, crate::store::KeyOrigin::Registered, Actor::CLI, UnixTime(2))
+            .unwrap();
         let t0 = Instant::now();
         assert!(service.admit_lookup(&kid, t0));
         assert!(smol::block_on(service.look_up(&store, kid.clone())));
@@ -304,7 +305,8 @@ mod tests {
         smol::block_on(service.reload(&store)).unwrap();
         let (pem, public) = generate_key_pair([7; 32]).unwrap();
         let kid = Kid::from_random([7; 8]);
-        cli.add_key(&project, &kid, &public, None, Actor::CLI, UnixTime(2)).unwrap();
+        cli.add_key(&project, &kid, &public, None, crate::store::KeyOrigin::Registered, Actor::CLI, UnixTime(2))
+            .unwrap();
         let request = MintRequest {
             kid: &kid,
             gid: &crate::ids::GroupId::parse("g").unwrap(),

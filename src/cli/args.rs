@@ -84,7 +84,7 @@ pub enum AdminCommand {
 }
 
 #[derive(FromArgs, Debug)]
-/// Create an admin account; the password is read from standard input (one line).
+/// Create an owner account (full control); the password is read from standard input (one line).
 #[argh(subcommand, name = "create")]
 pub struct AdminCreateArgs {
     /// data directory (default ./edgebeam-data, or $EDGEBEAM_DATA_DIR)

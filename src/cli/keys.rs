@@ -7,7 +7,7 @@ use super::{data_dir, out, CliError};
 use crate::fsutil;
 use crate::ids::{Kid, ProjectId};
 use crate::proto::token::keyset::{generate_key_pair, parse_public_key};
-use crate::store::Actor;
+use crate::store::{Actor, KeyOrigin};
 use crate::store::{OpenMode, Store};
 use crate::unixtime::UnixTime;
 
@@ -31,7 +31,9 @@ pub fn run(command: KeyCommand) -> Result<(), CliError> {
             // The private key file first: if it cannot be written, nothing is stored.
             let out_path = Path::new(&a.out);
             write_new_private(out_path, private_pem.as_bytes())?;
-            if let Err(e) = store.add_key(&project, &kid, &public, None, Actor::CLI, UnixTime::now()) {
+            if let Err(e) =
+                store.add_key(&project, &kid, &public, None, KeyOrigin::Generated, Actor::CLI, UnixTime::now())
+            {
                 let _ = std::fs::remove_file(out_path);
                 return Err(e.into());
             }
@@ -43,7 +45,7 @@ pub fn run(command: KeyCommand) -> Result<(), CliError> {
             let public = parse_public_key(&text)?;
             let mut store = Store::open(&data_dir(a.data_dir)?, OpenMode::MustExist)?;
             let kid = Kid::from_random(crate::random::bytes());
-            store.add_key(&project, &kid, &public, None, Actor::CLI, UnixTime::now())?;
+            store.add_key(&project, &kid, &public, None, KeyOrigin::Registered, Actor::CLI, UnixTime::now())?;
             out(format_args!("{kid}"))
         }
         KeyCommand::List(a) => {

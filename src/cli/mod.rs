@@ -95,8 +95,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 password::check_policy(&password)?;
                 let hash = password::hash(&password, crate::random::bytes());
                 let mut store = Store::open(&data_dir(a.data_dir)?, OpenMode::CreateIfMissing)?;
-                store.create_admin(&username, &hash, Actor::CLI, UnixTime::now())?;
-                eprintln!("admin account {:?} created", username.as_str());
+                store.create_account(&username, &hash, crate::store::Role::Owner, Actor::CLI, UnixTime::now())?;
+                eprintln!("owner account {:?} created", username.as_str());
                 Ok(())
             }
         },

@@ -14,6 +14,26 @@ pub struct StoredKey {
     pub project: ProjectId,
     pub created_at: UnixTime,
     pub label: Option<String>,
+    /// SPKI PEM of the stored key.
+    pub public_key_pem: String,
+}
+
+/// How a key came to be, for its audit action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyOrigin {
+    /// Made by the server (`key.create`); the private key went to the caller once.
+    Generated,
+    /// An operator's own public key (`key.add`).
+    Registered,
+}
+
+impl KeyOrigin {
+    fn audit_action(self) -> &'static str {
+        match self {
+            KeyOrigin::Generated => "key.create",
+            KeyOrigin::Registered => "key.add",
+        }
+    }
 }
 
 impl Store {
@@ -22,12 +42,14 @@ impl Store {
     }
 
     /// Registers a public key under `kid` for `project`, with its audit entry.
+    #[allow(clippy::too_many_arguments)]
     pub fn add_key(
         &mut self,
         project: &ProjectId,
         kid: &Kid,
         key: &PublicKeyMaterial,
         label: Option<&str>,
+        origin: KeyOrigin,
         actor: Actor<'_>,
         now: UnixTime,
     ) -> Result<(), StoreError> {
@@ -40,7 +62,7 @@ impl Store {
             "INSERT INTO keys (kid, project_id, public_key_spki, label, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![kid.as_str(), project.as_str(), key.spki_der, label, now.secs()],
         )?;
-        super::audit::insert(&tx, now, actor, "key.add", Some(kid.as_str()), Some(project.as_str()))?;
+        super::audit::insert(&tx, now, actor, origin.audit_action(), Some(kid.as_str()), Some(project.as_str()))?;
         tx.commit()?;
         Ok(())
     }
@@ -49,17 +71,27 @@ impl Store {
         if !self.project_exists(project)? {
             return Err(StoreError::NoSuchProject(project.as_str().to_owned()));
         }
-        let mut stmt = self
-            .conn
-            .prepare("SELECT kid, created_at, label FROM keys WHERE project_id = ?1 ORDER BY created_at, kid")?;
+        let mut stmt = self.conn.prepare(
+            "SELECT kid, created_at, label, public_key_spki FROM keys WHERE project_id = ?1 ORDER BY created_at, kid",
+        )?;
         let rows = stmt.query_map([project.as_str()], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, Option<String>>(2)?))
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, Option<String>>(2)?, r.get::<_, Vec<u8>>(3)?))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (kid, created_at, label) = row?;
-            let Ok(kid) = Kid::parse(&kid) else { continue };
-            out.push(StoredKey { kid, project: project.clone(), created_at: UnixTime(created_at), label });
+            let (kid, created_at, label, spki) = row?;
+            let (Ok(kid), Some(material)) = (Kid::parse(&kid), PublicKeyMaterial::from_spki_der(&spki)) else {
+                log::warn!("skipping unreadable key row {kid:?}");
+                continue;
+            };
+            let public_key_pem = material.spki_pem();
+            out.push(StoredKey {
+                kid,
+                project: project.clone(),
+                created_at: UnixTime(created_at),
+                label,
+                public_key_pem,
+            });
         }
         Ok(out)
     }
@@ -76,6 +108,25 @@ impl Store {
         super::audit::insert(&tx, now, actor, "key.delete", Some(kid.as_str()), Some(&project))?;
         tx.commit()?;
         ProjectId::parse(&project).map_err(|_| StoreError::NoSuchProject(project))
+    }
+
+    /// Deletes `kid` only if it is `project`'s (`DELETE /projects/{id}/keys/{kid}`).
+    pub fn delete_project_key(
+        &mut self,
+        project: &ProjectId,
+        kid: &Kid,
+        actor: Actor<'_>,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let tx = self.write_transaction()?;
+        let deleted =
+            tx.execute("DELETE FROM keys WHERE kid = ?1 AND project_id = ?2", [kid.as_str(), project.as_str()])?;
+        if deleted == 0 {
+            return Err(StoreError::NoSuchKey(kid.as_str().to_owned()));
+        }
+        super::audit::insert(&tx, now, actor, "key.delete", Some(kid.as_str()), Some(project.as_str()))?;
+        tx.commit()?;
+        Ok(())
     }
 
     /// Every key of every project, ready for the verifier. A row that cannot be read is skipped

@@ -7,12 +7,16 @@
 //! once on one data dir: WAL mode and a busy timeout make that safe.
 
 mod accounts;
+mod api_keys;
 mod audit;
 mod backup;
 mod keys;
+mod members;
 mod projects;
+mod roles;
 pub mod schema;
 pub mod secrets;
+mod sessions;
 pub mod turn_grants;
 pub mod usage;
 pub mod worker;
@@ -24,10 +28,14 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-pub use accounts::AccountError;
-pub use audit::{Actor, AuditEntry};
-pub use keys::StoredKey;
-pub use projects::Project;
+pub use accounts::{Account, AccountError};
+pub use api_keys::ApiKeyRow;
+pub use audit::{Actor, AuditEntry, AuditQuery, AuditRow};
+pub use keys::{KeyOrigin, StoredKey};
+pub use members::Member;
+pub use projects::{NewProject, Project, ProjectPatch, ProjectPolicy, DEFAULT_MAX_TOKEN_TTL_SECS};
+pub use roles::Role;
+pub use sessions::SessionView;
 
 use crate::fsutil;
 

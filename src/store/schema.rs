@@ -110,13 +110,72 @@ CREATE INDEX turn_grants_kicked ON turn_grants(expiry) WHERE kicked = 1;
 CREATE TABLE turn_grant_kids (kid TEXT PRIMARY KEY) WITHOUT ROWID;
 "#;
 
+/// The admin API (issue 11). `sessions`, `api_keys` and `project_members` were never written
+/// before V3, so they are dropped and recreated; `accounts` is rebuilt to change its role CHECK
+/// (V1 `admin` becomes `owner`, `user` becomes `viewer`).
+const V3: &str = r#"
+DROP TABLE sessions;
+DROP TABLE api_keys;
+DROP TABLE project_members;
+CREATE TABLE accounts_v3 (
+    id            INTEGER PRIMARY KEY,
+    username      TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    role          TEXT NOT NULL CHECK (role IN ('owner', 'admin', 'viewer')),
+    created_at    INTEGER NOT NULL
+);
+INSERT INTO accounts_v3 (id, username, password_hash, role, created_at)
+    SELECT id, username, password_hash, CASE role WHEN 'admin' THEN 'owner' ELSE 'viewer' END, created_at FROM accounts;
+DROP TABLE accounts;
+ALTER TABLE accounts_v3 RENAME TO accounts;
+CREATE TABLE project_members (
+    project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    role       TEXT NOT NULL CHECK (role IN ('admin', 'viewer')),
+    added_at   INTEGER NOT NULL,
+    PRIMARY KEY (project_id, account_id)
+);
+CREATE INDEX members_by_account ON project_members(account_id);
+CREATE TABLE api_keys (
+    id           TEXT PRIMARY KEY,
+    account_id   INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    name         TEXT NOT NULL,
+    role         TEXT NOT NULL CHECK (role IN ('admin', 'viewer')),
+    key_hash     BLOB NOT NULL UNIQUE,
+    created_at   INTEGER NOT NULL,
+    last_used_at INTEGER
+);
+CREATE TABLE sessions (
+    id_hash      BLOB PRIMARY KEY,
+    account_id   INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    csrf_token   TEXT NOT NULL,
+    source       TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    last_seen_at INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL
+);
+CREATE INDEX sessions_by_account ON sessions(account_id);
+ALTER TABLE projects ADD COLUMN max_connections INTEGER;
+CREATE TABLE usage_hourly (
+    project_id       TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    hour             INTEGER NOT NULL,
+    peak_connections INTEGER NOT NULL DEFAULT 0,
+    signals          INTEGER NOT NULL DEFAULT 0,
+    turn_bytes       INTEGER NOT NULL DEFAULT 0,
+    turn_allocations INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (project_id, hour)
+) WITHOUT ROWID;
+CREATE INDEX audit_by_actor ON audit_log(actor, id);
+CREATE INDEX audit_by_action ON audit_log(action, id);
+"#;
+
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
 }
 
 /// The schema version this build writes.
 pub fn latest_version() -> i64 {
-    2
+    3
 }
 
 #[cfg(test)]
@@ -132,5 +191,39 @@ mod tests {
         assert_eq!(v, latest_version());
         let id: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0)).unwrap();
         assert_eq!(id, APPLICATION_ID);
+    }
+
+    #[test]
+    fn a_v2_admin_becomes_a_v3_owner_and_a_user_a_viewer() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+        migrations().to_version(&mut conn, 2).unwrap();
+        conn.execute_batch(
+            "INSERT INTO accounts (username, password_hash, role, created_at) VALUES ('ops', 'h1', 'admin', 5);
+             INSERT INTO accounts (username, password_hash, role, created_at) VALUES ('bob', 'h2', 'user', 6);
+             INSERT INTO projects (id, name, created_at) VALUES ('p1', 'app', 7);",
+        )
+        .unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        let rows: Vec<(i64, String, String, String, i64)> = conn
+            .prepare("SELECT id, username, password_hash, role, created_at FROM accounts ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            rows,
+            [(1, "ops".into(), "h1".into(), "owner".into(), 5), (2, "bob".into(), "h2".into(), "viewer".into(), 6)]
+        );
+        let max: Option<i64> = conn.query_row("SELECT max_connections FROM projects", [], |r| r.get(0)).unwrap();
+        assert_eq!(max, None);
+        // The rebuilt tables reference the renamed accounts table.
+        conn.execute("INSERT INTO project_members VALUES ('p1', 2, 'admin', 8)", []).unwrap();
+        conn.execute("DELETE FROM accounts WHERE id = 2", []).unwrap();
+        let members: i64 = conn.query_row("SELECT count(*) FROM project_members", [], |r| r.get(0)).unwrap();
+        assert_eq!(members, 0);
+        let fk: i64 = conn.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0)).unwrap();
+        assert_eq!(fk, 0);
     }
 }

@@ -7,7 +7,25 @@ fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
 }
 
-fn make_project(store: &mut Store, n: u8) -> ProjectId {
+mod accounts;
+mod api_keys;
+mod audit;
+mod members;
+mod projects;
+mod sessions;
+mod usage_hourly;
+
+pub(super) fn open_temp() -> (tempfile::TempDir, Store) {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path(), OpenMode::CreateIfMissing).unwrap();
+    (tmp, store)
+}
+
+pub(super) fn make_account(store: &mut Store, name: &str, role: Role) -> Account {
+    store.create_account(&Username::parse(name).unwrap(), "$argon2id$h", role, Actor::CLI, UnixTime(1)).unwrap()
+}
+
+pub(super) fn make_project(store: &mut Store, n: u8) -> ProjectId {
     let id = ProjectId::from_random([n; 16]);
     store.create_project(&id, &ProjectName::parse("app").unwrap(), Actor::CLI, UnixTime(1)).unwrap();
     id
@@ -102,14 +120,15 @@ fn backup_copies_everything_and_never_overwrites() {
 }
 
 #[test]
-fn admin_creation_spends_the_setup_token_and_rejects_duplicates() {
+fn account_creation_spends_the_setup_token_and_rejects_duplicates() {
     let tmp = tempfile::tempdir().unwrap();
     let mut store = Store::open(tmp.path(), OpenMode::CreateIfMissing).unwrap();
     store.put_secret(secrets::SETUP_TOKEN_HASH, b"h", UnixTime(1)).unwrap();
     let name = Username::parse("ops").unwrap();
-    store.create_admin(&name, "$argon2id$x", Actor::CLI, UnixTime(2)).unwrap();
+    let owner = store.create_account(&name, "$argon2id$x", Role::Owner, Actor::CLI, UnixTime(2)).unwrap();
+    assert_eq!((owner.role, owner.created_at), (Role::Owner, UnixTime(2)));
     assert!(store.secret(secrets::SETUP_TOKEN_HASH).unwrap().is_none());
-    let e = store.create_admin(&name, "$argon2id$y", Actor::CLI, UnixTime(3)).err().unwrap();
+    let e = store.create_account(&name, "$argon2id$y", Role::Viewer, Actor::CLI, UnixTime(3)).err().unwrap();
     assert!(e.to_string().contains("already exists"), "{e}");
     assert_eq!(store.account_count().unwrap(), 1);
 }
@@ -144,9 +163,21 @@ fn keys_are_added_listed_loaded_and_deleted() {
     let project = make_project(&mut store, 1);
     let (_, material) = generate_key_pair([3; 32]).unwrap();
     let kid = Kid::from_random([1; 8]);
-    store.add_key(&project, &kid, &material, None, Actor::CLI, UnixTime(5)).unwrap();
+    store
+        .add_key(&project, &kid, &material, None, crate::store::KeyOrigin::Registered, Actor::CLI, UnixTime(5))
+        .unwrap();
     let missing = ProjectId::parse("nope").unwrap();
-    let e = store.add_key(&missing, &Kid::from_random([2; 8]), &material, None, Actor::CLI, UnixTime(5)).unwrap_err();
+    let e = store
+        .add_key(
+            &missing,
+            &Kid::from_random([2; 8]),
+            &material,
+            None,
+            crate::store::KeyOrigin::Registered,
+            Actor::CLI,
+            UnixTime(5),
+        )
+        .unwrap_err();
     assert!(matches!(e, StoreError::NoSuchProject(_)));
     assert_eq!(store.list_keys(&project).unwrap().len(), 1);
     let set = store.load_keyset().unwrap();

@@ -134,7 +134,17 @@ mod tests {
         store.create_project(&project, &ProjectName::parse("app").unwrap(), Actor::CLI, UnixTime(1)).unwrap();
         for i in 1..=n {
             let (_, material) = generate_key_pair([i; 32]).unwrap();
-            store.add_key(&project, &kid(i), &material, None, Actor::CLI, UnixTime(1)).unwrap();
+            store
+                .add_key(
+                    &project,
+                    &kid(i),
+                    &material,
+                    None,
+                    crate::store::KeyOrigin::Registered,
+                    Actor::CLI,
+                    UnixTime(1),
+                )
+                .unwrap();
         }
         store
     }
