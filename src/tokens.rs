@@ -279,7 +279,8 @@ mod tests {
         let (_tmp, store, mut cli, project) = stores();
         let (_, public) = generate_key_pair([9; 32]).unwrap();
         let kid = Kid::from_random([9; 8]);
-        cli.add_key(&project, &kid, &public, None, Actor::CLI, UnixTime(2)).unwrap();
+        cli.add_key(&project, &kid, &public, None, crate::store::KeyOrigin::Registered, Actor::CLI, UnixTime(2))
+            .unwrap();
         let service = TokenService::new(KeySet::default(), 30, 10);
         smol::block_on(service.reload(&store)).unwrap();
         assert_eq!(service.key_count(), 1);

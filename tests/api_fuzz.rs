@@ -47,8 +47,14 @@ fn json_value() -> impl Strategy<Value = Value> {
         any::<i64>().prop_map(Value::from),
         any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
         ".{0,40}".prop_map(Value::String),
-        prop_oneof![Just("admin"), Just("viewer"), Just("owner"), Just("https://a.example"), Just("-----BEGIN PUBLIC KEY-----")]
-            .prop_map(|s| Value::String(s.to_owned())),
+        prop_oneof![
+            Just("admin"),
+            Just("viewer"),
+            Just("owner"),
+            Just("https://a.example"),
+            Just("-----BEGIN PUBLIC KEY-----")
+        ]
+        .prop_map(|s| Value::String(s.to_owned())),
     ];
     leaf.prop_recursive(3, 24, 6, |inner| {
         let names = prop_oneof![

@@ -42,12 +42,8 @@ pub struct ProjectPatch {
     pub max_connections: Option<Option<i64>>,
 }
 
-/// What the signaling hub enforces per project.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ProjectPolicy {
-    pub allowed_origins: Vec<String>,
-    pub max_connections: Option<usize>,
-}
+/// What the signaling hub enforces per project (defined beside the hub, which reads it).
+pub use crate::proto::signal::ProjectPolicy;
 
 const PROJECT_SELECT: &str =
     "SELECT id, name, created_at, allowed_origins, max_token_ttl_secs, max_connections FROM projects";
@@ -208,11 +204,6 @@ impl Store {
         super::audit::insert(&tx, now, actor, "project.delete", Some(id.as_str()), Some(&name))?;
         tx.commit()?;
         Ok(kids.iter().filter_map(|k| Kid::parse(k).ok()).collect())
-    }
-
-    /// Each project's allowed web origins (an empty list allows every origin).
-    pub fn load_origins(&self) -> Result<HashMap<ProjectId, Vec<String>>, StoreError> {
-        Ok(self.load_project_policies()?.into_iter().map(|(id, p)| (id, p.allowed_origins)).collect())
     }
 
     /// What the signaling hub enforces, per project.

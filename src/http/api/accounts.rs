@@ -59,8 +59,8 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
 pub async fn create(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     let body: NewAccount = ctx.json_body()?;
     let username = check_new_credentials(&body.username, &body.password)?;
-    let role = Role::parse(&body.role)
-        .ok_or_else(|| ApiError::BadRequest("role must be owner, admin or viewer".into()))?;
+    let role =
+        Role::parse(&body.role).ok_or_else(|| ApiError::BadRequest("role must be owner, admin or viewer".into()))?;
     let hash = ctx
         .state
         .api

@@ -133,7 +133,11 @@ impl Principal {
             return Ok(());
         }
         let sent = headers.get(CSRF_HEADER).map(HeaderValue::as_bytes).unwrap_or_default();
-        ring::constant_time::verify_slices_are_equal(sent, csrf_token.as_bytes()).map_err(|_| ApiError::Csrf)
+        if crate::proto::stun::integrity::constant_time_eq(sent, csrf_token.as_bytes()) {
+            Ok(())
+        } else {
+            Err(ApiError::Csrf)
+        }
     }
 }
 

@@ -92,7 +92,14 @@ mod tests {
     #[test]
     fn strict_json() {
         assert!(json::<Login>(br#"{"username":"a","password":"b"}"#).is_ok());
-        for bad in [&br#"{"username":"a","password":"b","x":1}"#[..], b"{", b"", b"[]", b"\xff", br#"{"username":1,"password":"b"}"#] {
+        for bad in [
+            &br#"{"username":"a","password":"b","x":1}"#[..],
+            b"{",
+            b"",
+            b"[]",
+            b"\xff",
+            br#"{"username":1,"password":"b"}"#,
+        ] {
             assert!(matches!(json::<Login>(bad), Err(ApiError::BadRequest(_))), "{:?}", String::from_utf8_lossy(bad));
         }
         assert!(optional_json::<Login>(b"  ").unwrap().is_none());

@@ -35,7 +35,8 @@ pub async fn set(ctx: &Ctx<'_>, project: ProjectId) -> Result<Response<Body>, Ap
         _ => return Err(ApiError::BadRequest("a member's role is admin or viewer".into())),
     };
     let now = UnixTime::now();
-    let (member, created) = ctx.write(move |s, actor| s.set_member(&project, username.as_str(), role, actor, now)).await?;
+    let (member, created) =
+        ctx.write(move |s, actor| s.set_member(&project, username.as_str(), role, actor, now)).await?;
     reply(if created { StatusCode::CREATED } else { StatusCode::OK }, &member_json(&member))
 }
 

@@ -95,7 +95,11 @@ where
         }
     };
     let (parts, body) = req.into_parts();
-    let body = if parts.method == Method::GET || parts.method == Method::HEAD { Bytes::new() } else { body::read(body).await? };
+    let body = if parts.method == Method::GET || parts.method == Method::HEAD {
+        Bytes::new()
+    } else {
+        body::read(body).await?
+    };
     let ctx = Ctx {
         state,
         who,
@@ -187,9 +191,9 @@ pub fn store_error(e: StoreError) -> ApiError {
         StoreError::NoSuchProject(_) | StoreError::NoSuchKey(_) | StoreError::Account(A::NoSuchAccount(_)) => {
             ApiError::NotFound
         }
-        StoreError::Account(A::UsernameTaken(_)) | StoreError::Account(A::LastOwner) | StoreError::Account(A::SetupDone) => {
-            ApiError::Conflict(e.to_string())
-        }
+        StoreError::Account(A::UsernameTaken(_))
+        | StoreError::Account(A::LastOwner)
+        | StoreError::Account(A::SetupDone) => ApiError::Conflict(e.to_string()),
         StoreError::Account(A::SetupTokenInvalid) => ApiError::Forbidden,
         StoreError::Account(A::OwnerNotMember(_)) => ApiError::BadRequest(e.to_string()),
         other => {

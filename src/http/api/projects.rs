@@ -103,7 +103,9 @@ fn origin(o: &str) -> Result<(), ApiError> {
     let host_ok = !host.is_empty()
         && host.len() <= 255
         && (host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
-            || (host.starts_with('[') && host.ends_with(']') && host[1..host.len() - 1].parse::<std::net::Ipv6Addr>().is_ok()));
+            || (host.starts_with('[')
+                && host.ends_with(']')
+                && host[1..host.len() - 1].parse::<std::net::Ipv6Addr>().is_ok()));
     let port_ok = port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.parse::<u16>().is_ok_and(|n| n > 0));
     if host_ok && port_ok {
         Ok(())
@@ -177,7 +179,9 @@ mod tests {
 
     #[test]
     fn origins_are_scheme_host_and_port_only() {
-        for good in ["https://app.example.com", "http://10.0.0.5:8080", "https://[fd00::1]:8443", "HTTPS://App.Example.COM"] {
+        for good in
+            ["https://app.example.com", "http://10.0.0.5:8080", "https://[fd00::1]:8443", "HTTPS://App.Example.COM"]
+        {
             assert!(origin(good).is_ok(), "{good}");
         }
         for bad in [

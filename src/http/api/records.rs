@@ -25,7 +25,10 @@ pub fn query_params<'q>(query: &'q str, known: &[&str]) -> Result<HashMap<&'q st
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         if !known.contains(&name) {
             let shown: String = name.chars().take(40).collect();
-            return Err(ApiError::BadRequest(format!("unknown query parameter {shown:?}; known: {}", known.join(", "))));
+            return Err(ApiError::BadRequest(format!(
+                "unknown query parameter {shown:?}; known: {}",
+                known.join(", ")
+            )));
         }
         let value = percent_decode(value).ok_or_else(|| ApiError::BadRequest(format!("bad escape in {name}")))?;
         if out.insert(name, value).is_some() {

@@ -16,7 +16,7 @@ pub struct PathSpec {
 }
 
 macro_rules! paths {
-    ($($pattern:literal => [$($m:literal),+]),+ $(,)?) => {
+    ($($pattern:literal => [$($m:tt),+]),+ $(,)?) => {
         pub const PATHS: &[PathSpec] = &[$(PathSpec {
             pattern: $pattern,
             methods: &[$($m),+],
@@ -140,7 +140,12 @@ impl ApiRoute {
             ListAccounts | CreateAccount | DeleteAccount(_) => Need::Owner,
             CreateApiKey | DeleteApiKey(_) | CreateProject | RotateTurnSecret | InspectToken => Need::Admin,
             GetProject(p) | ListKeys(p) | ListMembers(p) | ListPeers(p) | Usage(p) => Need::ProjectRead(p),
-            UpdateProject(p) | DeleteProject(p) | CreateKey(p) | DeleteKey(p, _) | SetMember(p) | RemoveMember(p, _)
+            UpdateProject(p)
+            | DeleteProject(p)
+            | CreateKey(p)
+            | DeleteKey(p, _)
+            | SetMember(p)
+            | RemoveMember(p, _)
             | Kick(p, _, _) => Need::ProjectWrite(p),
         }
     }
@@ -149,7 +154,8 @@ impl ApiRoute {
 /// Routes `method` on `path` (the part after `/api/v1`).
 pub fn route(method: &Method, path: &str) -> Result<ApiRoute, ApiError> {
     let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
-    let (spec, params) = PATHS.iter().find_map(|spec| matches(spec.pattern, &segments).map(|p| (spec, p))).ok_or(ApiError::NotFound)?;
+    let (spec, params) =
+        PATHS.iter().find_map(|spec| matches(spec.pattern, &segments).map(|p| (spec, p))).ok_or(ApiError::NotFound)?;
     let method_name = if method == Method::HEAD { "GET" } else { method.as_str() };
     if !spec.methods.contains(&method_name) {
         return Err(ApiError::MethodNotAllowed { allow: spec.allow });
@@ -278,12 +284,20 @@ mod tests {
         for bad_path in [
             "/projects/a%20b",
             "/projects/prj/keys/kid_XYZ",
-            "/projects/" ,
+            "/projects/",
             "/accounts/bad%2fname",
             "/api-keys/ak_nothex",
             "/projects/prj/peers/room/b%00b",
         ] {
-            let m = if bad_path.contains("keys/") || bad_path.contains("accounts") || bad_path.contains("api-keys") || bad_path.contains("peers/") { Method::DELETE } else { Method::GET };
+            let m = if bad_path.contains("keys/")
+                || bad_path.contains("accounts")
+                || bad_path.contains("api-keys")
+                || bad_path.contains("peers/")
+            {
+                Method::DELETE
+            } else {
+                Method::GET
+            };
             assert!(matches!(route(&m, bad_path), Err(ApiError::BadRequest(_))), "{bad_path}");
         }
         assert_eq!(route(&Method::GET, "/nope"), Err(ApiError::NotFound));

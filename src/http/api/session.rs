@@ -63,7 +63,7 @@ pub async fn setup(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     let open = ctx
         .read(move |s| {
             let stored = s.secret(crate::store::secrets::SETUP_TOKEN_HASH)?;
-            let matches = stored.is_some_and(|(h, _)| ring::constant_time::verify_slices_are_equal(&h, &token_hash).is_ok());
+            let matches = stored.is_some_and(|(h, _)| crate::proto::stun::integrity::constant_time_eq(&h, &token_hash));
             Ok((s.account_count()? == 0, matches))
         })
         .await?;
@@ -75,7 +75,13 @@ pub async fn setup(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
         }
         (true, true) => {}
     }
-    let hash = ctx.state.api.hasher.hash(body.password).await.map_err(|_| ApiError::RateLimited { retry_after: BUSY_RETRY })?;
+    let hash = ctx
+        .state
+        .api
+        .hasher
+        .hash(body.password)
+        .await
+        .map_err(|_| ApiError::RateLimited { retry_after: BUSY_RETRY })?;
     let now = UnixTime::now();
     let account = ctx.write(move |s, actor| s.create_first_owner(&username, &hash, &token_hash, actor, now)).await?;
     start_session(ctx, account, StatusCode::CREATED).await
@@ -106,8 +112,10 @@ pub async fn login(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
             let tried = Username::parse(&body.username).map(|u| u.as_str().to_owned()).unwrap_or_else(|_| "?".into());
             let source = ctx.source_text();
             let now = UnixTime::now();
-            ctx.read(move |s| s.record(Actor { name: &tried, source: &source }, "session.login_failed", None, None, now))
-                .await?;
+            ctx.read(move |s| {
+                s.record(Actor { name: &tried, source: &source }, "session.login_failed", None, None, now)
+            })
+            .await?;
             Err(ApiError::InvalidCredentials)
         }
     }
@@ -128,7 +136,8 @@ async fn start_session(
         s.record(Actor { name: &name, source: &source }, "session.login", None, None, now)
     })
     .await?;
-    let mut r = reply(status, &json!({"username": account.username.as_str(), "role": account.role, "csrf_token": csrf}))?;
+    let mut r =
+        reply(status, &json!({"username": account.username.as_str(), "role": account.role, "csrf_token": csrf}))?;
     r.headers_mut().insert(SET_COOKIE, auth::session_set_cookie(&id));
     Ok(r)
 }

@@ -11,26 +11,15 @@ use crate::ids::ProjectId;
 use crate::net::signal::hub_task::SignalUsage;
 use crate::net::turn::TurnStats;
 use crate::shutdown::Signal;
+use crate::store::usage::{hour_of, HourUsage};
 use crate::store::worker::StoreHandle;
 use crate::unixtime::UnixTime;
 
 const SAVE_EVERY: Duration = Duration::from_secs(60);
 
-/// One project's figures for one collection, to add to its hour's row.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct HourRow {
-    /// The most live signaling sessions at once since the last collection: the hour's row keeps
-    /// the highest of its collections, where the other figures add up.
-    pub peak_connections: u64,
-    pub signals: u64,
-    pub turn_bytes: u64,
-    pub turn_allocations: u64,
-}
-
-/// The unix second the hour of `t` starts at, the usage table's `hour`.
-pub fn hour_of(t: UnixTime) -> i64 {
-    t.secs() - t.secs().rem_euclid(3600)
-}
+/// One project's figures for one collection, added to its hour's row (the peak is the
+/// highest of the hour's collections; the other figures add up).
+pub type HourRow = HourUsage;
 
 /// Saves the hourly usage every minute until `stop`. The last figures are saved by [`flush`]
 /// once signaling and the turn thread have stopped.
@@ -67,20 +56,16 @@ fn merge(signal: SignalUsage, turn: impl Iterator<Item = (ProjectId, u64, u64)>)
 }
 
 async fn persist_hourly(store: &StoreHandle, hour: i64, rows: Vec<(ProjectId, HourRow)>) {
-    // issue 11 merge: Store::add_hourly_usage(hour, rows)
-    let _ = store;
-    log::debug!("usage: hour {hour}: {} projects to add: {rows:?}", rows.len());
+    match store.call(move |s| s.add_hourly_usage(hour, &rows)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => log::warn!("usage: cannot save the hourly usage: {e}"),
+        Err(_) => log::warn!("usage: the store has stopped; the last minute of hourly usage is lost"),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hours_start_on_the_hour() {
-        assert_eq!(hour_of(UnixTime(1_800_003_599)), 1_800_000_000);
-        assert_eq!(hour_of(UnixTime(1_800_000_000)), 1_800_000_000);
-    }
 
     #[test]
     fn signaling_and_turn_figures_of_a_project_share_its_row() {

@@ -58,12 +58,7 @@ impl Directory for ServerDirectory {
 
 /// Every project's signaling policy, as stored.
 pub fn load_policies(store: &Store) -> Result<HashMap<ProjectId, ProjectPolicy>, StoreError> {
-    // issue 11 merge: switch to Store::load_project_policies
-    let origins = store.load_origins()?;
-    Ok(origins
-        .into_iter()
-        .map(|(id, allowed_origins)| (id, ProjectPolicy { allowed_origins, max_connections: None }))
-        .collect())
+    store.load_project_policies()
 }
 
 /// `example.org:8443` -> `example.org`; `[fd00::1]:8443` -> `fd00::1`.
