@@ -23,6 +23,22 @@ pub async fn read<B>(body: B) -> Result<Bytes, ApiError>
 where
     B: hyper::body::Body<Data = Bytes>,
 {
+    collect(body, true).await
+}
+
+/// Reads a body the answer does not need (a refused request's, a GET's), as [`read`] would, and
+/// throws it away: the connection then closes cleanly, or stays open for the next request.
+pub async fn discard<B>(body: B)
+where
+    B: hyper::body::Body<Data = Bytes>,
+{
+    let _ = collect(body, false).await;
+}
+
+async fn collect<B>(body: B, keep: bool) -> Result<Bytes, ApiError>
+where
+    B: hyper::body::Body<Data = Bytes>,
+{
     let collect = async {
         futures_lite::pin!(body);
         let mut kept = Vec::new();
@@ -36,7 +52,7 @@ where
             if seen > DRAIN_LIMIT {
                 break;
             }
-            if seen <= MAX_BODY {
+            if keep && seen <= MAX_BODY {
                 kept.extend_from_slice(&data);
             }
         }

@@ -82,24 +82,16 @@ where
     B: hyper::body::Body<Data = Bytes>,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
-    let path = req.uri().path().strip_prefix(PREFIX).unwrap_or_default();
-    let route = routes::route(req.method(), path)?;
-    let need = route.need();
-    let who = match need {
-        routes::Need::Nobody => None,
+    let (parts, body) = req.into_parts();
+    let admitted = admit(state, &parts).await;
+    let body = match &admitted {
+        Ok(_) if parts.method != Method::GET && parts.method != Method::HEAD => body::read(body).await?,
         _ => {
-            let who = authenticate(state, req.headers()).await?.ok_or(ApiError::Unauthenticated)?;
-            who.check_csrf(req.method(), req.headers())?;
-            who.authorize(need)?;
-            Some(who)
+            body::discard(body).await;
+            Bytes::new()
         }
     };
-    let (parts, body) = req.into_parts();
-    let body = if parts.method == Method::GET || parts.method == Method::HEAD {
-        Bytes::new()
-    } else {
-        body::read(body).await?
-    };
+    let (route, who) = admitted?;
     let ctx = Ctx {
         state,
         who,
@@ -109,6 +101,23 @@ where
         body,
     };
     dispatch(&ctx, route).await
+}
+
+/// Steps 1 and 2: the route, and the caller if the route needs one.
+async fn admit(
+    state: &HttpState,
+    parts: &hyper::http::request::Parts,
+) -> Result<(ApiRoute, Option<Principal>), ApiError> {
+    let path = parts.uri.path().strip_prefix(PREFIX).unwrap_or_default();
+    let route = routes::route(&parts.method, path)?;
+    let need = route.need();
+    if need == routes::Need::Nobody {
+        return Ok((route, None));
+    }
+    let who = authenticate(state, &parts.headers).await?.ok_or(ApiError::Unauthenticated)?;
+    who.check_csrf(&parts.method, &parts.headers)?;
+    who.authorize(need)?;
+    Ok((route, Some(who)))
 }
 
 async fn dispatch(ctx: &Ctx<'_>, route: ApiRoute) -> Result<Response<Body>, ApiError> {
