@@ -689,7 +689,7 @@ fn kick_closes_the_session_with_4003_and_takes_its_turn_allocation_and_credentia
     let edge = boot();
     let project = edge.project_with_key("kick");
     let (mut ws, user, credential) = welcome_session(&edge.server, &project, "room", "alice", 600);
-    let _alloc = allocate_udp(edge.server.turn, &user, &credential).expect("the welcome's credentials allocate");
+    let mut held = allocate_udp_authed(edge.server.turn, &user, &credential).expect("the welcome's credentials allocate");
 
     let listed = eventually(Duration::from_secs(2), || {
         let peers = edge.peers(&project.id);
@@ -704,6 +704,12 @@ fn kick_closes_the_session_with_4003_and_takes_its_turn_allocation_and_credentia
     edge.owner.delete(&format!("/projects/{}/peers/room/alice", project.id), None).expect(204);
     assert_eq!(ws.close_code(Duration::from_secs(2)), 4003);
     assert!(turn_refuses_within_2_s(&edge.server, &user, &credential), "kicked credentials still allocate");
+    // The allocation it held is gone: its own requests are refused.
+    let peer = std::net::SocketAddr::from(([10, 1, 2, 3], 5000));
+    assert!(
+        eventually(Duration::from_secs(2), || held.channel_bind(0x4000, peer) == Err(AllocateError::Code(401))),
+        "the kicked peer's allocation still answers"
+    );
     assert!(eventually(Duration::from_secs(2), || edge.peers(&project.id).is_empty()), "{:?}", edge.peers(&project.id));
 
     // Kicking a peer that is not there is still 204; malformed ids are 400.
