@@ -689,7 +689,8 @@ fn kick_closes_the_session_with_4003_and_takes_its_turn_allocation_and_credentia
     let edge = boot();
     let project = edge.project_with_key("kick");
     let (mut ws, user, credential) = welcome_session(&edge.server, &project, "room", "alice", 600);
-    let mut held = allocate_udp_authed(edge.server.turn, &user, &credential).expect("the welcome's credentials allocate");
+    let mut held =
+        allocate_udp_authed(edge.server.turn, &user, &credential).expect("the welcome's credentials allocate");
 
     let listed = eventually(Duration::from_secs(2), || {
         let peers = edge.peers(&project.id);

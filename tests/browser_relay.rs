@@ -51,7 +51,7 @@ impl RelayedCall {
     /// series appears once the turn thread first publishes the project's usage (every 2 s), so
     /// a missing sample reads as 0.
     fn metric(&self, name: &str) -> u64 {
-        let text = self.server.get("/metrics").body;
+        let text = self.server.metrics().body;
         assert!(text.contains("\nedgebeam_turn_allocations "), "no TURN metrics on /metrics:\n{text}");
         text.lines()
             .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))

@@ -59,7 +59,7 @@ fn a_source_over_its_unauthenticated_cap_loses_its_oldest_connection_and_no_one_
     assert!(!closed_by_server(&mut held[1], Duration::from_millis(200)), "only the oldest goes");
     // Another source is not held back by this one's connections.
     assert_eq!(healthz_from(src(3), &server).unwrap(), 200);
-    let metrics = server.get("/metrics").body;
+    let metrics = server.metrics().body;
     assert!(metrics.contains("\nedgebeam_unauthenticated_evicted_total 1\n"), "{metrics}");
 }
 
@@ -78,7 +78,7 @@ fn a_source_over_its_handshake_rate_is_closed_at_accept_and_others_are_not() {
     let refused = (0..3).filter(|_| healthz_from(flooder, &server).is_err()).count();
     assert!(started.elapsed() < Duration::from_secs(1), "the refusals are immediate, not timeouts");
     assert!(refused >= 2, "over the rate, handshakes are refused ({refused} of 3)");
-    let metrics = server.get("/metrics").body;
+    let metrics = server.metrics().body;
     assert!(metrics.contains(&format!("\nedgebeam_https_handshakes_rate_limited_total {refused}\n")), "{metrics}");
     assert_eq!(healthz_from(src(5), &server).unwrap(), 200, "another source has its own rate");
     // A second later the source has a handshake again.

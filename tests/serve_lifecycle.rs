@@ -105,7 +105,8 @@ fn metrics_report_process_and_store_figures() {
     let server = Server::start(tmp.path(), &[]);
     let out = common::edgebeam(&["project", "create", "--data-dir", tmp.path().to_str().unwrap(), "one"], "");
     assert!(out.status.success());
-    let r = server.get("/metrics");
+    assert_eq!(server.get("/metrics").status, 401, "metrics need credentials");
+    let r = server.metrics();
     assert_eq!(r.status, 200);
     assert!(r.header("content-type").unwrap().starts_with("text/plain"));
     let value = |name: &str| -> f64 {

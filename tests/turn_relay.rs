@@ -201,7 +201,7 @@ fn channel_binds_to_loopback_metadata_and_low_ports_get_403() {
 }
 
 fn metric(server: &Server, name: &str) -> u64 {
-    let metrics = common::https::request(server.admin, "GET", "/metrics").unwrap().body;
+    let metrics = server.metrics().body;
     metrics
         .lines()
         .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))

@@ -70,7 +70,7 @@ fn tcp_and_tls_connections_without_an_allocation_and_records_left_incomplete_end
     assert!(gone >= Duration::from_millis(29_500) && gone < Duration::from_secs(31), "{gone:?}");
     assert!(stream_binding(&mut allocated), "the connection with its allocation stays");
     std::thread::sleep(Duration::from_millis(1100));
-    let metrics = common::https::request(server.admin, "GET", "/metrics").unwrap().body;
+    let metrics = server.metrics().body;
     assert!(metrics.contains("\nedgebeam_turn_streams_timed_out_total 2\n"), "{metrics}");
 }
 
@@ -113,7 +113,7 @@ fn a_65th_connection_without_an_allocation_evicts_the_oldest_and_an_allocated_on
         assert!(stream_binding(c), "no eviction once an allocation made room");
     }
     std::thread::sleep(Duration::from_millis(1100));
-    let metrics = common::https::request(server.admin, "GET", "/metrics").unwrap().body;
+    let metrics = server.metrics().body;
     assert!(metrics.contains("\nedgebeam_turn_streams_evicted_total 1\n"), "{metrics}");
 }
 

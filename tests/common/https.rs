@@ -123,9 +123,26 @@ pub fn request_with(
     path: &str,
     headers: &[(&str, &str)],
 ) -> std::io::Result<HttpResponse> {
+    request_with_body(addr, method, path, headers, b"")
+}
+
+/// One request with extra headers and a body (sent with its Content-Length).
+pub fn request_with_body(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<HttpResponse> {
     let (mut tls, verifier) = connect_recording(addr)?;
-    let extra: String = headers.iter().map(|(n, v)| format!("{n}: {v}\r\n")).collect();
-    write!(tls, "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{extra}\r\n")?;
+    let mut extra: String = headers.iter().map(|(n, v)| format!("{n}: {v}\r\n")).collect();
+    if !body.is_empty() {
+        extra.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    let head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{extra}\r\n");
+    let mut request = head.into_bytes();
+    request.extend_from_slice(body);
+    tls.write_all(&request)?;
     let mut raw = Vec::new();
     match tls.read_to_end(&mut raw) {
         Ok(_) => {}

@@ -86,6 +86,8 @@ pub struct Server {
     /// The `--relay-ports` range, inclusive.
     pub relay_ports: (u16, u16),
     log_dir: PathBuf,
+    /// The session cookie of the account [`Server::metrics`] reads `/metrics` with.
+    scraper: std::sync::OnceLock<String>,
 }
 
 impl Server {
@@ -153,7 +155,17 @@ impl Server {
             .stderr(std::fs::File::create(log_dir.join("stderr")).unwrap())
             .spawn()
             .unwrap();
-        Server { child, data_dir: data_dir.to_owned(), admin, signal, turn, turns, relay_ports, log_dir }
+        Server {
+            child,
+            data_dir: data_dir.to_owned(),
+            admin,
+            signal,
+            turn,
+            turns,
+            relay_ports,
+            log_dir,
+            scraper: std::sync::OnceLock::new(),
+        }
     }
 
     pub fn wait_ready(&self, timeout: Duration) {
@@ -171,6 +183,25 @@ impl Server {
 
     pub fn get(&self, path: &str) -> https::HttpResponse {
         https::request(self.admin, "GET", path).unwrap()
+    }
+
+    /// `/metrics`, read as a signed-in account would (it needs credentials): the first call makes
+    /// the account `metrics-scraper` with the CLI and signs it in.
+    pub fn metrics(&self) -> https::HttpResponse {
+        let cookie = self.scraper.get_or_init(|| {
+            let data_dir = self.data_dir.to_str().unwrap();
+            let made = edgebeam(
+                &["admin", "create", "--username", "metrics-scraper", "--data-dir", data_dir],
+                "scraper passphrase\n",
+            );
+            assert!(made.status.success(), "admin create: {}", stderr(&made));
+            let body = br#"{"username":"metrics-scraper","password":"scraper passphrase"}"#;
+            let r = https::request_with_body(self.admin, "POST", "/api/v1/login", &[], body).unwrap();
+            assert_eq!(r.status, 200, "login: {}", r.body);
+            let set = r.header("set-cookie").expect("login sets the session cookie");
+            set.split(';').next().unwrap().to_owned()
+        });
+        https::request_with(self.admin, "GET", "/metrics", &[("Cookie", cookie)]).unwrap()
     }
 
     pub fn stdout(&self) -> String {
