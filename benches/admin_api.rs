@@ -73,15 +73,15 @@ fn ms(us: u64) -> f64 {
     us as f64 / 1000.0
 }
 
-/// "p50 X ms, p99 Y ms, max Z ms (n N)" of unsorted microseconds.
-fn summary(mut us: Vec<u64>) -> String {
+/// "p50 X ms, p99 Y ms, max Z ms" of microseconds.
+fn summary(us: &[u64]) -> String {
+    let mut us = us.to_vec();
     us.sort_unstable();
     format!(
-        "p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms (n {})",
+        "p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
         ms(bench::percentile(&us, 0.50)),
         ms(bench::percentile(&us, 0.99)),
         ms(us.last().copied().unwrap_or(0)),
-        us.len()
     )
 }
 
@@ -180,8 +180,13 @@ fn login_wave(admin: SocketAddr, accounts: &[String]) -> Vec<Result<Login, Strin
 }
 
 /// Waves of [`login_wave`], one starting every second (or as soon as the last one ends, if it
-/// took longer) until `window` has passed. Returns the logins and the number of waves.
-fn login_waves(admin: SocketAddr, accounts: &[String], window: Duration) -> (Vec<Result<Login, String>>, usize) {
+/// took longer) until `window` has passed. Returns the logins, the number of waves and the time
+/// from the first wave's start to the last one's end.
+fn login_waves(
+    admin: SocketAddr,
+    accounts: &[String],
+    window: Duration,
+) -> (Vec<Result<Login, String>>, usize, Duration) {
     let start = Instant::now();
     let mut all = Vec::new();
     let mut waves = 0;
@@ -194,16 +199,19 @@ fn login_waves(admin: SocketAddr, accounts: &[String], window: Duration) -> (Vec
         all.extend(login_wave(admin, accounts));
         waves += 1;
     }
-    (all, waves)
+    (all, waves, start.elapsed())
 }
 
 fn print_logins(label: &str, logins: &[Result<Login, String>]) {
     let ok: Vec<&Login> = logins.iter().filter_map(|l| l.as_ref().ok()).collect();
     let failed: Vec<&String> = logins.iter().filter_map(|l| l.as_ref().err()).collect();
+    let total: Vec<u64> = ok.iter().map(|l| l.connect_us + l.request_us).collect();
+    let request: Vec<u64> = ok.iter().map(|l| l.request_us).collect();
+    let connect: Vec<u64> = ok.iter().map(|l| l.connect_us).collect();
     println!("{label}");
-    println!("  connect + login           {}", summary(ok.iter().map(|l| l.connect_us + l.request_us).collect()));
-    println!("  login request alone       {}", summary(ok.iter().map(|l| l.request_us).collect()));
-    println!("  TCP + TLS connect alone   {}", summary(ok.iter().map(|l| l.connect_us).collect()));
+    println!("  connect + login           {} ({} of {} succeeded)", summary(&total), ok.len(), logins.len());
+    println!("  login request alone       {}", summary(&request));
+    println!("  TCP + TLS connect alone   {}", summary(&connect));
     if let Some(first) = failed.first() {
         println!("  FAILED                    {} of {}; the first: {first}", failed.len(), logins.len());
     }
@@ -236,8 +244,17 @@ fn cpu_seconds(pid: u32) -> f64 {
     server::process_stats(pid).map(|s| s.cpu_seconds).unwrap_or(0.0)
 }
 
+/// The machine's share of the figures: the 2 cores are shared with other engineers' builds.
+fn print_machine() {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load: Vec<&str> = load.split_whitespace().take(3).collect();
+    println!("machine: {cpus} CPUs, load average {}", load.join(" "));
+}
+
 fn main() {
     let o = opts();
+    print_machine();
     println!(
         "scenario: {} logins; {} connections (groups of {GROUP}), {} signals/s, {} s baseline then {} s with \
          {} parallel logins a second; {} GET /stats",
@@ -308,27 +325,33 @@ fn run(
         smol::Timer::after(Duration::from_millis(500)).await;
         let baseline = received.take_sorted();
         let base_cpu = cpu_seconds(pid) - cpu;
-        println!("relay, baseline             {} (sent {sent}); server CPU {base_cpu:.2} s", summary(baseline));
+        println!(
+            "relay, baseline             {} ({} of {sent} received); server CPU {base_cpu:.2} s",
+            summary(&baseline),
+            baseline.len()
+        );
 
         let (waves_accounts, cpu) = (accounts.clone(), cpu_seconds(pid));
         let waves = smol::unblock(move || login_waves(admin, &waves_accounts, window));
         let sent = signal::send_at_rate(Proto::Edgebeam, &conns, o.rate, o.secs, &mut rng, origin).await;
-        let burst_end = Instant::now();
-        let (logins, wave_count) = waves.await;
-        let overrun = burst_end.elapsed().as_secs_f64();
+        let (logins, wave_count, waves_took) = waves.await;
         smol::Timer::after(Duration::from_millis(500)).await;
         let burst = received.take_sorted();
         let burst_cpu = cpu_seconds(pid) - cpu;
         let p99 = bench::percentile(&burst, 0.99);
         let measured = !burst.is_empty();
-        println!("relay, during the logins    {} (sent {sent}); server CPU {burst_cpu:.2} s", summary(burst));
-        print_logins(
-            &format!(
-                "logins in the burst: {wave_count} waves of {} (the last ended {overrun:.2} s after the signals)",
-                o.logins
-            ),
-            &logins,
+        println!(
+            "relay, during the logins    {} ({} of {sent} received); server CPU {burst_cpu:.2} s",
+            summary(&burst),
+            burst.len()
         );
+        let label = format!(
+            "logins in the burst: {wave_count} waves of {} in {:.2} s (the signals' window: {} s)",
+            o.logins,
+            waves_took.as_secs_f64(),
+            o.secs
+        );
+        print_logins(&label, &logins);
         let met = measured && p99 <= TARGET_P99_US;
         println!("target p99 <= 5 ms: {} (p99 {:.3} ms)", if met { "met" } else { "not met" }, ms(p99));
 
@@ -337,8 +360,8 @@ fn run(
         drop(conns);
         let (kept, fresh, last) = stats?;
         println!("== GET /api/v1/stats with {held} connections live");
-        println!("one keep-alive connection   {}", summary(kept));
-        println!("fresh connection each       {}", summary(fresh));
+        println!("one keep-alive connection   {} (n {})", summary(&kept), kept.len());
+        println!("fresh connection each       {} (n {})", summary(&fresh), fresh.len());
         println!("the last answer             {last}");
         Ok(())
     }))
