@@ -22,33 +22,17 @@ mod bench;
 mod https;
 #[path = "common/server.rs"]
 mod server;
+#[path = "common/signal.rs"]
+mod signal;
 #[path = "common/source.rs"]
 mod source;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use async_tungstenite::tungstenite::Message;
-use futures_lite::future::or;
-use futures_lite::StreamExt;
-use futures_rustls::TlsConnector;
-use serde_json::{json, Value};
-
-const GROUP: usize = 10;
-
-/// The client's executor, run by the main thread, which also drives the reactor: readiness wakes
-/// tasks without a hop between threads, so the client adds as little latency as it can.
-static CLIENT: smol::Executor<'static> = smol::Executor::new();
-
-#[derive(Clone, Copy, PartialEq)]
-enum Proto {
-    Edgebeam,
-    PeerJs,
-}
+use signal::{Proto, Received, CLIENT, GROUP};
 
 struct Opts {
     conns: usize,
@@ -69,10 +53,6 @@ fn opts() -> Opts {
         secs: get("--secs", 10).min(120),
         peerjs: !std::env::args().any(|a| a == "--no-peerjs"),
     }
-}
-
-fn now_us(origin: Instant) -> u64 {
-    origin.elapsed().as_micros() as u64
 }
 
 struct Report {
@@ -114,100 +94,6 @@ impl Report {
     }
 }
 
-struct Conn {
-    tx: async_channel::Sender<String>,
-}
-
-/// Client sockets come from 16 loopback source addresses: with one source address the kernel
-/// searches its ephemeral port range for every connect (connect() gets only half the range), and
-/// past ~14,000 connections that search is most of the client's CPU, for either server.
-fn source_ip(i: usize) -> std::net::Ipv4Addr {
-    std::net::Ipv4Addr::new(127, 0, 1, 1 + (i % 16) as u8)
-}
-
-async fn open(
-    proto: Proto,
-    addr: SocketAddr,
-    i: usize,
-    token: &str,
-    latencies: Arc<Mutex<Vec<u64>>>,
-    received: Arc<AtomicU64>,
-    origin: Instant,
-) -> Result<Conn, String> {
-    let tcp = source::connect_from(source_ip(i), addr).await.map_err(|e| e.to_string())?;
-    let _ = tcp.set_nodelay(true);
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let tls = TlsConnector::from(https::client_config()).connect(name, tcp).await.map_err(|e| e.to_string())?;
-    let url = match proto {
-        Proto::Edgebeam => format!("wss://localhost:{}/v1/signal", addr.port()),
-        Proto::PeerJs => format!("wss://localhost:{}/peerjs?key=peerjs&id=p{i}&token=t{i}", addr.port()),
-    };
-    // tungstenite's default read buffer is 128 KiB, zero-filled before every read: with it the
-    // client spent a quarter of its CPU in memset, adding its own queueing to the latencies.
-    let config = async_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(4096);
-    let (mut ws, _) =
-        async_tungstenite::client_async_with_config(url, tls, Some(config)).await.map_err(|e| e.to_string())?;
-    if proto == Proto::Edgebeam {
-        ws.send(Message::text(json!({"type": "auth", "token": token}).to_string())).await.map_err(|e| e.to_string())?;
-    }
-    let ready = if proto == Proto::Edgebeam { "welcome" } else { "OPEN" };
-    loop {
-        match ws.next().await {
-            Some(Ok(Message::Text(t))) => {
-                let v: Value = serde_json::from_str(t.as_str()).unwrap_or(Value::Null);
-                if v["type"] == ready {
-                    break;
-                }
-                if v["type"] == "ERROR" || v["type"] == "error" {
-                    return Err(t.to_string());
-                }
-            }
-            Some(Ok(Message::Close(f))) => return Err(format!("closed: {f:?}")),
-            Some(Ok(_)) => {}
-            Some(Err(e)) => return Err(e.to_string()),
-            None => return Err("closed".into()),
-        }
-    }
-    let (tx, rx) = async_channel::unbounded::<String>();
-    CLIENT
-        .spawn(async move {
-            loop {
-                let step = or(async { Err(ws.next().await) }, async { Ok(rx.recv().await) }).await;
-                match step {
-                    Ok(Ok(text)) => {
-                        if ws.send(Message::text(text)).await.is_err() {
-                            break;
-                        }
-                    }
-                    Ok(Err(_)) => break,
-                    Err(Some(Ok(Message::Text(t)))) => {
-                        let v: Value = serde_json::from_str(t.as_str()).unwrap_or(Value::Null);
-                        let sent_at = match proto {
-                            Proto::Edgebeam if v["type"] == "signal" => v["data"]["t"].as_u64(),
-                            Proto::PeerJs if v["type"] == "OFFER" => v["payload"]["t"].as_u64(),
-                            _ => None,
-                        };
-                        if let Some(t0) = sent_at {
-                            latencies.lock().unwrap().push(now_us(origin).saturating_sub(t0));
-                            received.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                    Err(Some(Ok(_))) => {}
-                    Err(_) => break,
-                }
-            }
-        })
-        .detach();
-    Ok(Conn { tx })
-}
-
-fn signal_text(proto: Proto, to: usize, t: u64) -> String {
-    match proto {
-        Proto::Edgebeam => json!({"type": "signal", "to": {"gid": format!("g{}", to / GROUP), "pid": format!("p{to}")}, "data": {"t": t}}).to_string(),
-        Proto::PeerJs => json!({"type": "OFFER", "dst": format!("p{to}"), "payload": {"t": t}}).to_string(),
-    }
-}
-
 fn run_scenario(
     name: &'static str,
     proto: Proto,
@@ -218,67 +104,20 @@ fn run_scenario(
 ) -> Report {
     std::thread::sleep(Duration::from_millis(500));
     let rss_base_kib = bench::rss_kib(server_pid).unwrap_or(0);
-    let latencies = Arc::new(Mutex::new(Vec::with_capacity((o.rate * o.secs) as usize)));
-    let received = Arc::new(AtomicU64::new(0));
+    let received = Received::default();
     let origin = Instant::now();
     smol::block_on(CLIENT.run(async {
         let start = Instant::now();
-        let mut conns: Vec<Option<Conn>> = Vec::with_capacity(o.conns);
-        // Bounded concurrency for the connect storm: at most 200 handshakes in flight, a new one
-        // starting as soon as any finishes (no barrier between batches).
-        let window = Arc::new(smol::lock::Semaphore::new(200));
-        let tasks: Vec<_> = (0..o.conns)
-            .map(|i| {
-                let (lat, rec, tok, window) = (latencies.clone(), received.clone(), tokens[i].clone(), window.clone());
-                CLIENT.spawn(async move {
-                    let _permit = window.acquire_arc().await;
-                    open(proto, addr, i, &tok, lat, rec, origin).await
-                })
-            })
-            .collect();
-        for t in tasks {
-            match t.await {
-                Ok(c) => conns.push(Some(c)),
-                Err(e) => {
-                    eprintln!("{name}: connection failed: {e}");
-                    conns.push(None);
-                }
-            }
-        }
+        let conns = signal::open_all(name, proto, addr, &tokens[..o.conns], &received, origin).await;
         let setup = start.elapsed();
         let held = conns.iter().filter(|c| c.is_some()).count();
         smol::Timer::after(Duration::from_secs(3)).await;
         let rss_idle_kib = bench::rss_kib(server_pid).unwrap_or(0);
 
-        // Fixed-rate signals between random members of the same group.
-        let mut sent = 0u64;
         let mut rng = 0x9E37_79B9_7F4A_7C15u64;
-        let begin = Instant::now();
-        let total = o.rate * o.secs;
-        while sent < total {
-            let due = (begin.elapsed().as_secs_f64() * o.rate as f64) as u64;
-            while sent < due.min(total) {
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
-                let from = (rng as usize) % o.conns;
-                let base = from / GROUP * GROUP;
-                let size = GROUP.min(o.conns - base);
-                let to = base + (from - base + 1 + (rng >> 32) as usize % (size - 1).max(1)) % size;
-                if let (Some(Some(c)), true) = (conns.get(from), to != from) {
-                    let _ = c.tx.try_send(signal_text(proto, to, now_us(origin)));
-                    sent += 1;
-                } else {
-                    sent += 1;
-                }
-            }
-            smol::Timer::after(Duration::from_micros(500)).await;
-        }
+        let sent = signal::send_at_rate(proto, &conns, o.rate, o.secs, &mut rng, origin).await;
         smol::Timer::after(Duration::from_secs(1)).await;
-        let mut lat = latencies.lock().unwrap().clone();
-        lat.sort_unstable();
-        let pct =
-            |p: f64| lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or(0);
+        let lat = received.take_sorted();
         let report = Report {
             name,
             held,
@@ -286,9 +125,9 @@ fn run_scenario(
             rss_base_kib,
             rss_idle_kib,
             sent,
-            received: received.load(Ordering::Relaxed),
-            p50_us: pct(0.50),
-            p99_us: pct(0.99),
+            received: received.count(),
+            p50_us: bench::percentile(&lat, 0.50),
+            p99_us: bench::percentile(&lat, 0.99),
             max_us: lat.last().copied().unwrap_or(0),
         };
         drop(conns);
@@ -303,12 +142,8 @@ fn start_edgebeam(data: &Path, conns: usize) -> (Child, SocketAddr) {
     let bin = server::server_bin("SIGNAL_LOAD_SERVER_BIN");
     let prefix = std::env::var("SIGNAL_LOAD_SERVER_PREFIX").unwrap_or_default();
     let (mut cmd, signal) = server::serve_command(&bin, &prefix, data);
-    cmd.args(["--token-cache-entries", &(conns + 100).to_string()])
-        .args(["--signal-max-conns-per-project", &(conns + 100).to_string()])
-        .args(["--signal-max-unauthenticated-per-ip", "100000"])
-        // Every client here is one source standing for many: per-source limits are not measured.
-        .args(["--tls-handshakes-per-source-per-sec", "1000000"])
-        .args(std::env::var("SIGNAL_LOAD_SERVER_ARGS").unwrap_or_default().split_whitespace());
+    server::allow_load(&mut cmd, conns);
+    cmd.args(std::env::var("SIGNAL_LOAD_SERVER_ARGS").unwrap_or_default().split_whitespace());
     (server::spawn_serving(cmd, signal), signal)
 }
 
@@ -360,8 +195,7 @@ fn main() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let signer = server::Signer::create(&data, "load", &tmp.path().join("k.pem"));
-    let tokens: Vec<String> =
-        (0..o.conns).map(|i| signer.token(&format!("g{}", i / GROUP), &format!("p{i}"))).collect();
+    let tokens = signal::tokens(o.conns, |gid, pid| signer.token(gid, pid));
 
     let (child, addr) = start_edgebeam(&data, o.conns);
     let ours = run_scenario("edgebeam", Proto::Edgebeam, addr, child.id(), &tokens, &o);

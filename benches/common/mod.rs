@@ -20,3 +20,9 @@ pub fn arg_u64(name: &str, default: u64) -> u64 {
     let args: Vec<String> = std::env::args().collect();
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
 }
+
+/// The value at fraction `p` (0.5 for the median) of `sorted`, or 0 if it is empty.
+pub fn percentile(sorted: &[u64], p: f64) -> u64 {
+    let i = ((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1));
+    sorted.get(i).copied().unwrap_or(0)
+}

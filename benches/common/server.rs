@@ -115,10 +115,49 @@ pub fn serve_command_at(bin: &Path, prefix: &str, data: &Path) -> (Command, List
     (cmd, Listeners { signal, admin, turn, turns })
 }
 
+/// Flags for a load from one benchmark process: room for `conns` connections of one project,
+/// and no per-source limits (every client here is one source standing for many).
+pub fn allow_load(cmd: &mut Command, conns: usize) {
+    cmd.args(["--token-cache-entries", &(conns + 100).to_string()])
+        .args(["--signal-max-conns-per-project", &(conns + 100).to_string()])
+        .args(["--signal-max-unauthenticated-per-ip", "100000"])
+        .args(["--tls-handshakes-per-source-per-sec", "1000000"]);
+}
+
 /// Spawns a command from [`serve_command`] and waits until `signal` accepts connections (or
 /// the server exits, e.g. on a bad flag).
 pub fn spawn_serving(mut cmd: Command, signal: SocketAddr) -> Child {
     let mut child = cmd.stdout(Stdio::null()).spawn().unwrap();
+    wait_listening(&mut child, signal);
+    child
+}
+
+/// [`spawn_serving`] for a data dir with no admin account: returns the server and the one-time
+/// setup token of the link it prints on stdout (`No admin account yet. Create one at
+/// https://HOST:PORT/setup#TOKEN`).
+pub fn spawn_serving_for_setup(mut cmd: Command, signal: SocketAddr) -> (Child, String) {
+    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
+    let stdout = child.stdout.take().expect("stdout was piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // Reads to the end, so the server never blocks on a full pipe.
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok) {
+            if let Some((_, token)) = line.split_once("/setup#") {
+                let _ = tx.send(token.trim().to_owned());
+            }
+        }
+    });
+    wait_listening(&mut child, signal);
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(token) => (child, token),
+        Err(_) => {
+            stop(child);
+            panic!("the server printed no setup link (`No admin account yet. Create one at https://HOST:PORT/setup#TOKEN`) on stdout within 30 s");
+        }
+    }
+}
+
+fn wait_listening(child: &mut Child, signal: SocketAddr) {
     let start = Instant::now();
     while std::net::TcpStream::connect(signal).is_err() {
         if let Ok(Some(status)) = child.try_wait() {
@@ -127,7 +166,6 @@ pub fn spawn_serving(mut cmd: Command, signal: SocketAddr) -> Child {
         assert!(start.elapsed() < Duration::from_secs(30), "server at {signal} did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
-    child
 }
 
 /// SIGTERM, then up to 10 s for a clean exit, then SIGKILL.
