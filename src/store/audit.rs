@@ -17,16 +17,6 @@ impl Actor<'static> {
     pub const CLI: Actor<'static> = Actor { name: "cli", source: "local" };
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditEntry {
-    pub at: UnixTime,
-    pub actor: String,
-    pub source: String,
-    pub action: String,
-    pub target: Option<String>,
-    pub detail: Option<String>,
-}
-
 pub(super) fn insert(
     conn: &Connection,
     now: UnixTime,
@@ -44,21 +34,8 @@ pub(super) fn insert(
 
 impl Store {
     /// The newest `limit` entries, newest first.
-    pub fn recent_audit(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT at, actor, source, action, target, detail FROM audit_log ORDER BY id DESC LIMIT ?1")?;
-        let rows = stmt.query_map([limit], |r| {
-            Ok(AuditEntry {
-                at: UnixTime(r.get(0)?),
-                actor: r.get(1)?,
-                source: r.get(2)?,
-                action: r.get(3)?,
-                target: r.get(4)?,
-                detail: r.get(5)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+    pub fn recent_audit(&self, limit: u32) -> Result<Vec<AuditRow>, StoreError> {
+        self.audit_page(&AuditQuery { limit, before: None, actor: None, action: None })
     }
 }
 

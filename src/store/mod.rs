@@ -30,7 +30,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use accounts::{Account, AccountError};
 pub use api_keys::ApiKeyRow;
-pub use audit::{Actor, AuditEntry, AuditQuery, AuditRow};
+pub use audit::{Actor, AuditQuery, AuditRow};
 pub use keys::{KeyOrigin, StoredKey};
 pub use members::Member;
 pub use projects::{NewProject, Project, ProjectPatch, ProjectPolicy, DEFAULT_MAX_TOKEN_TTL_SECS};

@@ -61,13 +61,7 @@ pub async fn create(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     let username = check_new_credentials(&body.username, &body.password)?;
     let role =
         Role::parse(&body.role).ok_or_else(|| ApiError::BadRequest("role must be owner, admin or viewer".into()))?;
-    let hash = ctx
-        .state
-        .api
-        .hasher
-        .hash(body.password)
-        .await
-        .map_err(|_| ApiError::RateLimited { retry_after: std::time::Duration::from_secs(1) })?;
+    let hash = ctx.hash_password(body.password).await?;
     let now = UnixTime::now();
     let account = ctx.write(move |s, actor| s.create_account(&username, &hash, role, actor, now)).await?;
     reply(StatusCode::CREATED, &account_json(&account))

@@ -47,6 +47,9 @@ use auth::Principal;
 
 pub const PREFIX: &str = "/api/v1";
 
+/// When the password hasher's queue is full, come back in a second.
+pub const HASHER_BUSY_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// What the API keeps beside the store: the password hasher and the sign-in throttle.
 #[derive(Default)]
 pub struct ApiState {
@@ -246,6 +249,11 @@ impl Ctx<'_> {
     /// the TURN secret. Returns once the hub has been told.
     pub async fn engine_changed(&self) {
         self.state.live.store_changed().await;
+    }
+
+    /// An argon2id hash of a new password, made off the executors ([`hashing`]).
+    pub async fn hash_password(&self, password: String) -> Result<String, ApiError> {
+        self.state.api.hasher.hash(password).await.map_err(|_| ApiError::RateLimited { retry_after: HASHER_BUSY_RETRY })
     }
 
     pub fn json_body<T: serde::de::DeserializeOwned>(&self) -> Result<T, ApiError> {

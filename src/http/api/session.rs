@@ -1,6 +1,6 @@
 //! Who is asking: the first account (`/setup`), sign-in and sign-out, `/me`.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use hyper::header::SET_COOKIE;
 use hyper::{Response, StatusCode};
@@ -29,9 +29,6 @@ struct LoginBody {
     username: String,
     password: String,
 }
-
-/// When the hasher is full, come back in a second.
-const BUSY_RETRY: Duration = Duration::from_secs(1);
 
 fn throttled(ctx: &Ctx<'_>, username: Option<&str>) -> Result<(), ApiError> {
     let mut throttle = ctx.state.api.throttle.lock().unwrap_or_else(|p| p.into_inner());
@@ -75,13 +72,7 @@ pub async fn setup(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
         }
         (true, true) => {}
     }
-    let hash = ctx
-        .state
-        .api
-        .hasher
-        .hash(body.password)
-        .await
-        .map_err(|_| ApiError::RateLimited { retry_after: BUSY_RETRY })?;
+    let hash = ctx.hash_password(body.password).await?;
     let now = UnixTime::now();
     let account = ctx.write(move |s, actor| s.create_first_owner(&username, &hash, &token_hash, actor, now)).await?;
     start_session(ctx, account, StatusCode::CREATED).await
@@ -103,7 +94,7 @@ pub async fn login(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
         .hasher
         .verify(body.password, phc)
         .await
-        .map_err(|_| ApiError::RateLimited { retry_after: BUSY_RETRY })?;
+        .map_err(|_| ApiError::RateLimited { retry_after: super::HASHER_BUSY_RETRY })?;
     match account {
         Some(account) if ok => start_session(ctx, account, StatusCode::OK).await,
         _ => {
