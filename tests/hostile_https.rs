@@ -113,3 +113,38 @@ fn an_unauthenticated_websocket_is_evicted_by_a_newer_one_with_1013_and_a_sessio
     session.send(serde_json::json!({"type": "ping", "id": 7}));
     assert_eq!(session.json()["type"], "pong", "the session is untouched");
 }
+
+/// A request body that trickles in is cut off at the body deadline (15 s, like the head's): the
+/// client gets a 400 and the connection ends, however slowly it keeps sending.
+#[test]
+fn an_admin_api_body_sent_too_slowly_is_refused_at_the_body_deadline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("data"), &[]);
+    let mut tls = common::https::tls_over(connect_from(src(5), server.admin)).unwrap();
+    write!(tls, "POST /api/v1/login HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\n{{\"user").unwrap();
+    tls.flush().unwrap();
+    let started = Instant::now();
+    // One byte every 2 s: the connection is never idle for long, the body never completes.
+    let sender = std::thread::spawn(move || {
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 4096];
+        tls.sock.set_read_timeout(Some(Duration::from_millis(2000))).unwrap();
+        while started.elapsed() < Duration::from_secs(30) {
+            match tls.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    if tls.write_all(b"n").and_then(|()| tls.flush()).is_err() {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        (String::from_utf8_lossy(&answer).into_owned(), started.elapsed())
+    });
+    let (answer, took) = sender.join().unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer:?}");
+    assert!(answer.contains("did not arrive within 15s"), "{answer}");
+    assert!((Duration::from_secs(14)..Duration::from_secs(20)).contains(&took), "cut off after {took:?}");
+}
