@@ -5,7 +5,10 @@
 //! pattern) and prints the ratios.
 //!
 //!     cargo bench --bench signal_load                       # N=19000, 5000 signals/s for 10 s
-//!     cargo bench --bench signal_load -- --conns 5000 --rate 2000 --secs 5 [--no-peerjs]
+//!     cargo bench --bench signal_load -- --conns 5000 --rate 2000 --secs 5 [--no-peerjs] [--syscalls]
+//!
+//! Each run also prints the server's CPU time (user + system) per relayed signal over the relay
+//! window; `--syscalls` instead counts its system calls per signal under `strace -c -f`.
 //!
 //! Environment: SIGNAL_LOAD_CLIENT_THREADS (client executor threads, default 1),
 //! SIGNAL_LOAD_SERVER_ARGS (extra `edgebeam serve` flags), SIGNAL_LOAD_SERVER_BIN and
@@ -39,19 +42,23 @@ struct Opts {
     rate: u64,
     secs: u64,
     peerjs: bool,
+    /// Count the server's system calls over the relay window with `strace -c -f` (slows the
+    /// server down, so its CPU figure is not reported in this mode).
+    syscalls: bool,
 }
 
 fn opts() -> Opts {
     let get = bench::arg_u64;
     if !bench::is_bench_run() {
         // `cargo test --benches`: a small smoke run, edgebeam only.
-        return Opts { conns: 40, rate: 200, secs: 1, peerjs: false };
+        return Opts { conns: 40, rate: 200, secs: 1, peerjs: false, syscalls: false };
     }
     Opts {
         conns: get("--conns", 19_000) as usize,
         rate: get("--rate", 5000),
         secs: get("--secs", 10).min(120),
         peerjs: !std::env::args().any(|a| a == "--no-peerjs"),
+        syscalls: std::env::args().any(|a| a == "--syscalls"),
     }
 }
 
@@ -66,6 +73,9 @@ struct Report {
     p50_us: u64,
     p99_us: u64,
     max_us: u64,
+    /// Server CPU (user + system) over the relay window, per signal received.
+    cpu_us_per_signal: Option<f64>,
+    syscalls_per_signal: Option<f64>,
 }
 
 impl Report {
@@ -91,6 +101,46 @@ impl Report {
             self.sent,
             self.received
         );
+        match (self.cpu_us_per_signal, self.syscalls_per_signal) {
+            (Some(cpu), _) => println!("server CPU per signal      {cpu:.1} µs (user + system, over the relay window)"),
+            (None, Some(calls)) => {
+                println!("system calls per signal   {calls:.2} (strace -c -f over the relay window)")
+            }
+            (None, None) => {}
+        }
+    }
+}
+
+/// `strace -c -f` attached to `pid` until [`SyscallCount::finish`].
+struct SyscallCount {
+    child: Child,
+    out: PathBuf,
+}
+
+impl SyscallCount {
+    fn attach(pid: u32) -> Option<SyscallCount> {
+        let out = std::env::temp_dir().join(format!("signal_load-strace-{pid}.txt"));
+        let child = Command::new("strace")
+            .args(["-c", "-f", "-q", "-o"])
+            .arg(&out)
+            .args(["-p", &pid.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        std::thread::sleep(Duration::from_millis(500));
+        Some(SyscallCount { child, out })
+    }
+
+    /// The total number of calls strace counted.
+    fn finish(mut self) -> Option<u64> {
+        let _ = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+        let text = std::fs::read_to_string(&self.out).ok()?;
+        let _ = std::fs::remove_file(&self.out);
+        // "100.00    0.123456           1    123456      7890 total": calls is the 4th column.
+        let total = text.lines().find(|l| l.trim_end().ends_with("total"))?;
+        total.split_whitespace().nth(3)?.parse().ok()
     }
 }
 
@@ -115,8 +165,19 @@ fn run_scenario(
         let rss_idle_kib = bench::rss_kib(server_pid).unwrap_or(0);
 
         let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+        let strace = if o.syscalls { SyscallCount::attach(server_pid) } else { None };
+        let cpu_before = server::process_stats(server_pid).map(|p| p.cpu_seconds);
+        received.take_sorted();
+        let count_before = received.count();
         let sent = signal::send_at_rate(proto, &conns, o.rate, o.secs, &mut rng, origin).await;
         smol::Timer::after(Duration::from_secs(1)).await;
+        let cpu_after = server::process_stats(server_pid).map(|p| p.cpu_seconds);
+        let calls = strace.and_then(SyscallCount::finish);
+        let got = received.count().saturating_sub(count_before).max(1) as f64;
+        let cpu_us_per_signal = match (o.syscalls, cpu_before, cpu_after) {
+            (false, Some(b), Some(a)) => Some((a - b) * 1e6 / got),
+            _ => None,
+        };
         let lat = received.take_sorted();
         let report = Report {
             name,
@@ -129,6 +190,8 @@ fn run_scenario(
             p50_us: bench::percentile(&lat, 0.50),
             p99_us: bench::percentile(&lat, 0.99),
             max_us: lat.last().copied().unwrap_or(0),
+            cpu_us_per_signal,
+            syscalls_per_signal: calls.map(|c| c as f64 / got),
         };
         drop(conns);
         report
@@ -216,4 +279,7 @@ fn main() {
     println!("RSS per connection        {:.2}", ours.per_conn_kib() / theirs.per_conn_kib().max(1e-9));
     println!("relay p50                 {:.2}", ours.p50_us as f64 / theirs.p50_us.max(1) as f64);
     println!("relay p99                 {:.2}", ours.p99_us as f64 / theirs.p99_us.max(1) as f64);
+    if let (Some(a), Some(b)) = (ours.cpu_us_per_signal, theirs.cpu_us_per_signal) {
+        println!("CPU per signal            {:.2}", a / b.max(1e-9));
+    }
 }

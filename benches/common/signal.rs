@@ -189,11 +189,18 @@ pub async fn open_all(
     conns
 }
 
+/// About the size of an ICE candidate message with its SDP line, so that a signal costs what a
+/// real one does (~300 bytes on the wire).
+const CANDIDATE: &str = "candidate:842163049 1 udp 1677729535 203.0.113.54 51742 typ srflx raddr 192.168.1.23 rport 51742 generation 0 ufrag EsAw network-id 1 network-cost 10; a=mid:0; a=ice-ufrag:EsAw; a=ice-pwd:P2uYro0UCOQ4zxjKXaWCBui1; sdpMLineIndex 0 usernameFragment EsAw";
+
 fn signal_text(proto: Proto, to: usize, t: u64) -> String {
     let (gid, pid) = identity(to);
     match proto {
-        Proto::Edgebeam => json!({"type": "signal", "to": {"gid": gid, "pid": pid}, "data": {"t": t}}).to_string(),
-        Proto::PeerJs => json!({"type": "OFFER", "dst": pid, "payload": {"t": t}}).to_string(),
+        Proto::Edgebeam => {
+            json!({"type": "signal", "to": {"gid": gid, "pid": pid}, "data": {"t": t, "candidate": CANDIDATE}})
+                .to_string()
+        }
+        Proto::PeerJs => json!({"type": "OFFER", "dst": pid, "payload": {"t": t, "candidate": CANDIDATE}}).to_string(),
     }
 }
 

@@ -3,6 +3,7 @@
 //! with `bad_request`, echoing the message's `id` when it had a readable one.
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::ids::{GroupId, PeerId};
@@ -20,10 +21,26 @@ impl PeerAddr {
     }
 }
 
+/// A signal's `data`: the client's JSON text, checked to be JSON and relayed as it is.
+#[derive(Debug, Clone)]
+pub struct SignalData(Box<RawValue>);
+
+impl SignalData {
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+}
+
+impl PartialEq for SignalData {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClientMessage {
     Auth { token: String },
-    Signal { to: PeerAddr, data: Value, id: Option<u64> },
+    Signal { to: PeerAddr, data: SignalData, id: Option<u64> },
     Refresh { token: String },
     Ping { id: Option<u64> },
 }
@@ -55,49 +72,62 @@ struct RawAddr {
     pid: String,
 }
 
+/// Every field a client message may carry, each kept as the raw JSON text it was sent as: one
+/// pass over the text checks that it is JSON and finds them, and nothing else is built. A
+/// signal's `data` is relayed as that text, never parsed into a tree and written out again.
 #[derive(Deserialize)]
-struct RawAuth {
-    token: String,
+struct Envelope<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    to: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    token: Option<&'a RawValue>,
 }
 
-#[derive(Deserialize)]
-struct RawSignal {
-    to: RawAddr,
-    #[serde(default)]
-    data: Value,
-    #[serde(default)]
-    id: Option<u64>,
-}
-
-#[derive(Deserialize)]
-struct RawPing {
-    #[serde(default)]
-    id: Option<u64>,
-}
-
-fn typed<T: serde::de::DeserializeOwned>(v: Value, kind: &'static str) -> Result<T, ParseError> {
-    serde_json::from_value(v).map_err(|e| ParseError::Malformed { kind, detail: e.to_string() })
+/// `field` of a `kind` message read as `T`; absent (or `null`) is an error.
+fn field<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>, kind: &'static str, name: &str) -> Result<T, ParseError> {
+    let raw = raw.ok_or_else(|| ParseError::Malformed { kind, detail: format!("missing field `{name}`") })?;
+    serde_json::from_str(raw.get()).map_err(|e| ParseError::Malformed { kind, detail: format!("`{name}`: {e}") })
 }
 
 pub fn parse_client(text: &str) -> Result<ClientMessage, Rejected> {
-    let value: Value = serde_json::from_str(text).map_err(|_| Rejected { id: None, error: ParseError::NotJson })?;
-    let Value::Object(ref map) = value else {
+    if !text.trim_start().starts_with('{') {
         return Err(Rejected { id: None, error: ParseError::NotJson });
-    };
-    let id = map.get("id").and_then(Value::as_u64);
+    }
+    let env: Envelope<'_> =
+        serde_json::from_str(text).map_err(|_| Rejected { id: None, error: ParseError::NotJson })?;
+    // The id to echo, if it is one; an id of another type is an error of the message kinds
+    // that have one (ping, signal).
+    let id_raw = env.id.map(|raw| serde_json::from_str::<u64>(raw.get()));
+    let id = id_raw.as_ref().and_then(|r| r.as_ref().ok().copied());
     let reject = |error| Rejected { id, error };
-    let kind = map.get("type").and_then(Value::as_str).ok_or_else(|| reject(ParseError::MissingType))?.to_owned();
+    let kind: String = env
+        .kind
+        .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
+        .ok_or_else(|| reject(ParseError::MissingType))?;
+    let checked_id = |kind: &'static str| match &id_raw {
+        Some(Err(e)) => Err(reject(ParseError::Malformed { kind, detail: format!("`id`: {e}") })),
+        _ => Ok(id),
+    };
     match kind.as_str() {
-        "auth" => typed::<RawAuth>(value, "auth").map(|a| ClientMessage::Auth { token: a.token }).map_err(reject),
-        "refresh" => {
-            typed::<RawAuth>(value, "refresh").map(|a| ClientMessage::Refresh { token: a.token }).map_err(reject)
-        }
-        "ping" => typed::<RawPing>(value, "ping").map(|p| ClientMessage::Ping { id: p.id }).map_err(reject),
+        "auth" => field(env.token, "auth", "token").map(|token| ClientMessage::Auth { token }).map_err(reject),
+        "refresh" => field(env.token, "refresh", "token").map(|token| ClientMessage::Refresh { token }).map_err(reject),
+        "ping" => Ok(ClientMessage::Ping { id: checked_id("ping")? }),
         "signal" => {
-            let raw = typed::<RawSignal>(value, "signal").map_err(reject)?;
-            let gid = GroupId::parse(&raw.to.gid).map_err(|e| reject(ParseError::BadAddress(e.to_string())))?;
-            let pid = PeerId::parse(&raw.to.pid).map_err(|e| reject(ParseError::BadAddress(e.to_string())))?;
-            Ok(ClientMessage::Signal { to: PeerAddr { gid, pid }, data: raw.data, id: raw.id })
+            let id = checked_id("signal")?;
+            let to: RawAddr = field(env.to, "signal", "to").map_err(reject)?;
+            let gid = GroupId::parse(&to.gid).map_err(|e| reject(ParseError::BadAddress(e.to_string())))?;
+            let pid = PeerId::parse(&to.pid).map_err(|e| reject(ParseError::BadAddress(e.to_string())))?;
+            let data = SignalData(match env.data {
+                Some(raw) => raw.to_owned(),
+                None => RawValue::from_string("null".to_owned()).expect("null is JSON"),
+            });
+            Ok(ClientMessage::Signal { to: PeerAddr { gid, pid }, data, id })
         }
         _ => Err(reject(ParseError::UnknownType(kind.chars().take(32).collect()))),
     }
@@ -133,8 +163,19 @@ pub mod out {
             .to_string()
     }
 
-    pub fn signal(from: &PeerAddr, data: &Value) -> String {
-        serde_json::json!({"type": "signal", "from": from.to_json(), "data": data}).to_string()
+    /// Written by hand around the sender's raw `data`: ids are of `A-Z a-z 0-9 _ . @ -` only,
+    /// so they need no escaping.
+    pub fn signal(from: &PeerAddr, data: &SignalData) -> String {
+        let data = data.get();
+        let mut out = String::with_capacity(48 + from.gid.as_str().len() + from.pid.as_str().len() + data.len());
+        out.push_str(r#"{"type":"signal","from":{"gid":""#);
+        out.push_str(from.gid.as_str());
+        out.push_str(r#"","pid":""#);
+        out.push_str(from.pid.as_str());
+        out.push_str(r#""},"data":"#);
+        out.push_str(data);
+        out.push('}');
+        out
     }
 
     pub fn presence(joined: bool, peer: &PeerAddr) -> String {

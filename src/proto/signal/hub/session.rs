@@ -3,8 +3,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
 use super::{Bucket, CloseCode, Command, ConnId, Directory, Hub, Live, Now, Resolving, State};
 use crate::ids::Kid;
 use crate::proto::ice::turn_username;
@@ -241,7 +239,14 @@ impl Hub {
         }
     }
 
-    pub(super) fn route(&mut self, conn: ConnId, to: PeerAddr, data: &Value, id: Option<u64>, now: Now) {
+    pub(super) fn route(
+        &mut self,
+        conn: ConnId,
+        to: PeerAddr,
+        data: &crate::proto::signal::messages::SignalData,
+        id: Option<u64>,
+        now: Now,
+    ) {
         let Some(State::Live(me)) = self.conns.get(&conn).map(|c| &c.state) else { return };
         let target = self.sessions.get(&(me.identity.project.clone(), to)).copied();
         let allowed = target.and_then(|t| match &self.conns.get(&t)?.state {

@@ -12,7 +12,24 @@ fn parses_every_client_message() {
     let s = parse_client(r#"{"type":"signal","to":{"gid":"g","pid":"p"},"data":{"sdp":"x"},"id":3}"#).unwrap();
     let ClientMessage::Signal { to, data, id } = s else { panic!() };
     assert_eq!((to.gid.as_str(), to.pid.as_str(), id), ("g", "p", Some(3)));
-    assert_eq!(data["sdp"], "x");
+    assert_eq!(data.get(), r#"{"sdp":"x"}"#);
+    let s = parse_client(r#"{"type":"signal","to":{"gid":"g","pid":"p"}}"#).unwrap();
+    let ClientMessage::Signal { data, .. } = s else { panic!() };
+    assert_eq!(data.get(), "null", "no data relays null");
+}
+
+#[test]
+fn a_signal_relays_its_data_text_as_sent() {
+    let text = r#"{"type":"signal","to":{"gid":"g","pid":"p"},"data":{"b": [1, 2.50, "\u00e9"], "a": null}}"#;
+    let ClientMessage::Signal { data, .. } = parse_client(text).unwrap() else { panic!() };
+    let from = PeerAddr { gid: GroupId::parse("room.1").unwrap(), pid: PeerId::parse("a@b").unwrap() };
+    let out = out::signal(&from, &data);
+    assert_eq!(
+        out,
+        r#"{"type":"signal","from":{"gid":"room.1","pid":"a@b"},"data":{"b": [1, 2.50, "\u00e9"], "a": null}}"#
+    );
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["data"]["b"][2], "é");
 }
 
 #[test]
@@ -27,6 +44,11 @@ fn bad_messages_are_rejected_with_their_id() {
         (r#"{"type":"signal","to":{"gid":"a b","pid":"p"},"id":8}"#, Some(8)),
         (r#"{"type":"signal","to":{"gid":"g","pid":"p"},"id":"nine"}"#, None),
         (r#"{"type":7}"#, None),
+        (r#"{"type":"ping","id":-1}"#, None),
+        (r#"{"type":"signal","id":10}"#, Some(10)),
+        (r#"{"type":"signal","to":{"gid":"g","pid":"p"},"data":{"x":}"#, None),
+        ("", None),
+        ("   {", None),
     ];
     for (text, id) in cases {
         let r = parse_client(text).unwrap_err();
