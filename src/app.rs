@@ -182,6 +182,8 @@ pub async fn run(
         live: live.clone(),
         api: crate::http::ApiState { tls: crate::http::api::TlsStatus::of(&material), ..Default::default() },
     });
+    let warming = state.clone();
+    crate::rt::spawn(async move { warming.api.hasher.warm().await }).detach();
     let (trigger, stop) = shutdown::channel();
     let drain = Drain::new();
     let hub = HubTask {

@@ -70,6 +70,12 @@ impl Hasher {
         self.run(move || password::hash(&password, salt)).await
     }
 
+    /// Makes the dummy hash now (at start), so that the first unknown user's sign-in is not
+    /// the one that pays for it, and takes no longer than a known user's.
+    pub async fn warm(&self) {
+        let _ = self.dummy().await;
+    }
+
     async fn dummy(&self) -> Result<String, Busy> {
         if let Some(d) = self.dummy.get() {
             return Ok(d.clone());
