@@ -216,7 +216,7 @@ pub fn public_ip(public_ip: Option<IpAddr>, local: &[IpAddr]) -> Finding {
     match public_ip {
         None => Finding::warn(
             "public_ip",
-            "not set: ICE server URLs and relayed addresses fall back to the listener's address",
+            "not set: ICE server URLs and relayed addresses may carry an address clients cannot reach",
             format!("set public_ip (EDGEBEAM_PUBLIC_IP) to the address clients reach, e.g. {suggestion}"),
         ),
         Some(ip) if local.contains(&ip) => Finding::pass("public_ip", format!("{ip} is an address of this host")),

@@ -49,7 +49,11 @@ pub enum ConfigCommand {
 #[derive(FromArgs, Debug)]
 /// Print a TOML file with every setting, its default and what it means, commented out.
 #[argh(subcommand, name = "example")]
-pub struct ConfigExampleArgs {}
+pub struct ConfigExampleArgs {
+    /// print EDGEBEAM_* variables for the unit's environment file instead
+    #[argh(switch)]
+    pub env: bool,
+}
 
 #[derive(FromArgs, Debug)]
 /// Check what an operator gets wrong: ports, data dir owner and modes, certificate, public_ip,

@@ -110,9 +110,11 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Key(k) => keys::run(k.command),
         Command::Config(c) => match c.command {
-            args::ConfigCommand::Example(_) => {
+            args::ConfigCommand::Example(a) => {
+                use crate::config::example;
+                let text = if a.env { example::render_env() } else { example::render() };
                 let mut stdout = std::io::stdout().lock();
-                stdout.write_all(crate::config::example::render().as_bytes()).map_err(CliError::Stdout)
+                stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()).map_err(CliError::Stdout)
             }
         },
         Command::Doctor(a) => doctor::run(a),
