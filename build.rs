@@ -1,12 +1,15 @@
 //! Stamps the binary with what `edgebeam version` prints: the version (the release script's
-//! `EDGEBEAM_RELEASE_VERSION`, else Cargo.toml's), the git commit (`-dirty` when tracked files
+//! `EB_RELEASE_VERSION`, else Cargo.toml's), the git commit (`-dirty` when tracked files
 //! differ from it), the target triple and the build date (`SOURCE_DATE_EPOCH` when set, so a
 //! release build is reproducible). Without git, or outside a checkout, the commit is "unknown".
+//!
+//! No name here starts with `EDGEBEAM_`: cargo also sets these variables for test processes,
+//! whose children (`serve`) refuse any unknown `EDGEBEAM_*` variable as a likely typo.
 
 use std::process::Command;
 
 fn main() {
-    println!("cargo:rerun-if-env-changed=EDGEBEAM_RELEASE_VERSION");
+    println!("cargo:rerun-if-env-changed=EB_RELEASE_VERSION");
     println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
     println!("cargo:rerun-if-changed=build.rs");
     // Edits to sources change `-dirty`; commits and checkouts move HEAD or the index.
@@ -21,7 +24,7 @@ fn main() {
         println!("cargo:rerun-if-changed={path}");
     }
 
-    let version = std::env::var("EDGEBEAM_RELEASE_VERSION")
+    let version = std::env::var("EB_RELEASE_VERSION")
         .ok()
         .filter(|v| !v.is_empty())
         .unwrap_or_else(|| std::env::var("CARGO_PKG_VERSION").unwrap_or_else(|_| "unknown".into()));
@@ -41,11 +44,11 @@ fn main() {
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
         });
     let target = std::env::var("TARGET").unwrap_or_else(|_| "unknown".into());
-    println!("cargo:rustc-env=EDGEBEAM_VERSION={version}");
-    println!("cargo:rustc-env=EDGEBEAM_COMMIT={commit}");
-    println!("cargo:rustc-env=EDGEBEAM_TARGET={target}");
-    println!("cargo:rustc-env=EDGEBEAM_BUILD_DATE={}", iso_date(secs));
-    println!("cargo:rustc-env=EDGEBEAM_BUILD_EPOCH={secs}");
+    println!("cargo:rustc-env=EB_BUILD_VERSION={version}");
+    println!("cargo:rustc-env=EB_BUILD_COMMIT={commit}");
+    println!("cargo:rustc-env=EB_BUILD_TARGET={target}");
+    println!("cargo:rustc-env=EB_BUILD_DATE={}", iso_date(secs));
+    println!("cargo:rustc-env=EB_BUILD_EPOCH={secs}");
 }
 
 /// A git command's trimmed output, or None when git is missing or fails.

@@ -12,7 +12,7 @@
 #   MINISIGN_KEY=~/edgebeam.key cross/release.sh 0.2.0
 #
 # The binaries are built and smoke-tested by cross/build.sh (ARM under qemu) with the version
-# passed in (EDGEBEAM_RELEASE_VERSION) and the build date of the last commit (SOURCE_DATE_EPOCH),
+# passed in (EB_RELEASE_VERSION) and the build date of the last commit (SOURCE_DATE_EPOCH),
 # so archives are reproducible for a given commit. Needs what cross/setup.sh installs, plus
 # dpkg-deb (and minisign to sign).
 set -euo pipefail
@@ -26,7 +26,7 @@ if [ -n "${MINISIGN_KEY:-}" ] && [ ! -r "$MINISIGN_KEY" ]; then
   echo "MINISIGN_KEY=$MINISIGN_KEY is not a readable file" >&2; exit 2
 fi
 started=$(date +%s)
-export EDGEBEAM_RELEASE_VERSION="$VERSION"
+export EB_RELEASE_VERSION="$VERSION"
 SOURCE_DATE_EPOCH="$(git log -1 --format=%ct 2>/dev/null || date +%s)"
 export SOURCE_DATE_EPOCH
 
