@@ -70,7 +70,7 @@ if [ "$(id -u)" = 0 ] && { [ "${CI:-}" = true ] || [ "${EDGEBEAM_TEST_DEB_INSTAL
     fail "an edgebeam package is installed already; not touching it"
   fi
   dpkg -i "edgebeam_${VERSION}_amd64.deb"
-  [ "$(/usr/bin/edgebeam version | head -1)" = "edgebeam $VERSION" ] || fail "installed binary's version"
+  v=$(/usr/bin/edgebeam version); [ "${v%%$'\n'*}" = "edgebeam $VERSION" ] || fail "installed binary's version: $v"
   [ -f /lib/systemd/system/edgebeam.service ] || fail "unit not installed"
   [ -f /etc/edgebeam/edgebeam.env ] || fail "environment file not installed"
   verify=$(systemd-analyze verify /lib/systemd/system/edgebeam.service 2>&1) || true

@@ -48,7 +48,8 @@ cross/build.sh "${TARGETS[@]}"
 
 # Every binary says the version it is released as.
 for t in "${TARGETS[@]}"; do
-  got=$($(runner_for "$t") "dist/edgebeam-$t" version | head -1)
+  got=$($(runner_for "$t") "dist/edgebeam-$t" version)
+  got=${got%%$'\n'*}
   [ "$got" = "edgebeam $VERSION" ] || { echo "FAIL: dist/edgebeam-$t says '$got', not 'edgebeam $VERSION'"; exit 1; }
 done
 
