@@ -37,8 +37,6 @@ for i in 0 1 2; do
   for field in "Package: edgebeam" "Version: $VERSION" "Architecture: $arch"; do
     grep -qx " $field" <<<"$info" || fail "$deb: no '$field' in control"
   done
-  grep -q '^ *postinst' <<<"$info" && grep -q '^ *prerm' <<<"$info" && grep -q '^ *postrm' <<<"$info" \
-    || fail "$deb: maintainer scripts missing"
   contents=$(dpkg-deb -c "$deb")
   for path in ./usr/bin/edgebeam ./lib/systemd/system/edgebeam.service ./etc/edgebeam/edgebeam.env \
     ./usr/share/doc/edgebeam/copyright; do
@@ -50,6 +48,9 @@ for i in 0 1 2; do
   dpkg-deb -x "$deb" "$work/$arch"
   dpkg-deb -e "$deb" "$work/$arch/DEBIAN"
   grep -qx /etc/edgebeam/edgebeam.env "$work/$arch/DEBIAN/conffiles" || fail "$deb: edgebeam.env is no conffile"
+  for script in postinst prerm postrm; do
+    [ -x "$work/$arch/DEBIAN/$script" ] || fail "$deb: no executable $script"
+  done
   cmp -s "$work/$arch/usr/bin/edgebeam" "$work/$name/edgebeam" || fail "$deb and $name.tar.gz carry different binaries"
   grep -q '^ExecStart=/usr/bin/edgebeam serve$' "$work/$arch/lib/systemd/system/edgebeam.service" \
     || fail "$deb: the unit does not run /usr/bin/edgebeam"
