@@ -149,9 +149,12 @@ fn read_cert(path: &Path) -> Result<CertFacts, String> {
 fn db_facts(dir: &Path) -> DbFacts {
     match Store::inspect(dir) {
         Ok(None) => DbFacts::Missing,
-        Ok(Some((schema, accounts, setup_token_issued))) => {
-            DbFacts::Open { schema, supported: schema::latest_version(), accounts, setup_token_issued }
-        }
+        Ok(Some(found)) => DbFacts::Open {
+            schema: found.schema,
+            supported: schema::latest_version(),
+            accounts: found.accounts,
+            setup_token_issued: found.setup_token_issued,
+        },
         Err(e) => DbFacts::Refused(e.to_string()),
     }
 }

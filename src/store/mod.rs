@@ -89,6 +89,16 @@ pub struct StoreStats {
     pub db_bytes: i64,
 }
 
+/// What [`Store::inspect`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Inspection {
+    /// `user_version`: the schema the database is at.
+    pub schema: i64,
+    pub accounts: i64,
+    /// Whether a first-run setup token's hash is stored (the token itself never is).
+    pub setup_token_issued: bool,
+}
+
 pub struct Store {
     conn: Connection,
     path: PathBuf,
@@ -146,9 +156,9 @@ impl Store {
         Ok(Store { conn, path })
     }
 
-    /// A read-only look for `doctor`: (schema version, accounts, setup token issued), or None
-    /// when there is no database yet. Refuses what `open` refuses, and never writes.
-    pub fn inspect(data_dir: &Path) -> Result<Option<(i64, i64, bool)>, StoreError> {
+    /// A read-only look for `doctor`, or None when there is no database yet. Refuses what
+    /// `open` refuses, and never writes or migrates.
+    pub fn inspect(data_dir: &Path) -> Result<Option<Inspection>, StoreError> {
         let path = Store::db_path(data_dir);
         if !path.exists() {
             return Ok(None);
@@ -170,7 +180,7 @@ impl Store {
             && conn.query_row("SELECT count(*) FROM secrets WHERE name = ?1", [secrets::SETUP_TOKEN_HASH], |r| {
                 r.get::<_, i64>(0).map(|n| n > 0)
             })?;
-        Ok(Some((version, accounts, issued)))
+        Ok(Some(Inspection { schema: version, accounts, setup_token_issued: issued }))
     }
 
     pub fn path(&self) -> &Path {
