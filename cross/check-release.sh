@@ -3,8 +3,9 @@
 # contents (and that it carries the same binary as its tarball), the packaged unit's sandbox
 # (systemd-analyze security exposure at most 2.0), SHA256SUMS, and the signature when a public
 # key is given (MINISIGN_PUB). Then, only as root and only in CI or with
-# EDGEBEAM_TEST_DEB_INSTALL=1 (it changes the machine), installs the amd64 .deb, verifies the
-# installed unit, and removes and purges it again.
+# EB_TEST_DEB_INSTALL=1 (it changes the machine), installs the amd64 .deb, verifies the
+# installed unit, and removes and purges it again. (No variable of these scripts starts with
+# EDGEBEAM_: `serve` refuses unknown EDGEBEAM_* variables, and the smoke tests inherit them.)
 #   cross/check-release.sh 0.2.0
 set -euo pipefail
 cd "$(dirname "$0")/../dist"
@@ -65,7 +66,7 @@ out=$(systemd-analyze security --offline=true --threshold=20 "$unit") || {
   echo "$out" | tail -3; fail "the packaged unit's exposure is above 2.0"; }
 echo "$out" | grep 'Overall exposure'
 
-if [ "$(id -u)" = 0 ] && { [ "${CI:-}" = true ] || [ "${EDGEBEAM_TEST_DEB_INSTALL:-}" = 1 ]; }; then
+if [ "$(id -u)" = 0 ] && { [ "${CI:-}" = true ] || [ "${EB_TEST_DEB_INSTALL:-}" = 1 ]; }; then
   echo "== dpkg -i edgebeam_${VERSION}_amd64.deb (root, CI)"
   if dpkg-query -W -f='${Status}' edgebeam 2>/dev/null | grep -q installed; then
     fail "an edgebeam package is installed already; not touching it"
@@ -87,6 +88,6 @@ if [ "$(id -u)" = 0 ] && { [ "${CI:-}" = true ] || [ "${EDGEBEAM_TEST_DEB_INSTAL
   [ ! -e /etc/edgebeam/edgebeam.env ] || fail "dpkg -P left the conffile"
   echo "dpkg -r and -P: removed"
 else
-  echo "(dpkg -i test skipped: needs root and CI=true or EDGEBEAM_TEST_DEB_INSTALL=1)"
+  echo "(dpkg -i test skipped: needs root and CI=true or EB_TEST_DEB_INSTALL=1)"
 fi
 echo "== dist/ checked"
