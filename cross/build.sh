@@ -6,12 +6,14 @@
 #   cross/build.sh                       # all three targets
 #   cross/build.sh aarch64-unknown-linux-musl
 #
-# Needs: pip install ziglang cargo-zigbuild; rustup target add <targets>;
-# apt-get install qemu-user-static curl (cross/setup.sh does all of it).
+# Needs: pip install ziglang cargo-zigbuild; rustup target add <targets>; apt-get install
+# qemu-user-static curl gcc-arm-linux-gnueabihf libc6-dev-armhf-cross (cross/setup.sh does it).
+# All on the stable toolchain. CARGO_TARGET_DIR is honoured.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ALL=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf)
+ALL=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf)
+OUT="${CARGO_TARGET_DIR:-target}"
 TARGETS=("$@")
 [ ${#TARGETS[@]} -eq 0 ] && TARGETS=("${ALL[@]}")
 mkdir -p dist
@@ -56,22 +58,25 @@ smoke_test() {
 for target in "${TARGETS[@]}"; do
   echo "== building $target"
   case "$target" in
-    armv7-unknown-linux-musleabihf)
-      # rustup ships no std for this target here, and zig cannot link glibc statically, so a
-      # static armv7 binary needs std built from source (nightly + rust-src) with zig's musl
-      # start files instead of Rust's self-contained ones.
-      RUSTFLAGS="${RUSTFLAGS:-} -C link-self-contained=no" cargo +nightly zigbuild --release --locked \
-        --target "$target" -Zbuild-std=std,panic_abort --bin edgebeam ;;
     armv7-unknown-linux-gnueabihf)
-      # glibc 2.28, dynamically linked (zig cannot link glibc statically); needs an armhf
-      # sysroot to run under qemu, so no smoke test here.
-      cargo zigbuild --release --locked --target "$target.2.28" --bin edgebeam
-      cp "target/$target/release/edgebeam" "dist/edgebeam-$target"
-      continue ;;
+      # 32-bit ARMv7 hard float, fully static on the stable toolchain. rustup has no stable std
+      # for armv7-unknown-linux-musleabihf here (its download is missing), and zig cannot link
+      # glibc statically, so this links glibc statically (crt-static) with Debian's armhf cross
+      # gcc and libc.a. Static glibc's one catch is NSS: host-name lookups through modules other
+      # than files/dns (built into glibc 2.34+) would dlopen them; edgebeam binds and relays IP
+      # addresses and does not resolve names.
+      CARGO_TARGET_ARMV7_UNKNOWN_LINUX_GNUEABIHF_LINKER=arm-linux-gnueabihf-gcc \
+      CC_armv7_unknown_linux_gnueabihf=arm-linux-gnueabihf-gcc \
+      AR_armv7_unknown_linux_gnueabihf=arm-linux-gnueabihf-ar \
+      CARGO_TARGET_ARMV7_UNKNOWN_LINUX_GNUEABIHF_RUSTFLAGS="-C target-feature=+crt-static" \
+        cargo build --release --locked --target "$target" --bin edgebeam ;;
     *)
       cargo zigbuild --release --locked --target "$target" --bin edgebeam ;;
   esac
-  cp "target/$target/release/edgebeam" "dist/edgebeam-$target"
+  cp "$OUT/$target/release/edgebeam" "dist/edgebeam-$target"
+  if ! file -b "dist/edgebeam-$target" | grep -Eq 'statically linked|static-pie linked'; then
+    echo "FAIL: dist/edgebeam-$target is not statically linked: $(file -b "dist/edgebeam-$target")"; exit 1
+  fi
   smoke_test "dist/edgebeam-$target" "$(runner_for "$target")"
 done
 

@@ -17,6 +17,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod doctor;
 pub mod fsutil;
 pub mod http;
 pub mod ids;
@@ -34,5 +35,19 @@ pub mod tokens;
 pub mod turn;
 pub mod unixtime;
 
-/// The version printed by `edgebeam version` and reported by `/healthz`.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The version printed by `edgebeam version` and reported by `/healthz`: Cargo.toml's, or the
+/// one `cross/release.sh` passes in (build.rs).
+pub const VERSION: &str = env!("EB_BUILD_VERSION");
+/// The git commit built, with `-dirty` for uncommitted changes; "unknown" without git.
+pub const COMMIT: &str = env!("EB_BUILD_COMMIT");
+/// The target triple built for.
+pub const TARGET: &str = env!("EB_BUILD_TARGET");
+/// The build date (UTC, YYYY-MM-DD; `SOURCE_DATE_EPOCH` when set).
+pub const BUILD_DATE: &str = env!("EB_BUILD_DATE");
+/// The build time as Unix seconds, for `doctor`'s clock check.
+pub const BUILD_EPOCH: &str = env!("EB_BUILD_EPOCH");
+
+/// What `edgebeam version` and `edgebeam --version` print.
+pub fn version_report() -> String {
+    format!("edgebeam {VERSION}\ncommit: {COMMIT}\ntarget: {TARGET}\nbuilt: {BUILD_DATE}")
+}

@@ -7,10 +7,22 @@ mod common;
 use common::{edgebeam, stderr, stdout};
 
 #[test]
-fn version_prints_the_crate_version() {
+fn version_prints_version_commit_target_and_build_date() {
     let out = edgebeam(&["version"], "");
     assert!(out.status.success());
-    assert_eq!(stdout(&out).trim(), format!("edgebeam {}", env!("CARGO_PKG_VERSION")));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], format!("edgebeam {}", edgebeam::VERSION), "{text}");
+    let commit = lines[1].strip_prefix("commit: ").unwrap();
+    let hash = commit.strip_suffix("-dirty").unwrap_or(commit);
+    assert!(hash == "unknown" || (hash.len() == 12 && hash.bytes().all(|b| b.is_ascii_hexdigit())), "{text}");
+    assert!(lines[2].starts_with("target: ") && lines[2].contains("linux"), "{text}");
+    let date = lines[3].strip_prefix("built: ").unwrap();
+    assert!(date.len() == 10 && date.as_bytes()[4] == b'-' && date.as_bytes()[7] == b'-', "{text}");
+    // `--version` agrees, word for word.
+    let dashed = edgebeam(&["--version"], "");
+    assert!(dashed.status.success());
+    assert_eq!(stdout(&dashed), text);
 }
 
 #[test]

@@ -23,12 +23,54 @@ pub enum Command {
     Key(KeyArgs),
     Token(TokenArgs),
     Turn(TurnArgs),
+    Config(ConfigArgs),
+    Doctor(DoctorArgs),
 }
 
 #[derive(FromArgs, Debug)]
 /// Print the version.
 #[argh(subcommand, name = "version")]
 pub struct VersionArgs {}
+
+#[derive(FromArgs, Debug)]
+/// Configuration helpers.
+#[argh(subcommand, name = "config")]
+pub struct ConfigArgs {
+    #[argh(subcommand)]
+    pub command: ConfigCommand,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum ConfigCommand {
+    Example(ConfigExampleArgs),
+}
+
+#[derive(FromArgs, Debug)]
+/// Print a TOML file with every setting, its default and what it means, commented out.
+#[argh(subcommand, name = "example")]
+pub struct ConfigExampleArgs {
+    /// print EDGEBEAM_* variables for the unit's environment file instead
+    #[argh(switch)]
+    pub env: bool,
+}
+
+#[derive(FromArgs, Debug)]
+/// Check what an operator gets wrong: ports, data dir owner and modes, certificate, public_ip,
+/// clock, open-file limit, first-run state. One line per check with the fix; exits 1 on a
+/// fatal problem. Reads the configuration as `serve` does (--config, EDGEBEAM_*, flags).
+#[argh(subcommand, name = "doctor")]
+pub struct DoctorArgs {
+    /// TOML configuration file, as given to `serve`
+    #[argh(option)]
+    pub config: Option<String>,
+    /// data directory (default ./edgebeam-data, or $EDGEBEAM_DATA_DIR, or $STATE_DIRECTORY)
+    #[argh(option)]
+    pub data_dir: Option<String>,
+    /// skip the bind test of the listeners (use while `serve` runs: its ports are taken)
+    #[argh(switch)]
+    pub running: bool,
+}
 
 #[derive(FromArgs, Debug)]
 /// Manage projects.

@@ -1,6 +1,7 @@
 //! Running one command. Each returns a [`CliError`] whose one-line message `main` prints.
 
 pub mod args;
+mod doctor;
 mod keys;
 mod serve_args;
 mod token;
@@ -62,7 +63,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             crate::app::serve(config)?;
             Ok(())
         }
-        Command::Version(_) => out(format_args!("edgebeam {}", crate::VERSION)),
+        Command::Version(_) => out(format_args!("{}", crate::version_report())),
         Command::Project(p) => match p.command {
             ProjectCommand::Create(a) => {
                 let name = ProjectName::parse(&a.name)?;
@@ -108,6 +109,15 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Key(k) => keys::run(k.command),
+        Command::Config(c) => match c.command {
+            args::ConfigCommand::Example(a) => {
+                use crate::config::example;
+                let text = if a.env { example::render_env() } else { example::render() };
+                let mut stdout = std::io::stdout().lock();
+                stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()).map_err(CliError::Stdout)
+            }
+        },
+        Command::Doctor(a) => doctor::run(a),
         Command::Token(t) => token::run(t.command),
         Command::Turn(t) => match t.command {
             args::TurnCommand::RotateSecret(a) => {

@@ -2,6 +2,8 @@
 //! flags; [`Config::from_raw`] validates them once into typed fields. Every error names the key,
 //! the value and where the value came from.
 
+pub mod docs;
+pub mod example;
 pub mod knobs;
 pub mod raw;
 mod values;

@@ -53,7 +53,7 @@ pub enum StoreError {
     NotADatabase(PathBuf),
     #[error("{0} is an SQLite database of another program; refusing to touch it")]
     ForeignDatabase(PathBuf),
-    #[error("{path} has schema version {found}, newer than this edgebeam supports ({supported}); use a newer edgebeam or restore a backup")]
+    #[error("{path} was written by a newer edgebeam (schema version {found}; this one supports up to {supported}); it was left untouched: run the newer edgebeam again, or restore the edgebeam.db.pre-v{found}.bak backup it made (docs/operations.md, \"Upgrades and rollback\")")]
     TooNew { path: PathBuf, found: i64, supported: i64 },
     #[error("{path} failed its integrity check ({detail}); restore a backup")]
     Corrupt { path: PathBuf, detail: String },
@@ -89,6 +89,16 @@ pub struct StoreStats {
     pub db_bytes: i64,
 }
 
+/// What [`Store::inspect`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Inspection {
+    /// `user_version`: the schema the database is at.
+    pub schema: i64,
+    pub accounts: i64,
+    /// Whether a first-run setup token's hash is stored (the token itself never is).
+    pub setup_token_issued: bool,
+}
+
 pub struct Store {
     conn: Connection,
     path: PathBuf,
@@ -100,6 +110,17 @@ impl Store {
     }
 
     pub fn open(data_dir: &Path, mode: OpenMode) -> Result<Store, StoreError> {
+        Store::open_with(data_dir, mode, &schema::migrations(), schema::latest_version())
+    }
+
+    /// [`Store::open`] with a given list of migrations, so tests can run today's fixtures
+    /// through a later schema. `latest` is the version `migrations` ends at.
+    pub(crate) fn open_with(
+        data_dir: &Path,
+        mode: OpenMode,
+        migrations: &rusqlite_migration::Migrations<'_>,
+        latest: i64,
+    ) -> Result<Store, StoreError> {
         let path = Store::db_path(data_dir);
         let dir_err = |source| StoreError::DataDir { path: data_dir.to_owned(), source };
         if !path.exists() {
@@ -113,8 +134,8 @@ impl Store {
                 Err(e) => return Err(dir_err(e)),
             }
         } else {
-            check_header(&path)?;
-            check_existing(&path)?;
+            check_header(&path, latest)?;
+            check_existing(&path, latest)?;
             fsutil::ensure_private_dir(data_dir).map_err(dir_err)?;
         }
         for suffix in ["", "-wal", "-shm"] {
@@ -124,10 +145,42 @@ impl Store {
         }
         let mut conn = Connection::open(&path)?;
         configure(&conn)?;
-        schema::migrations()
+        let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if found > 0 && found < latest {
+            let backup = backup::before_migration(&conn, &path, found, latest)?;
+            log::info!("database schema {found} -> {latest}: backed up to {} first", backup.display());
+        }
+        migrations
             .to_latest(&mut conn)
             .map_err(|e| StoreError::Migration { path: path.clone(), detail: e.to_string() })?;
         Ok(Store { conn, path })
+    }
+
+    /// A read-only look for `doctor`, or None when there is no database yet. Refuses what
+    /// `open` refuses, and never writes or migrates.
+    pub fn inspect(data_dir: &Path) -> Result<Option<Inspection>, StoreError> {
+        let path = Store::db_path(data_dir);
+        if !path.exists() {
+            return Ok(None);
+        }
+        check_header(&path, schema::latest_version())?;
+        check_existing(&path, schema::latest_version())?;
+        let conn =
+            Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let has = |table: &str| -> rusqlite::Result<bool> {
+            conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", [table], |r| {
+                r.get::<_, i64>(0).map(|n| n > 0)
+            })
+        };
+        let accounts: i64 =
+            if has("accounts")? { conn.query_row("SELECT count(*) FROM accounts", [], |r| r.get(0))? } else { 0 };
+        let issued = has("secrets")?
+            && conn.query_row("SELECT count(*) FROM secrets WHERE name = ?1", [secrets::SETUP_TOKEN_HASH], |r| {
+                r.get::<_, i64>(0).map(|n| n > 0)
+            })?;
+        Ok(Some(Inspection { schema: version, accounts, setup_token_issued: issued }))
     }
 
     pub fn path(&self) -> &Path {
@@ -184,8 +237,10 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Refuses, without opening it through SQLite, a non-empty file that is not an SQLite database.
-fn check_header(path: &Path) -> Result<(), StoreError> {
+/// Refuses, without opening it through SQLite, a non-empty file that is not an SQLite database,
+/// or one whose header says a newer edgebeam wrote it: SQLite is not given the chance to replay
+/// its WAL or touch it in any other way.
+fn check_header(path: &Path, latest: i64) -> Result<(), StoreError> {
     let mut head = [0u8; 100];
     let mut file = File::open(path).map_err(|source| StoreError::DataDir { path: path.to_owned(), source })?;
     let mut filled = 0;
@@ -202,11 +257,18 @@ fn check_header(path: &Path) -> Result<(), StoreError> {
     if filled < head.len() || &head[..16] != SQLITE_MAGIC {
         return Err(StoreError::NotADatabase(path.to_owned()));
     }
+    // The header's user_version (offset 60) and application_id (68), big-endian.
+    let field = |at: usize| i32::from_be_bytes([head[at], head[at + 1], head[at + 2], head[at + 3]]);
+    let version = i64::from(field(60));
+    if field(68) == schema::APPLICATION_ID && version > latest {
+        return Err(StoreError::TooNew { path: path.to_owned(), found: version, supported: latest });
+    }
     Ok(())
 }
 
-/// Read-only checks through SQLite (which also sees pages still in the WAL).
-fn check_existing(path: &Path) -> Result<(), StoreError> {
+/// Read-only checks through SQLite (which also sees pages still in the WAL; a read-only
+/// connection never writes the database or its WAL back).
+fn check_existing(path: &Path, latest: i64) -> Result<(), StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let not_db = |e: rusqlite::Error| match e.sqlite_error_code() {
         Some(rusqlite::ErrorCode::NotADatabase) => StoreError::NotADatabase(path.to_owned()),
@@ -223,8 +285,8 @@ fn check_existing(path: &Path) -> Result<(), StoreError> {
         return Err(StoreError::ForeignDatabase(path.to_owned()));
     }
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(not_db)?;
-    if version > schema::latest_version() {
-        return Err(StoreError::TooNew { path: path.to_owned(), found: version, supported: schema::latest_version() });
+    if version > latest {
+        return Err(StoreError::TooNew { path: path.to_owned(), found: version, supported: latest });
     }
     let check: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0)).map_err(not_db)?;
     if check != "ok" {

@@ -169,8 +169,15 @@ CREATE INDEX audit_by_actor ON audit_log(actor, id);
 CREATE INDEX audit_by_action ON audit_log(action, id);
 "#;
 
+/// Every migration, oldest first. A new schema is one more entry here, a bump of
+/// [`latest_version`], and a fixture made with `tests/data/make-schema-fixture.sh`; before it
+/// runs, `Store::open` backs the database up (`edgebeam.db.pre-vN.bak`).
+pub fn steps() -> Vec<M<'static>> {
+    vec![M::up(V1), M::up(V2), M::up(V3)]
+}
+
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
+    Migrations::new(steps())
 }
 
 /// The schema version this build writes.
@@ -189,6 +196,7 @@ mod tests {
         migrations().to_latest(&mut conn).unwrap();
         let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
         assert_eq!(v, latest_version());
+        assert_eq!(steps().len() as i64, latest_version(), "latest_version counts the steps");
         let id: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0)).unwrap();
         assert_eq!(id, APPLICATION_ID);
     }

@@ -13,6 +13,7 @@ mod audit;
 mod members;
 mod projects;
 mod sessions;
+mod upgrades;
 mod usage_hourly;
 
 pub(super) fn open_temp() -> (tempfile::TempDir, Store) {
