@@ -67,7 +67,7 @@ where
         Route::WhoAmI => whoami::respond(&state.tokens, &state.store, req.headers()).await,
         Route::Preflight => whoami::preflight(),
         Route::SignalUpgrade => upgrade::accept(&state.signal, req, &conn),
-        Route::Asset(asset) => asset_response(asset),
+        Route::Asset(asset) => asset_response(asset, req.headers()),
         Route::NotFound => ApiError::NotFound.response(),
         Route::MethodNotAllowed { allow } => ApiError::MethodNotAllowed { allow }.response(),
     };
@@ -122,12 +122,22 @@ async fn metrics_response(state: &HttpState) -> Response<Body> {
     r
 }
 
-fn asset_response(asset: &'static assets::Asset) -> Response<Body> {
-    use hyper::header::{HeaderValue, ACCESS_CONTROL_ALLOW_ORIGIN, CACHE_CONTROL, CONTENT_TYPE};
-    let mut r = Response::new(Full::new(Bytes::from_static(asset.body.as_bytes())));
+/// The file, or a 304 with no body when the browser's copy (`If-None-Match`) is current.
+fn asset_response(asset: &'static assets::Asset, request: &hyper::HeaderMap) -> Response<Body> {
+    use hyper::header::{HeaderValue, ACCESS_CONTROL_ALLOW_ORIGIN, CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
+    let etag = asset.etag();
+    let fresh = assets::not_modified(request.get(IF_NONE_MATCH).and_then(|v| v.to_str().ok()), &etag);
+    let body = if fresh { Bytes::new() } else { Bytes::from_static(asset.body.as_bytes()) };
+    let mut r = Response::new(Full::new(body));
+    if fresh {
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+    }
     let h = r.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(ETAG, v);
+    }
     if asset.cors {
         h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
         h.insert("cross-origin-resource-policy", HeaderValue::from_static("cross-origin"));
