@@ -176,6 +176,15 @@ fn from_the_setup_link_to_kicking_a_peer_whose_key_the_browser_made() {
     ui.fill("input[name=password]", PASSWORD);
     ui.fill("input[name=password2]", PASSWORD);
     assert_eq!(ui.eval("document.querySelector('meter').value"), json!(3), "a strong password is called strong");
+    // What the first load moved over the wire (the files are served uncompressed: as they are).
+    let transfer: f64 = ui
+        .browser
+        .events
+        .iter()
+        .filter(|e| e["method"] == "Network.loadingFinished")
+        .filter_map(|e| e["params"]["encodedDataLength"].as_f64())
+        .sum();
+    eprintln!("first load of the UI: {transfer} bytes transferred");
     ui.record("setup");
     ui.submit("form");
     ui.wait_title("Dashboard");
@@ -228,7 +237,10 @@ fn from_the_setup_link_to_kicking_a_peer_whose_key_the_browser_made() {
     ui.wait("the confirmation", "document.getElementById('confirm').open");
     ui.click("#confirm-ok");
     assert_eq!(peer.close_code(Duration::from_secs(5)), 4003);
-    ui.wait("the kick's confirmation", "document.querySelector('main [role=status]')?.textContent.startsWith('Kicked alice')");
+    ui.wait(
+        "the kick's confirmation",
+        "document.querySelector('main [role=status]')?.textContent.startsWith('Kicked alice')",
+    );
 
     // 9. The kick is in the audit log, and the action filter keeps only kicks.
     ui.section("#/audit", "Audit log");
@@ -352,7 +364,7 @@ fn from_the_setup_link_to_kicking_a_peer_whose_key_the_browser_made() {
 }
 
 #[test]
-fn the_ui_is_on_the_admin_listener_with_etags_and_304s() {
+fn the_ui_is_on_the_admin_listener_gzipped_with_etags_and_304s() {
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(&tmp.path().join("data"), &[]);
     let page = server.get("/");
@@ -369,5 +381,14 @@ fn the_ui_is_on_the_admin_listener_with_etags_and_304s() {
     assert_eq!(js.status, 200);
     assert!(js.header("content-type").unwrap().starts_with("text/javascript"));
     assert_ne!(js.header("etag"), Some(etag.as_str()));
+    // Gzipped for a client that takes it: another representation, so another ETag.
+    let gz =
+        common::https::request_with(server.admin, "GET", "/ui/js/api.js", &[("Accept-Encoding", "gzip, br")]).unwrap();
+    assert_eq!((gz.status, gz.header("content-encoding")), (200, Some("gzip")));
+    assert_eq!(gz.header("vary"), Some("accept-encoding"));
+    let gz_etag = gz.header("etag").unwrap().to_owned();
+    assert_ne!(Some(gz_etag.as_str()), js.header("etag"));
+    let headers = [("Accept-Encoding", "gzip"), ("If-None-Match", gz_etag.as_str())];
+    assert_eq!(common::https::request_with(server.admin, "GET", "/ui/js/api.js", &headers).unwrap().status, 304);
     assert_eq!(common::https::request(server.signal, "GET", "/").unwrap().status, 404, "not on the signal listener");
 }

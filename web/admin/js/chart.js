@@ -15,7 +15,7 @@ function themeColor(name, fallback) {
  * A chart of `series` (labels) against time (unix seconds) or against categories.
  * `format(value)` formats the y values. Returns {el, update(xs, ys[]), setSeries(labels), destroy}.
  */
-export function lineChart(title, series, { format = (v) => String(v), height = 180, bars = false } = {}) {
+export function lineChart(title, series, { format = (v) => String(v), height = 180, bars = false, latest = "now" } = {}) {
   const summary = h("span", { class: "latest" });
   const plot = h("div", { class: "chart", "aria-hidden": "true" });
   const el = h("figure", { class: "chart-card" }, h("figcaption", {}, h("strong", {}, title), " ", summary), plot);
@@ -68,8 +68,8 @@ export function lineChart(title, series, { format = (v) => String(v), height = 1
       else u.setData(data);
       last = ys.map((s) => s[s.length - 1]);
       summary.textContent = last.length
-        ? "— now: " + labels.map((l, i) => (labels.length > 1 ? l + " " : "") + (last[i] == null ? "—" : format(last[i]))).join(", ")
-        : "";
+        ? `— ${latest}: ` + labels.map((l, i) => (labels.length > 1 ? l + " " : "") + (last[i] == null ? "—" : format(last[i]))).join(", ")
+        : `— none ${latest}`;
     },
     /** Changes the series (a project appeared); the next update rebuilds the chart. */
     setSeries(newLabels) {

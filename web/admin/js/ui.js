@@ -106,7 +106,8 @@ export function table(caption, columns, rows, empty = "Nothing yet.") {
       {},
       h("caption", {}, caption),
       h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c)))),
-      h("tbody", {}, rows.map((r) => h("tr", {}, r.map((c) => h("td", {}, c))))),
+      // data-label: the column name, shown before each cell when rows stack on a narrow screen.
+      h("tbody", {}, rows.map((r) => h("tr", {}, r.map((c, i) => h("td", { "data-label": columns[i] || undefined }, c))))),
     ),
   );
 }

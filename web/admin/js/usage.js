@@ -40,11 +40,12 @@ export default async function usage(root, ctx) {
   const err = h("p", { class: "error", role: "alert" });
   const totals = h("p", { role: "status" });
   const bars = SPANS[spanKey][2] !== 3600;
+  const latest = bars ? "today" : "this hour";
   const charts = [
-    lineChart("Peak connections", ["peak connections"], { bars }),
-    lineChart("Signaling messages", ["signals"], { bars }),
-    lineChart("TURN relayed", ["bytes"], { format: bytes, bars }),
-    lineChart("TURN allocations", ["allocations"], { bars }),
+    lineChart("Peak connections", ["peak connections"], { bars, latest }),
+    lineChart("Signaling messages", ["signals"], { bars, latest }),
+    lineChart("TURN relayed", ["bytes"], { format: bytes, bars, latest }),
+    lineChart("TURN allocations", ["allocations"], { bars, latest }),
   ];
   root.append(h("div", { class: "toolbar" }, field("Period", span)), err, totals, h("div", { class: "charts" }, charts.map((c) => c.el)));
 
