@@ -150,6 +150,18 @@ print(jwt.encode({"gid": sys.argv[3], "pid": sys.argv[4], "iat": now, "exp": now
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+/// The public half, as a JWK, of a P-256 key made by Python's `cryptography`.
+fn python_public_jwk() -> String {
+    let script = r#"
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
+print(ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP256R1()).public_key()))
+"#;
+    let out = Command::new("python3").args(["-c", script]).output().unwrap();
+    assert!(out.status.success(), "python: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 #[test]
 fn from_the_setup_link_to_kicking_a_peer_whose_key_the_browser_made() {
     let tmp = tempfile::tempdir().unwrap();
@@ -220,6 +232,15 @@ fn from_the_setup_link_to_kicking_a_peer_whose_key_the_browser_made() {
     let href = ui.eval("document.querySelector('a[download]').href");
     assert!(href.as_str().unwrap().starts_with("blob:"), "the download is made in the page: {href}");
     ui.record("keys");
+
+    // Registering: a private key pasted by mistake is refused in the page, before any request;
+    // a public JWK made by Python's `cryptography` is registered.
+    ui.fill("textarea[name=public_key]", &pem);
+    ui.submit("main form");
+    ui.wait("the refusal", "document.getElementById(document.querySelector('textarea[name=public_key]').id + '-err').textContent.includes('private key')");
+    ui.fill("textarea[name=public_key]", &python_public_jwk());
+    ui.submit("main form");
+    ui.wait("two keys", "document.querySelectorAll('main table tbody tr').length === 2");
 
     // 5-6. PyJWT mints a token with it; a peer connects over WSS.
     let jwt = pyjwt(&pem, &kid, "room-1", "alice");

@@ -5,7 +5,7 @@
 
 import * as api from "./api.js";
 import { h, field, busy, confirmDialog, table, when, downloadLink, copyButton } from "./ui.js";
-import { projectPicker } from "./projectpick.js";
+import { projectPicker, canChange } from "./projectpick.js";
 
 function pem(label, der) {
   const b64 = btoa(String.fromCharCode(...new Uint8Array(der)));
@@ -97,7 +97,7 @@ export default async function keys(root, ctx) {
   root.append(pick.el);
   if (!pick.project) return;
   const id = api.seg(pick.project.id);
-  const canWrite = ctx.me.role !== "viewer";
+  const canWrite = canChange(ctx.me, pick.project.id);
   const listBox = h("div", {});
   const fresh = h("div", { "aria-live": "polite" });
 

@@ -2,7 +2,7 @@
 
 import * as api from "./api.js";
 import { h, field, option, busy, confirmDialog, table, when } from "./ui.js";
-import { projectPicker } from "./projectpick.js";
+import { projectPicker, canChange } from "./projectpick.js";
 
 export default async function members(root, ctx) {
   root.append(h("h1", {}, "Members"), h("p", { class: "muted" },
@@ -11,7 +11,7 @@ export default async function members(root, ctx) {
   root.append(pick.el);
   if (!pick.project) return;
   const id = api.seg(pick.project.id);
-  const canWrite = ctx.me.role !== "viewer";
+  const canWrite = canChange(ctx.me, pick.project.id);
   const listBox = h("div", {});
 
   async function refresh() {

@@ -3,7 +3,7 @@
 
 import * as api from "./api.js";
 import { h, busy, confirmDialog, table, when } from "./ui.js";
-import { projectPicker } from "./projectpick.js";
+import { projectPicker, canChange } from "./projectpick.js";
 
 export default async function peers(root, ctx) {
   root.append(h("h1", {}, "Live peers"), h("p", { class: "muted" },
@@ -12,7 +12,7 @@ export default async function peers(root, ctx) {
   root.append(pick.el);
   if (!pick.project) return;
   const id = api.seg(pick.project.id);
-  const canWrite = ctx.me.role !== "viewer";
+  const canWrite = canChange(ctx.me, pick.project.id);
   const listBox = h("div", { id: "peer-list" });
   const status = h("p", { class: "error", role: "alert" });
   const kicked = h("p", { class: "hint", role: "status" });

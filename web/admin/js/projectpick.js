@@ -19,3 +19,13 @@ export async function projectPicker(page, ctx) {
   select.addEventListener("change", () => ctx.go(page, { project: select.value }));
   return { el: h("div", { class: "toolbar" }, field("Project", select)), project };
 }
+
+/**
+ * What the signed-in account may do on a project: its member role there if it has memberships,
+ * else its account role (docs/api.md, "Roles and members"). True for admin and owner.
+ */
+export function canChange(me, projectId) {
+  const member = (me.projects || []).find((m) => m.id === projectId);
+  const role = member && me.role !== "owner" ? member.role : me.role;
+  return role === "admin" || role === "owner";
+}

@@ -3,6 +3,7 @@
 
 import * as api from "./api.js";
 import { h, field, busy, confirmDialog, table, when } from "./ui.js";
+import { canChange } from "./projectpick.js";
 
 /** "https://a.example, https://b.example" (or one per line) → ["https://a.example", …]. */
 function parseOrigins(text) {
@@ -105,5 +106,5 @@ function editForm(p, ctx) {
   });
   const danger = h("section", { class: "card danger-zone", "aria-labelledby": "danger" },
     h("h2", { id: "danger" }, "Delete"), delBtn, delErr);
-  return h("div", {}, form, ctx.me.role === "viewer" ? null : danger);
+  return h("div", {}, form, canChange(ctx.me, p.id) ? danger : null);
 }
