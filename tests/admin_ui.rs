@@ -104,14 +104,20 @@ impl Ui {
         assert_eq!(found, json!([]), "axe on the {name} page");
     }
 
-    /// Full-page screenshots at 1,280 and 375 px wide, then back to 1,280.
-    fn screenshots(&mut self, name: &str) {
-        for width in [375, 1280] {
+    /// At 360, 375 and 1,280 px wide: nothing wider than the screen, no serious or critical
+    /// accessibility violation, and full-page screenshots at 375 and 1,280 px. Ends at 1,280.
+    fn record(&mut self, name: &str) {
+        for width in [360, 375, 1280] {
             self.viewport(width);
             std::thread::sleep(Duration::from_millis(400));
+            let wide = self.eval("document.documentElement.scrollWidth");
+            assert!(wide.as_u64().unwrap() <= u64::from(width), "the {name} page is {wide} px wide at {width} px");
+            self.axe(&format!("{name} ({width} px)"));
+            if width == 360 {
+                continue;
+            }
             let m = self.browser.call("Page.getLayoutMetrics", json!({}), Some(&self.page.session));
-            let size = &m["cssContentSize"];
-            let height = size["height"].as_f64().unwrap().ceil().max(800.0);
+            let height = m["cssContentSize"]["height"].as_f64().unwrap().ceil().max(800.0);
             let shot = self.browser.call(
                 "Page.captureScreenshot",
                 json!({"format": "png", "captureBeyondViewport": true,
@@ -131,11 +137,6 @@ impl Ui {
         );
     }
 
-    /// Screenshots and an accessibility check of the page on screen.
-    fn record(&mut self, name: &str) {
-        self.screenshots(name);
-        self.axe(name);
-    }
 }
 
 fn pyjwt(pem: &str, kid: &str, gid: &str, pid: &str) -> String {

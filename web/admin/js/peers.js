@@ -36,6 +36,7 @@ export default async function peers(root, ctx) {
         } finally {
           pausing = false;
         }
+        refresh().catch((e) => (status.textContent = "Could not read the peers: " + e.message));
       });
       return [p.gid, p.pid, when(p.connected_at), when(p.expires_at), String(p.allocations), h("span", {}, kick, err)];
     }), "No peer is connected to this project now."));

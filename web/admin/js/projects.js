@@ -81,13 +81,14 @@ export default async function projects(root, ctx) {
 }
 
 function editForm(p, ctx) {
+  const canWrite = canChange(ctx.me, p.id);
   const { fields, body } = projectFields(p);
   const save = h("button", { type: "submit" }, "Save");
   const err = h("p", { class: "error", role: "alert" });
   const saved = h("p", { class: "hint", role: "status" });
   const form = h("form", { class: "card", "aria-labelledby": "edit-project" },
     h("h2", { id: "edit-project" }, `Edit ${p.name}`), h("p", {}, h("code", {}, p.id)),
-    Object.values(fields), h("div", { class: "row" }, save, h("a", { href: "#/projects" }, "Back to the list")), err, saved);
+    Object.values(fields), h("div", { class: "row" }, canWrite ? save : null, h("a", { href: "#/projects" }, "Back to the list")), err, saved);
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     saved.textContent = "";
@@ -106,5 +107,5 @@ function editForm(p, ctx) {
   });
   const danger = h("section", { class: "card danger-zone", "aria-labelledby": "danger" },
     h("h2", { id: "danger" }, "Delete"), delBtn, delErr);
-  return h("div", {}, form, canChange(ctx.me, p.id) ? danger : null);
+  return h("div", {}, form, canWrite ? danger : null);
 }
