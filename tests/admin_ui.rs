@@ -136,7 +136,6 @@ impl Ui {
             Some(&self.page.session),
         );
     }
-
 }
 
 fn pyjwt(pem: &str, kid: &str, gid: &str, pid: &str) -> String {
@@ -290,6 +289,9 @@ fn from_the_setup_link_to_kicking_a_peer_whose_key_the_browser_made() {
     ui.submit("main form");
     ui.wait("the new key", "document.querySelector('main input[readonly]')?.value.startsWith('ebk_')");
     ui.record("api-keys");
+    ui.click("main table button.danger");
+    ui.click("#confirm-ok");
+    ui.wait("the key revoked", "!document.querySelector('main table')");
     ui.section("#/accounts", "Accounts");
     ui.fill("input[name=username]", "viewer1");
     ui.fill("input[name=password]", PASSWORD);
@@ -304,6 +306,33 @@ fn from_the_setup_link_to_kicking_a_peer_whose_key_the_browser_made() {
     ui.section("#/projects", "Projects");
     ui.wait("the project list", "document.querySelector('main table')?.innerText.includes('Shop')");
     ui.record("projects");
+    // Edit (a bad origin is an API error shown by its field, then a good change is saved), delete.
+    ui.fill("form input[name=name]", "Temp");
+    ui.submit("main form");
+    ui.wait_title("Keys");
+    ui.section("#/projects", "Projects");
+    ui.click("main table tbody tr:last-child a");
+    ui.wait("the edit form", "document.querySelector('main h2')?.textContent === 'Edit Temp'");
+    ui.fill("textarea[name=allowed_origins]", "https://app.example.org/path");
+    ui.submit("main form");
+    ui.wait(
+        "the origin's error",
+        "document.getElementById(document.querySelector('textarea[name=allowed_origins]').id + '-err').textContent",
+    );
+    ui.fill("textarea[name=allowed_origins]", "https://app.example.org");
+    ui.fill("input[name=max_token_ttl]", "3600");
+    ui.fill("input[name=max_connections]", "50");
+    ui.submit("main form");
+    ui.wait("saved", "document.querySelector('main [role=status]')?.textContent === 'Saved.'");
+    ui.record("project-edit");
+    ui.click("main button.danger");
+    ui.wait("the confirmation", "document.getElementById('confirm').open");
+    ui.click("#confirm-ok");
+    ui.wait_title("Projects");
+    ui.wait(
+        "Temp gone",
+        "document.querySelector('main table') && !document.querySelector('main table').innerText.includes('Temp')",
+    );
     ui.section("#/usage", "Usage");
     ui.wait("the usage charts", "document.querySelectorAll('main .uplot').length === 4");
     ui.record("usage");
@@ -363,13 +392,15 @@ fn from_the_setup_link_to_kicking_a_peer_whose_key_the_browser_made() {
             }
             "Runtime.exceptionThrown" => problems.push(format!("exception: {}", p["exceptionDetails"])),
             "Log.entryAdded" if p["entry"]["level"] == "error" => {
-                // The browser logs every 4xx answer. Two 401s are the test's doing: the wrong
-                // password, and the poll after the session was ended behind the page's back.
+                // The browser logs every 4xx answer. Three are the test's doing: the wrong
+                // password, the bad origin, and the poll after the session was ended behind the
+                // page's back.
                 let entry = &p["entry"];
                 let url = entry["url"].as_str().unwrap_or_default();
+                let text = entry["text"].as_str().unwrap_or_default();
                 let expected = entry["source"] == "network"
-                    && entry["text"].as_str().unwrap_or_default().contains("401")
-                    && (url.ends_with("/api/v1/login") || i >= expiry_from);
+                    && ((text.contains("401") && (url.ends_with("/api/v1/login") || i >= expiry_from))
+                        || (text.contains("400") && url.contains("/api/v1/projects/")));
                 if !expected {
                     problems.push(format!("log: {entry}"));
                 }

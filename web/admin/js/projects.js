@@ -32,11 +32,20 @@ function projectFields(p) {
   return { fields, body };
 }
 
-/** Puts an API error next to the field it is about, when the message names one. */
+/** Which field a 400's message is about, by the words the server uses (tried in this order). */
+const ABOUT = [
+  ["max_token_ttl", /max_token_ttl|lifetime|ttl/i],
+  ["max_connections", /max_connections|connections/i],
+  ["allowed_origins", /origin/i],
+  ["name", /name/i],
+];
+
+/** Puts an API error next to the field it is about, else under the form. */
 function showError(fields, fallback, e) {
-  for (const [key, f] of Object.entries(fields)) f.error.textContent = "";
-  const key = Object.keys(fields).find((k) => e.message && e.message.includes(k));
-  (key ? fields[key].error : fallback).textContent = e.message;
+  for (const f of Object.values(fields)) f.error.textContent = "";
+  fallback.textContent = "";
+  const about = e.status === 400 ? ABOUT.find(([, re]) => re.test(e.message)) : null;
+  (about ? fields[about[0]].error : fallback).textContent = e.message;
 }
 
 export default async function projects(root, ctx) {
@@ -95,6 +104,7 @@ function editForm(p, ctx) {
     const updated = await busy(save, null, () => api.patch(`/projects/${api.seg(p.id)}`, body()), "Saving…").catch((e) => showError(fields, err, e));
     if (updated) {
       err.textContent = "";
+      for (const f of Object.values(fields)) f.error.textContent = "";
       saved.textContent = "Saved.";
     }
   });

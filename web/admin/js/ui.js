@@ -41,6 +41,8 @@ export function field(label, control, hint) {
     described.unshift(hintEl.id);
   }
   control.setAttribute("aria-describedby", described.join(" "));
+  // An error is about what was there: editing the field takes it away.
+  control.addEventListener("input", () => (err.textContent = ""));
   const wrap = h("div", { class: "field" }, h("label", { for: control.id }, label), control, hintEl, err);
   wrap.error = err;
   return wrap;
