@@ -100,6 +100,11 @@ export default async function keys(root, ctx) {
   const canWrite = canChange(ctx.me, pick.project.id);
   const listBox = h("div", {});
   const fresh = h("div", { "aria-live": "polite" });
+  // The private key lives in this page only while it is on screen: its blob: URL goes with it.
+  const forget = () => {
+    for (const a of fresh.querySelectorAll("a[download]")) URL.revokeObjectURL(a.href);
+    fresh.replaceChildren();
+  };
 
   async function refresh() {
     const list = await api.get(`/projects/${id}/keys`);
@@ -122,7 +127,7 @@ export default async function keys(root, ctx) {
   const gen = h("button", { type: "button", id: "generate-key" }, "Generate a key pair");
   const genErr = h("p", { class: "error", role: "alert" });
   gen.addEventListener("click", async () => {
-    fresh.replaceChildren();
+    forget();
     const made = await busy(gen, genErr, async () => {
       const pair = await generatePair();
       const added = await api.post(`/projects/${id}/keys`, { public_key: pair.publicPem });
@@ -158,4 +163,5 @@ export default async function keys(root, ctx) {
       gen, genErr),
     regForm,
   );
+  return forget;
 }

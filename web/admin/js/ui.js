@@ -62,7 +62,7 @@ export function option(value, label, selected) {
  * error's message in `errorEl` (next to the control). Resolves to the action's result or undefined.
  */
 export async function busy(button, errorEl, action, label = "Working…") {
-  const text = button.textContent;
+  const content = [...button.childNodes];
   button.disabled = true;
   button.setAttribute("aria-busy", "true");
   button.textContent = label;
@@ -76,7 +76,7 @@ export async function busy(button, errorEl, action, label = "Working…") {
   } finally {
     button.disabled = false;
     button.removeAttribute("aria-busy");
-    button.textContent = text;
+    button.replaceChildren(...content);
   }
 }
 
