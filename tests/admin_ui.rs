@@ -37,6 +37,107 @@ struct Ui {
 }
 
 impl Ui {
+    /// Chromium on a blank tab that records the network, the console, the log and CSP
+    /// violations from before the first page loads, at 1,280 × 800.
+    fn launch() -> Ui {
+        let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("admin-ui-screenshots");
+        std::fs::create_dir_all(&shots).unwrap();
+        let mut browser = Browser::launch();
+        let page = browser.blank();
+        for domain in ["Network.enable", "Runtime.enable", "Log.enable"] {
+            browser.call(domain, json!({}), Some(&page.session));
+        }
+        browser.call("Page.addScriptToEvaluateOnNewDocument", json!({"source": WATCH_CSP}), Some(&page.session));
+        let mut ui = Ui { browser, page, shots, csp: Vec::new() };
+        ui.viewport(1280);
+        // A headless tab is not focused unless told: keyboard focus (and :focus-visible) needs it.
+        ui.browser.call("Emulation.setFocusEmulationEnabled", json!({"enabled": true}), Some(&ui.page.session));
+        ui
+    }
+
+    /// Presses a key (`Tab`, `Enter`, `Escape`) as a keyboard does.
+    fn key(&mut self, key: &str, shift: bool) {
+        let code = match key {
+            "Tab" => 9,
+            "Enter" => 13,
+            "Escape" => 27,
+            other => panic!("no key code for {other}"),
+        };
+        let text = if key == "Enter" { "\r" } else { "" };
+        for kind in ["keyDown", "keyUp"] {
+            let mut event = json!({"type": kind, "key": key, "code": key, "windowsVirtualKeyCode": code,
+                                   "modifiers": if shift { 8 } else { 0 }});
+            if kind == "keyDown" && !text.is_empty() {
+                event["text"] = text.into();
+            }
+            self.browser.call("Input.dispatchKeyEvent", event, Some(&self.page.session));
+        }
+    }
+
+    /// Tabs (backwards with `back`: Shift+Tab) until the focus is on `selector`, at most 40
+    /// presses; each control it stops at must show a visible focus ring.
+    #[track_caller]
+    fn tab_to(&mut self, selector: &str, back: bool) {
+        for _ in 0..40 {
+            self.key("Tab", back);
+            let here = self.eval(&format!(
+                "(() => {{ const el = document.activeElement; const s = getComputedStyle(el);
+                   return {{ at: el.matches({selector:?}),
+                            ring: el === document.body || (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2),
+                            what: el.outerHTML.slice(0, 80) }}; }})()"
+            ));
+            assert_eq!(here["ring"], json!(true), "no visible focus on {}", here["what"]);
+            if here["at"] == json!(true) {
+                return;
+            }
+        }
+        panic!("Tab never reached {selector}");
+    }
+
+    /// Types text into the focused control.
+    fn type_text(&mut self, text: &str) {
+        self.browser.call("Input.insertText", json!({"text": text}), Some(&self.page.session));
+    }
+
+    /// Asserts what the checks at the end of a test check: no request off `origin`, no private
+    /// key sent, no console error, exception or CSP violation; `allowed(index, entry)` says
+    /// which logged network errors the test caused on purpose.
+    fn assert_clean(&mut self, origin: &str, allowed: impl Fn(usize, &Value) -> bool) {
+        let seen = self.eval("window.__csp");
+        self.csp.push(seen);
+        let events = std::mem::take(&mut self.browser.events);
+        let mut problems = Vec::new();
+        for (i, e) in events.iter().enumerate() {
+            let p = &e["params"];
+            match e["method"].as_str().unwrap_or_default() {
+                "Network.requestWillBeSent" => {
+                    let url = p["request"]["url"].as_str().unwrap_or_default();
+                    if !(url.starts_with(&format!("{origin}/")) || url.starts_with("blob:") || url.starts_with("data:"))
+                    {
+                        problems.push(format!("a request left the origin: {url}"));
+                    }
+                    let body = p["request"]["postData"].as_str().unwrap_or_default();
+                    if body.contains("PRIVATE KEY") || body.contains("\"d\":") {
+                        problems.push(format!("a private key in a request body: {url}"));
+                    }
+                }
+                "Runtime.consoleAPICalled" if p["type"] == "error" || p["type"] == "assert" => {
+                    problems.push(format!("console: {}", p["args"]))
+                }
+                "Runtime.exceptionThrown" => problems.push(format!("exception: {}", p["exceptionDetails"])),
+                "Log.entryAdded" if p["entry"]["level"] == "error" && !allowed(i, &p["entry"]) => {
+                    problems.push(format!("log: {}", p["entry"]))
+                }
+                _ => {}
+            }
+        }
+        let csp: Vec<&Value> = self.csp.iter().flat_map(|v| v.as_array().unwrap().iter()).collect();
+        assert!(csp.is_empty(), "CSP violations: {csp:?}");
+        assert!(problems.is_empty(), "{problems:#?}");
+        let requests = events.iter().filter(|e| e["method"] == "Network.requestWillBeSent").count();
+        assert!(requests > 10, "the network was watched ({requests} requests)");
+    }
+
     fn eval(&mut self, js: &str) -> Value {
         self.browser.eval(&self.page, js)
     }
@@ -168,17 +269,7 @@ fn from_the_setup_link_to_kicking_a_peer_whose_key_the_browser_made() {
     let server = Server::start(&tmp.path().join("data"), &[]);
     let token = Api::setup_token(&server);
     let origin = format!("https://127.0.0.1:{}", server.admin.port());
-    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("admin-ui-screenshots");
-    std::fs::create_dir_all(&shots).unwrap();
-
-    let mut browser = Browser::launch();
-    let page = browser.blank();
-    for domain in ["Network.enable", "Runtime.enable", "Log.enable"] {
-        browser.call(domain, json!({}), Some(&page.session));
-    }
-    browser.call("Page.addScriptToEvaluateOnNewDocument", json!({"source": WATCH_CSP}), Some(&page.session));
-    let mut ui = Ui { browser, page, shots: shots.clone(), csp: Vec::new() };
-    ui.viewport(1280);
+    let mut ui = Ui::launch();
 
     // 1. The setup link makes the owner (and signs it in).
     ui.browser.navigate(&ui.page, &format!("{origin}/setup#{token}"));
@@ -368,52 +459,67 @@ fn from_the_setup_link_to_kicking_a_peer_whose_key_the_browser_made() {
     ui.wait_title("Sign in");
     let notice = ui.eval("document.querySelector('main .notice').textContent");
     assert!(notice.as_str().unwrap().contains("expired"), "{notice}");
-    let seen = ui.eval("window.__csp");
-    ui.csp.push(seen);
+    // The browser logs every 4xx answer. Three are the test's doing: the wrong password, the bad
+    // origin, and the poll after the session was ended behind the page's back.
+    ui.assert_clean(&origin, |i, entry| {
+        let url = entry["url"].as_str().unwrap_or_default();
+        let text = entry["text"].as_str().unwrap_or_default();
+        entry["source"] == "network"
+            && ((text.contains("401") && (url.ends_with("/api/v1/login") || i >= expiry_from))
+                || (text.contains("400") && url.contains("/api/v1/projects/")))
+    });
+    eprintln!("screenshots: {}", ui.shots.display());
+}
 
-    // What happened along the way.
-    let events = std::mem::take(&mut ui.browser.events);
-    let mut problems = Vec::new();
-    for (i, e) in events.iter().enumerate() {
-        let p = &e["params"];
-        match e["method"].as_str().unwrap_or_default() {
-            "Network.requestWillBeSent" => {
-                let url = p["request"]["url"].as_str().unwrap_or_default();
-                if !(url.starts_with(&format!("{origin}/")) || url.starts_with("blob:") || url.starts_with("data:")) {
-                    problems.push(format!("a request left the origin: {url}"));
-                }
-                let body = p["request"]["postData"].as_str().unwrap_or_default();
-                if body.contains("PRIVATE KEY") || body.contains("\"d\":") {
-                    problems.push(format!("a private key in a request body: {url}"));
-                }
-            }
-            "Runtime.consoleAPICalled" if p["type"] == "error" || p["type"] == "assert" => {
-                problems.push(format!("console: {}", p["args"]))
-            }
-            "Runtime.exceptionThrown" => problems.push(format!("exception: {}", p["exceptionDetails"])),
-            "Log.entryAdded" if p["entry"]["level"] == "error" => {
-                // The browser logs every 4xx answer. Three are the test's doing: the wrong
-                // password, the bad origin, and the poll after the session was ended behind the
-                // page's back.
-                let entry = &p["entry"];
-                let url = entry["url"].as_str().unwrap_or_default();
-                let text = entry["text"].as_str().unwrap_or_default();
-                let expected = entry["source"] == "network"
-                    && ((text.contains("401") && (url.ends_with("/api/v1/login") || i >= expiry_from))
-                        || (text.contains("400") && url.contains("/api/v1/projects/")));
-                if !expected {
-                    problems.push(format!("log: {entry}"));
-                }
-            }
-            _ => {}
-        }
-    }
-    let csp: Vec<&Value> = ui.csp.iter().flat_map(|v| v.as_array().unwrap().iter()).collect();
-    assert!(csp.is_empty(), "CSP violations: {csp:?}");
-    assert!(problems.is_empty(), "{problems:#?}");
-    let requests = events.iter().filter(|e| e["method"] == "Network.requestWillBeSent").count();
-    assert!(requests > 20, "the network was watched ({requests} requests)");
-    eprintln!("screenshots: {}", shots.display());
+#[test]
+fn a_viewer_signs_in_with_the_keyboard_and_gets_no_controls_that_change_things() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("data"), &[]);
+    let owner = Api::setup(&server);
+    owner.post("/accounts", Some(json!({"username": "ed", "password": PASSWORD, "role": "viewer"}))).expect(201);
+    let project = owner.post("/projects", Some(json!({"name": "Lab"}))).ok_json(201)["id"].as_str().unwrap().to_owned();
+    owner.post(&format!("/projects/{project}/keys"), None).expect(201);
+    let origin = format!("https://127.0.0.1:{}", server.admin.port());
+
+    let mut ui = Ui::launch();
+    ui.browser.navigate(&ui.page, &format!("{origin}/"));
+    ui.wait_title("Sign in");
+    // The skip link comes first; then the form, by Tab and typing, sent with Enter.
+    ui.tab_to("a.skip", false);
+    ui.tab_to("input[name=username]", false);
+    ui.type_text("ed");
+    ui.tab_to("input[name=password]", false);
+    ui.type_text(PASSWORD);
+    let signed_in = ui.browser.events.len();
+    ui.key("Enter", false);
+    ui.wait_title("Dashboard");
+    assert_eq!(ui.eval("document.getElementById('who-name').textContent"), json!("ed (viewer)"));
+    assert_eq!(
+        ui.eval("document.querySelector('nav a[href=\"#/accounts\"]').offsetParent === null"),
+        json!(true),
+        "no Accounts for a viewer"
+    );
+
+    // Sections by keyboard from the nav landmark (before main: back from the page's heading,
+    // where focus is after a section loads).
+    ui.tab_to("nav a[href=\"#/keys\"]", true);
+    ui.key("Enter", false);
+    ui.wait_title("Keys");
+    assert_eq!(ui.eval("document.activeElement.tagName"), json!("H1"));
+    assert_eq!(ui.eval("document.querySelectorAll('main button').length"), json!(0), "{}", ui.main_text());
+    ui.section("#/projects", "Projects");
+    assert_eq!(ui.eval("document.querySelector('main form')"), Value::Null, "no New project form");
+    ui.section("#/turn", "TURN");
+    assert_eq!(ui.eval("document.querySelectorAll('main button').length"), json!(0));
+    ui.section("#/api-keys", "API keys");
+    assert_eq!(ui.eval("document.querySelector('main form')"), Value::Null);
+    ui.record("viewer-keys");
+
+    // Only the first look, GET /me before signing in, is a 401 (the session cookie is HttpOnly:
+    // asking is the page's only way to know).
+    ui.assert_clean(&origin, |i, entry| {
+        i < signed_in && entry["url"].as_str().unwrap_or_default().ends_with("/api/v1/me")
+    });
 }
 
 #[test]
