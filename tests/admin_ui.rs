@@ -522,6 +522,48 @@ fn a_viewer_signs_in_with_the_keyboard_and_gets_no_controls_that_change_things()
     });
 }
 
+/// The pages' pure helpers, run where they run: in the browser, as the modules the box serves.
+#[test]
+fn password_strength_usage_days_and_pasted_keys_are_judged_in_the_page() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("data"), &[]);
+    let origin = format!("https://127.0.0.1:{}", server.admin.port());
+    let mut ui = Ui::launch();
+    ui.browser.navigate(&ui.page, &format!("{origin}/setup"));
+    ui.wait_title("Set up edgebeam");
+    let strength = ui.eval(
+        r#"import("/ui/js/setup.js").then((m) => ["short", "abcdefghij", "abcdefghijkl", "correct horse battery staple 42"]
+             .map((p) => m.strength(p)[0]))"#,
+    );
+    assert_eq!(strength, json!([0, 1, 2, 3]));
+    // Hourly buckets summed into days; the day's peak is its highest hour.
+    let days = ui.eval(
+        r#"import("/ui/js/usage.js").then((m) => m.rebucket([
+             {hour: 86400, peak_connections: 3, signals: 10, turn_bytes: 100, turn_allocations: 1},
+             {hour: 90000, peak_connections: 5, signals: 1, turn_bytes: 1, turn_allocations: 0},
+             {hour: 172800, peak_connections: 1, signals: 2, turn_bytes: 0, turn_allocations: 2}], 86400))"#,
+    );
+    assert_eq!(
+        days,
+        json!([{"hour": 86400, "peak_connections": 5, "signals": 11, "turn_bytes": 101, "turn_allocations": 1},
+               {"hour": 172800, "peak_connections": 1, "signals": 2, "turn_bytes": 0, "turn_allocations": 2}])
+    );
+    // What "Register" would send: a PEM as it is, a JWK as an object; private keys never.
+    let judged = ui.eval(
+        r#"import("/ui/js/keys.js").then(async (m) => {
+             const pair = await m.generatePair();
+             const tryIt = (t) => { try { return m.publicKeyBody(t); } catch (e) { return "refused: " + e.message; } };
+             return [tryIt(pair.publicPem).startsWith("-----BEGIN PUBLIC KEY-----"),
+                     tryIt(pair.privatePem).startsWith("refused"),
+                     tryIt('{"kty":"EC","crv":"P-256","x":"a","y":"b"}'),
+                     tryIt('{"kty":"EC","crv":"P-256","x":"a","y":"b","d":"c"}').startsWith("refused"),
+                     tryIt('{"kty": nope').startsWith("refused")];
+           })"#,
+    );
+    assert_eq!(judged, json!([true, true, {"kty": "EC", "crv": "P-256", "x": "a", "y": "b"}, true, true]));
+    ui.assert_clean(&origin, |_, _| false);
+}
+
 #[test]
 fn the_ui_is_on_the_admin_listener_gzipped_with_etags_and_304s() {
     let tmp = tempfile::tempdir().unwrap();

@@ -26,7 +26,10 @@ export default async function apikeys(root, ctx) {
   }
   await refresh();
   root.append(fresh, listBox);
-  if (!canWrite) return;
+  if (!canWrite) {
+    root.append(h("p", { class: "muted" }, "Your role here is viewer: you can look, not change."));
+    return;
+  }
 
   const name = h("input", { name: "name", required: true, maxlength: 100 });
   const role = h("select", { name: "role" }, option("viewer", "viewer (reads only)"), option("admin", "admin"));

@@ -122,7 +122,10 @@ export default async function keys(root, ctx) {
   }
   await refresh();
   root.append(listBox, fresh);
-  if (!canWrite) return;
+  if (!canWrite) {
+    root.append(h("p", { class: "muted" }, "Your role here is viewer: you can look, not change."));
+    return;
+  }
 
   const gen = h("button", { type: "button", id: "generate-key" }, "Generate a key pair");
   const genErr = h("p", { class: "error", role: "alert" });

@@ -29,7 +29,10 @@ export default async function members(root, ctx) {
   }
   await refresh();
   root.append(listBox);
-  if (!canWrite) return;
+  if (!canWrite) {
+    root.append(h("p", { class: "muted" }, "Your role here is viewer: you can look, not change."));
+    return;
+  }
 
   const user = h("input", { name: "username", required: true, autocomplete: "off" });
   const role = h("select", { name: "role" }, option("viewer", "viewer"), option("admin", "admin"));

@@ -53,6 +53,7 @@ export default async function peers(root, ctx) {
     if (!stopped) timer = setTimeout(loop, 2000);
   }
   root.append(status, kicked, listBox);
+  if (!canWrite) root.append(h("p", { class: "muted" }, "Your role here is viewer: you can look, not change."));
   await loop();
   return () => {
     stopped = true;
