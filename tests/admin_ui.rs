@@ -205,9 +205,12 @@ impl Ui {
         assert_eq!(found, json!([]), "axe on the {name} page");
     }
 
-    /// At 360, 375 and 1,280 px wide: nothing wider than the screen, no serious or critical
+    /// No raw `null`/`undefined` on screen; at 360, 375 and 1,280 px wide: nothing wider than the screen, no serious or critical
     /// accessibility violation, and full-page screenshots at 375 and 1,280 px. Ends at 1,280.
     fn record(&mut self, name: &str) {
+        let leaked = self
+            .eval(r"document.getElementById('main').innerText.match(/\b(null|undefined|NaN)\b|\[object \w+\]/)?.[0]");
+        assert_eq!(leaked, Value::Null, "the {name} page shows a raw value: {}", self.main_text());
         for width in [360, 375, 1280] {
             self.viewport(width);
             std::thread::sleep(Duration::from_millis(400));

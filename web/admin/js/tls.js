@@ -23,11 +23,12 @@ export default async function tls(root) {
     facts.push(...row("ACME status", t.acme.status || "—"), ...row("ACME last error", t.acme.last_error || "none"),
       ...row("Next renewal", when(t.acme.next_renewal)));
   }
-  root.append(
+  const notes = [
     days < 14 ? h("p", { class: "notice", role: "status" }, `The certificate expires in ${days} days.`) : null,
     h("dl", { class: "facts card" }, facts),
     t.mode === "self_signed"
       ? h("p", { class: "muted" }, "Browsers warn about a self-signed certificate. Compare the fingerprint above with the one the box logs at start, or give it a certificate (tls_cert, tls_key).")
       : null,
-  );
+  ];
+  root.append(...notes.filter(Boolean));
 }
