@@ -440,7 +440,16 @@ fn from_the_setup_link_to_kicking_a_peer_whose_key_the_browser_made() {
     ui.record("turn");
     ui.section("#/dashboard", "Dashboard");
     ui.wait("five charts with a few seconds of data", "document.querySelectorAll('main .uplot').length === 5");
-    std::thread::sleep(Duration::from_secs(4));
+    // Peers come while the dashboard watches: its per-project chart counts them.
+    let mut room = Vec::new();
+    for pid in ["bob", "carol", "dave"] {
+        std::thread::sleep(Duration::from_millis(1500));
+        let mut ws = Ws::connect(server.signal, None);
+        assert_eq!(ws.auth(&pyjwt(&pem, &kid, "room-1", pid))["type"], "welcome");
+        room.push(ws);
+    }
+    ui.wait("three sessions of Shop", "document.querySelector('main .charts').innerText.includes('Shop 3')");
+    std::thread::sleep(Duration::from_secs(2));
     ui.wait("the version", "document.querySelector('main dl')?.innerText.includes('0.')");
     ui.record("dashboard");
     ui.browser.call(

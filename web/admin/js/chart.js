@@ -15,7 +15,7 @@ function themeColor(name, fallback) {
  * A chart of `series` (labels) against time (unix seconds) or against categories.
  * `format(value)` formats the y values. Returns {el, update(xs, ys[]), setSeries(labels), destroy}.
  */
-export function lineChart(title, series, { format = (v) => String(v), height = 180, bars = false, latest = "now" } = {}) {
+export function lineChart(title, series, { format = (v) => String(v), height = 180, bars = false, latest = "now", named = false } = {}) {
   const summary = h("span", { class: "latest" });
   const plot = h("div", { class: "chart", "aria-hidden": "true" });
   const el = h("figure", { class: "chart-card" }, h("figcaption", {}, h("strong", {}, title), " ", summary), plot);
@@ -30,7 +30,7 @@ export function lineChart(title, series, { format = (v) => String(v), height = 1
     return {
       width,
       height,
-      legend: { show: labels.length > 1 },
+      legend: { show: named || labels.length > 1 },
       cursor: { drag: { x: false, y: false } },
       scales: { x: { time: true } },
       axes: [axis, { ...axis, size: 70, values: (_, ticks) => ticks.map(format) }],
@@ -62,13 +62,15 @@ export function lineChart(title, series, { format = (v) => String(v), height = 1
 
   return {
     el,
-    update(xs, ys) {
+    /** New data; `range` ([min, max] seconds) pins the time axis, else it fits the data. */
+    update(xs, ys, range) {
       const data = [xs, ...ys];
       if (!u) build(data);
       else u.setData(data);
+      if (range) u.setScale("x", { min: range[0], max: range[1] });
       last = ys.map((s) => s[s.length - 1]);
       summary.textContent = last.length
-        ? `— ${latest}: ` + labels.map((l, i) => (labels.length > 1 ? l + " " : "") + (last[i] == null ? "—" : format(last[i]))).join(", ")
+        ? `— ${latest}: ` + labels.map((l, i) => (named || labels.length > 1 ? l + " " : "") + (last[i] == null ? "—" : format(last[i]))).join(", ")
         : `— none ${latest}`;
     },
     /** Changes the series (a project appeared); the next update rebuilds the chart. */

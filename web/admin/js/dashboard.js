@@ -9,12 +9,12 @@ import { lineChart } from "./chart.js";
 const KEEP_SECS = 15 * 60;
 
 export default async function dashboard(root) {
-  const windowSel = h("select", {}, option("300", "5 minutes"), option("600", "10 minutes", true), option("900", "15 minutes"));
+  const windowSel = h("select", {}, option("300", "5 minutes", true), option("600", "10 minutes"), option("900", "15 minutes"));
   const status = h("p", { class: "error", role: "alert" });
   const facts = h("dl", { class: "facts" });
   const charts = {
     conns: lineChart("Connections", ["connections", "signaling sessions"]),
-    projects: lineChart("Sessions per project", []),
+    projects: lineChart("Sessions per project", [], { named: true }),
     allocs: lineChart("TURN allocations", ["allocations"]),
     bps: lineChart("Relayed bandwidth", ["bytes/s"], { format: (v) => bytes(v) + "/s" }),
     pps: lineChart("Relayed packets", ["packets/s"], { format: (v) => Math.round(v) + "/s" }),
@@ -55,11 +55,13 @@ export default async function dashboard(root) {
     const now = Date.now() / 1000;
     const shown = samples.filter((s) => s.t >= now - span);
     const xs = shown.map((s) => s.t);
-    charts.conns.update(xs, [shown.map((s) => s.connections), shown.map((s) => s.sessions)]);
-    charts.allocs.update(xs, [shown.map((s) => s.allocations)]);
-    charts.bps.update(xs, [shown.map((s) => s.bps)]);
-    charts.pps.update(xs, [shown.map((s) => s.pps)]);
-    charts.projects.update(xs, projectIds.map((id) => shown.map((s) => s.perProject[id] ?? 0)));
+    // The whole window is drawn: the history starts when this page opened.
+    const range = [now - span, now];
+    charts.conns.update(xs, [shown.map((s) => s.connections), shown.map((s) => s.sessions)], range);
+    charts.allocs.update(xs, [shown.map((s) => s.allocations)], range);
+    charts.bps.update(xs, [shown.map((s) => s.bps)], range);
+    charts.pps.update(xs, [shown.map((s) => s.pps)], range);
+    charts.projects.update(xs, projectIds.map((id) => shown.map((s) => s.perProject[id] ?? 0)), range);
   }
 
   async function poll() {
