@@ -526,6 +526,10 @@ fn a_viewer_signs_in_with_the_keyboard_and_gets_no_controls_that_change_things()
     ui.section("#/api-keys", "API keys");
     assert_eq!(ui.eval("document.querySelector('main form')"), Value::Null);
     ui.record("viewer-keys");
+    // The skip link moves the focus to the content and leaves the section where it is.
+    ui.tab_to("a.skip", true);
+    ui.key("Enter", false);
+    assert_eq!(ui.eval("[document.activeElement.id, location.hash]"), json!(["main", "#/api-keys"]));
 
     // Only the first look, GET /me before signing in, is a 401 (the session cookie is HttpOnly:
     // asking is the page's only way to know).

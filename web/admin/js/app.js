@@ -141,7 +141,14 @@ api.onSessionExpired(() => {
   if (me) leaveShell("Your session has expired. Sign in again.");
 });
 
-window.addEventListener("hashchange", renderRoute);
+// Sections are "#/name" hashes; any other hash (the skip link's "#main") is not a route.
+window.addEventListener("hashchange", () => {
+  if (location.hash.startsWith("#/")) renderRoute();
+});
+document.querySelector(".skip").addEventListener("click", (ev) => {
+  ev.preventDefault();
+  main.focus();
+});
 
 async function boot() {
   if (location.pathname === "/setup") {
