@@ -531,10 +531,21 @@ fn a_viewer_signs_in_with_the_keyboard_and_gets_no_controls_that_change_things()
     ui.key("Enter", false);
     assert_eq!(ui.eval("[document.activeElement.id, location.hash]"), json!(["main", "#/api-keys"]));
 
+    // A setup link used once accounts exist: the refusal says to sign in instead.
+    ui.browser.navigate(&ui.page, &format!("{origin}/setup#spent"));
+    ui.wait_title("Set up edgebeam");
+    ui.fill("input[name=username]", "late");
+    ui.fill("input[name=password]", PASSWORD);
+    ui.fill("input[name=password2]", PASSWORD);
+    let refused = ui.browser.events.len();
+    ui.submit("form");
+    ui.wait("the way to sign in", "document.querySelector('main form .error a[href=\"/\"]')");
+
     // Only the first look, GET /me before signing in, is a 401 (the session cookie is HttpOnly:
-    // asking is the page's only way to know).
+    // asking is the page's only way to know), and the refused setup a 409.
     ui.assert_clean(&origin, |i, entry| {
-        i < signed_in && entry["url"].as_str().unwrap_or_default().ends_with("/api/v1/me")
+        let url = entry["url"].as_str().unwrap_or_default();
+        (i < signed_in && url.ends_with("/api/v1/me")) || (i >= refused && url.ends_with("/api/v1/setup"))
     });
 }
 

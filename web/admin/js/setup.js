@@ -55,9 +55,16 @@ export default function setupPage({ token, onDone }) {
       pw2Field.error.textContent = "The two passwords differ.";
       return pw2.focus();
     }
+    let refused = null;
     const account = await busy(submit, formErr, () =>
-      api.post("/setup", { token, username: user.value, password: pw.value }), "Creating…");
+      api.post("/setup", { token, username: user.value, password: pw.value }).catch((e) => {
+        refused = e;
+        throw e;
+      }), "Creating…");
     if (account) onDone({ ...account, projects: [] });
+    else if (refused && refused.code === "conflict") {
+      formErr.append(" ", h("a", { href: "/" }, "Sign in instead."));
+    }
   });
   const missing = token ? null : h("p", { class: "error", role: "alert" },
     "This page needs the setup link the server printed when it started (https://HOST:9443/setup#TOKEN).");
