@@ -325,6 +325,8 @@ fn from_the_setup_link_to_kicking_a_peer_whose_key_the_browser_made() {
     assert!(kid.starts_with("kid_"), "{title}");
     let href = ui.eval("document.querySelector('a[download]').href");
     assert!(href.as_str().unwrap().starts_with("blob:"), "the download is made in the page: {href}");
+    // The Python example open, as a reader of the docs would want it.
+    ui.eval("document.querySelectorAll('main .secret details')[1].open = true");
     ui.record("keys");
 
     // Registering: a private key pasted by mistake is refused in the page, before any request;
