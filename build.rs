@@ -1,14 +1,25 @@
-//! Stamps the binary with what `edgebeam version` prints: the version (the release script's
-//! `EB_RELEASE_VERSION`, else Cargo.toml's), the git commit (`-dirty` when tracked files
-//! differ from it), the target triple and the build date (`SOURCE_DATE_EPOCH` when set, so a
-//! release build is reproducible). Without git, or outside a checkout, the commit is "unknown".
-//!
-//! No name here starts with `EDGEBEAM_`: cargo also sets these variables for test processes,
-//! whose children (`serve`) refuse any unknown `EDGEBEAM_*` variable as a likely typo.
+//! Two build steps:
+//! - [`stamp_version`] stamps the binary with what `edgebeam version` prints: the version (the
+//!   release script's `EB_RELEASE_VERSION`, else Cargo.toml's), the git commit (`-dirty` when
+//!   tracked files differ from it), the target triple and the build date (`SOURCE_DATE_EPOCH`
+//!   when set, so a release build is reproducible). Without git, or outside a checkout, the
+//!   commit is "unknown". No name here starts with `EDGEBEAM_`: cargo also sets these variables
+//!   for test processes, whose children (`serve`) refuse any unknown `EDGEBEAM_*` variable.
+//! - [`gzip_admin_ui`] gzips the admin UI's files (`web/admin/`) into `OUT_DIR` once, at level 9,
+//!   so that the server answers `Accept-Encoding: gzip` with bytes it never compresses itself
+//!   (`src/http/assets.rs` embeds both forms of each file).
 
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn main() {
+    stamp_version();
+    gzip_admin_ui();
+}
+
+/// What `edgebeam version` prints.
+fn stamp_version() {
     println!("cargo:rerun-if-env-changed=EB_RELEASE_VERSION");
     println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
     println!("cargo:rerun-if-changed=build.rs");
@@ -69,4 +80,32 @@ fn iso_date(secs: i64) -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
     format!("{y:04}-{m:02}-{d:02}")
+}
+
+fn gzip_tree(from: &Path, to: &Path) {
+    let entries = std::fs::read_dir(from).unwrap_or_else(|e| panic!("reading {}: {e}", from.display()));
+    for entry in entries {
+        let path = entry.expect("a directory entry").path();
+        let target = to.join(path.file_name().expect("a file name"));
+        if path.is_dir() {
+            gzip_tree(&path, &target);
+            continue;
+        }
+        std::fs::create_dir_all(to).expect("OUT_DIR is writable");
+        let body = std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        // GzEncoder writes mtime 0 and no file name: the output depends on the content only.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&body).expect("gzip into memory");
+        let mut name = target.into_os_string();
+        name.push(".gz");
+        std::fs::write(name, gz.finish().expect("gzip into memory")).expect("OUT_DIR is writable");
+    }
+}
+
+/// The admin UI gzipped (see the module doc).
+fn gzip_admin_ui() {
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    gzip_tree(Path::new("web/admin"), &out.join("admin"));
+    println!("cargo:rerun-if-changed=web/admin");
+    println!("cargo:rerun-if-changed=build.rs");
 }

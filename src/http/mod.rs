@@ -67,7 +67,7 @@ where
         Route::WhoAmI => whoami::respond(&state.tokens, &state.store, req.headers()).await,
         Route::Preflight => whoami::preflight(),
         Route::SignalUpgrade => upgrade::accept(&state.signal, req, &conn),
-        Route::Asset(asset) => asset_response(asset),
+        Route::Asset(asset) => asset_response(asset, req.headers()),
         Route::NotFound => ApiError::NotFound.response(),
         Route::MethodNotAllowed { allow } => ApiError::MethodNotAllowed { allow }.response(),
     };
@@ -122,12 +122,38 @@ async fn metrics_response(state: &HttpState) -> Response<Body> {
     r
 }
 
-fn asset_response(asset: &'static assets::Asset) -> Response<Body> {
-    use hyper::header::{HeaderValue, ACCESS_CONTROL_ALLOW_ORIGIN, CACHE_CONTROL, CONTENT_TYPE};
-    let mut r = Response::new(Full::new(Bytes::from_static(asset.body.as_bytes())));
+/// The file (gzipped if the client takes it), or a 304 with no body when the browser's copy
+/// (`If-None-Match`) is current.
+fn asset_response(asset: &'static assets::Asset, request: &hyper::HeaderMap) -> Response<Body> {
+    use hyper::header::{
+        HeaderValue, ACCEPT_ENCODING, ACCESS_CONTROL_ALLOW_ORIGIN, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG,
+        IF_NONE_MATCH, VARY,
+    };
+    let header = |name| request.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    let gzip = asset.gzip_for(header(ACCEPT_ENCODING));
+    let etag = asset.etag(gzip.is_some());
+    let fresh = assets::not_modified(header(IF_NONE_MATCH), &etag);
+    let body = match (fresh, gzip) {
+        (true, _) => Bytes::new(),
+        (false, Some(gz)) => Bytes::from_static(gz),
+        (false, None) => Bytes::from_static(asset.body.as_bytes()),
+    };
+    let mut r = Response::new(Full::new(body));
+    if fresh {
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+    }
     let h = r.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(ETAG, v);
+    }
+    if asset.gzip.is_some() {
+        h.insert(VARY, HeaderValue::from_static("accept-encoding"));
+    }
+    if gzip.is_some() && !fresh {
+        h.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
     if asset.cors {
         h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
         h.insert("cross-origin-resource-policy", HeaderValue::from_static("cross-origin"));

@@ -47,7 +47,10 @@ pub fn route(listener: Listener, method: &Method, path: &str) -> Route {
             Some(asset) => read_only(Route::Asset(asset)),
             None => Route::NotFound,
         },
-        _ => Route::NotFound,
+        (Listener::Admin, p) => match super::assets::find_admin(p) {
+            Some(asset) => read_only(Route::Asset(asset)),
+            None => Route::NotFound,
+        },
     }
 }
 
@@ -72,5 +75,16 @@ mod tests {
         assert!(matches!(route(Listener::Admin, &Method::GET, "/sdk/edgebeam.js"), Route::NotFound));
         assert_eq!(route(Listener::Admin, &Method::DELETE, "/api/v1/projects/x"), Route::Api);
         assert_eq!(route(Listener::Signal, &Method::GET, "/api/v1/me"), Route::NotFound);
+    }
+
+    #[test]
+    fn the_admin_ui_is_on_the_admin_listener_only() {
+        assert!(matches!(route(Listener::Admin, &Method::GET, "/"), Route::Asset(a) if a.path == "/"));
+        assert!(matches!(route(Listener::Admin, &Method::GET, "/setup"), Route::Asset(a) if a.path == "/"));
+        assert!(matches!(route(Listener::Admin, &Method::HEAD, "/ui/js/app.js"), Route::Asset(a) if !a.cors));
+        assert!(matches!(route(Listener::Admin, &Method::POST, "/"), Route::MethodNotAllowed { .. }));
+        assert_eq!(route(Listener::Signal, &Method::GET, "/"), Route::NotFound);
+        assert_eq!(route(Listener::Signal, &Method::GET, "/ui/js/app.js"), Route::NotFound);
+        assert_eq!(route(Listener::Admin, &Method::GET, "/ui/"), Route::NotFound);
     }
 }

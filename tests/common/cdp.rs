@@ -15,6 +15,8 @@ pub struct Browser {
     _profile: tempfile::TempDir,
     ws: WebSocket<TcpStream>,
     next_id: u64,
+    /// Every event (a message without an id) read so far, oldest first.
+    pub events: Vec<Value>,
 }
 
 pub struct Page {
@@ -64,7 +66,7 @@ impl Browser {
         let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
         stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
         let (ws, _) = client(format!("ws://127.0.0.1:{port}{path}"), stream).unwrap();
-        Browser { child, _profile: profile, ws, next_id: 1 }
+        Browser { child, _profile: profile, ws, next_id: 1, events: Vec::new() }
     }
 
     pub fn call(&mut self, method: &str, params: Value, session: Option<&str>) -> Value {
@@ -85,23 +87,38 @@ impl Browser {
                 }
                 return v["result"].clone();
             }
+            if v.get("id").is_none() {
+                self.events.push(v);
+            }
         }
     }
 
     pub fn open(&mut self, url: &str) -> Page {
+        let page = self.blank();
+        self.navigate(&page, url);
+        page
+    }
+
+    /// A new tab on about:blank, attached, with the Page domain on: for setting up what to
+    /// record (Network.enable, …) before [`Browser::navigate`].
+    pub fn blank(&mut self) -> Page {
         let target = self.call("Target.createTarget", json!({"url": "about:blank"}), None);
         let attached =
             self.call("Target.attachToTarget", json!({"targetId": target["targetId"], "flatten": true}), None);
         let page = Page { session: attached["sessionId"].as_str().unwrap().to_owned() };
         self.call("Page.enable", json!({}), Some(&page.session));
+        page
+    }
+
+    /// Loads `url` in `page` and waits until the document is complete.
+    pub fn navigate(&mut self, page: &Page, url: &str) {
         self.call("Page.navigate", json!({"url": url}), Some(&page.session));
         // Wait for the document to be there.
         let start = Instant::now();
-        while self.eval(&page, "document.readyState") != json!("complete") {
+        while self.eval(page, "document.readyState") != json!("complete") {
             assert!(start.elapsed() < Duration::from_secs(20), "page did not load");
             std::thread::sleep(Duration::from_millis(50));
         }
-        page
     }
 
     /// Evaluates `expression` (awaiting a promise) and returns its value; a thrown error panics.
