@@ -12,7 +12,7 @@ use std::time::Instant;
 use futures_lite::StreamExt;
 use smol::net::TcpListener;
 
-use crate::config::Config;
+use crate::config::{AcmeChallenge, AcmeConfig, Config, TlsSource, TurnsAdvertise};
 use crate::http::router::Listener;
 use crate::http::{Counters, HttpState};
 use crate::net::https::HttpsListener;
@@ -24,7 +24,7 @@ use crate::proto::signal::{Hub, HubConfig};
 use crate::shutdown::{self, Drain};
 use crate::store::worker::StoreHandle;
 use crate::store::{secrets, OpenMode, Store, StoreError};
-use crate::tls::{self, SanInputs, TlsError, TlsOrigin};
+use crate::tls::{self, SanInputs, TlsError, TlsOrigin, TlsState};
 use crate::tokens::TokenService;
 use crate::unixtime::UnixTime;
 
@@ -47,6 +47,8 @@ pub struct Listeners {
     pub turn_udp: UdpSocket,
     pub turn_tcp: TcpListener,
     pub turns: TcpListener,
+    /// `acme_http_listen`, bound only for the http-01 challenge.
+    pub acme_http: Option<TcpListener>,
 }
 
 impl Listeners {
@@ -62,6 +64,12 @@ impl Listeners {
             })?,
             turn_tcp: bind("turn_listen", config.turn_listen).await?,
             turns: bind("turns_listen", config.turns_listen).await?,
+            acme_http: match &config.tls {
+                TlsSource::Acme(AcmeConfig { challenge: AcmeChallenge::Http01 { listen }, .. }) => {
+                    Some(bind("acme_http_listen", *listen).await?)
+                }
+                _ => None,
+            },
         })
     }
 
@@ -134,10 +142,22 @@ pub async fn run(
             log::info!("using the self-signed certificate in {}", config.data_dir.join(tls::TLS_DIR).display())
         }
         TlsOrigin::OperatorFiles => log::info!("using the operator's certificate files"),
+        TlsOrigin::Acme => log::info!("using the ACME certificate in {}", tls::acme::dir(&config.data_dir).display()),
+    }
+    if let TlsSource::Acme(_) = config.tls {
+        if material.origin != TlsOrigin::Acme {
+            log::info!("ACME: serving the self-signed certificate until the first ACME certificate arrives");
+        }
     }
     log::info!("TLS certificate SHA-256 fingerprint {}", material.fingerprint());
-    let https_config = material.server_config(&[b"http/1.1"])?;
-    let turns_config = material.server_config(&[])?;
+    // One resolver for every TLS listener: a swap reaches each of them at its next handshake.
+    let tls_state = TlsState::new(tls::mode_name(&config), &material)?;
+    let alpn_challenge = matches!(&config.tls, TlsSource::Acme(AcmeConfig { challenge: AcmeChallenge::TlsAlpn01, .. }));
+    let https_alpn: &[&[u8]] = if alpn_challenge { &[b"http/1.1", tls::live::ACME_TLS_ALPN] } else { &[b"http/1.1"] };
+    let https_config = tls::server_config(tls_state.resolver(), https_alpn)?;
+    let turns_config = tls::server_config(tls_state.resolver(), &[])?;
+    let (hup_tx, hups) = async_channel::bounded(1);
+    let mut hup_signals = async_signal::Signals::new([async_signal::Signal::Hup]).map_err(AppError::Signals)?;
 
     let relays = crate::net::turn::relay_setup(local.turn, config.public_ip, config.relay_ports);
     for (family, bind, announce) in
@@ -158,7 +178,7 @@ pub async fn run(
     }
     turn_core.handle_revoke(revoked);
     let turn_stats = Arc::new(crate::net::turn::TurnStats::default());
-    let Listeners { admin, signal: signal_listener, turn_udp, turn_tcp, turns } = listeners;
+    let Listeners { admin, signal: signal_listener, turn_udp, turn_tcp, turns, acme_http } = listeners;
     let turn_streams = vec![(turn_tcp, None), (turns, Some(turns_config))];
     let turn = crate::net::turn::spawn(turn_core, turn_udp, relays, turn_stats.clone(), turn_streams)
         .map_err(|source| AppError::Bind { key: "turn_listen", addr: local.turn, source })?;
@@ -180,7 +200,7 @@ pub async fn run(
         signal: signal.clone(),
         turn: turn_stats.clone(),
         live: live.clone(),
-        api: crate::http::ApiState { tls: crate::http::api::TlsStatus::of(&material), ..Default::default() },
+        api: crate::http::ApiState { tls: Some(tls_state.clone()), ..Default::default() },
     });
     let (trigger, stop) = shutdown::channel();
     let drain = Drain::new();
@@ -193,6 +213,8 @@ pub async fn run(
             turn_port: local.turn.port(),
             turns_port: local.turns.port(),
             turn_secret,
+            tls: Some(tls_state.clone()),
+            always_turns: config.turns_advertise == TurnsAdvertise::Always,
         },
         events,
         keys: tokens.subscribe(),
@@ -211,6 +233,29 @@ pub async fn run(
         turn.control.clone(),
         config.turn.secret_grace,
     ));
+    let hup_forwarder = crate::rt::spawn(async move {
+        while let Some(Ok(_)) = hup_signals.next().await {
+            // A full channel means a reload is pending already.
+            let _ = hup_tx.try_send(());
+        }
+    });
+    let tls_task = match config.tls.clone() {
+        TlsSource::SelfSigned => {
+            drop(hups);
+            None
+        }
+        TlsSource::Files { cert, key } => {
+            Some(crate::rt::spawn(tls::files::watch(tls_state.clone(), cert, key, hups, stop.clone())))
+        }
+        TlsSource::Acme(acme) => {
+            let tokens = tls::acme::challenge::Http01Tokens::default();
+            if let Some(listener) = acme_http {
+                crate::rt::spawn(tls::acme::challenge::serve_http01(listener, tokens.clone(), stop.clone())).detach();
+            }
+            let data_dir = config.data_dir.clone();
+            Some(crate::rt::spawn(tls::acme::run(acme, data_dir, tls_state.clone(), tokens, hups, stop.clone())))
+        }
+    };
     let usage_saver = crate::rt::spawn(crate::turn::save_usage(turn_stats.clone(), store.clone(), stop.clone()));
     let hourly_saver =
         crate::rt::spawn(crate::net::live::hourly::save_hourly(live, turn_stats.clone(), store.clone(), stop.clone()));
@@ -260,6 +305,10 @@ pub async fn run(
         drop(task.cancel());
     }
     watcher.cancel().await;
+    hup_forwarder.cancel().await;
+    if let Some(task) = tls_task {
+        task.cancel().await;
+    }
     // Done by now unless the grace ran out: then its last minute of usage is lost.
     let signal_usage = hub_task.cancel().await.unwrap_or_default();
     // Signaling has stopped: the follower records what it handed out last, then ends.
