@@ -219,3 +219,30 @@ fn every_knob_has_a_flag_and_a_documented_row() {
         assert!(documented, "docs/configuration.md lacks a table row for {}", k.key);
     }
 }
+
+#[test]
+fn tls_mode_defaults_from_the_files_and_acme_needs_its_keys() {
+    let c = config_from(&[]).unwrap();
+    assert_eq!(c.tls, TlsSource::SelfSigned);
+    assert_eq!(c.turns_advertise, crate::config::TurnsAdvertise::Trusted);
+    let c = config_from(&[("tls_cert", "/c.pem"), ("tls_key", "/k.pem")]).unwrap();
+    assert!(matches!(c.tls, TlsSource::Files { .. }));
+    let e = config_from(&[("tls_mode", "self-signed"), ("tls_cert", "/c.pem"), ("tls_key", "/k.pem")]).unwrap_err();
+    assert!(e.to_string().contains("only used with files"), "{e}");
+    let c = config_from(&[("tls_mode", "acme"), ("acme_domains", "Box.Example.COM, *.lan.example.com")]).unwrap();
+    let TlsSource::Acme(acme) = c.tls else { panic!("acme") };
+    let names: Vec<_> = acme.domains.iter().map(DnsName::as_str).collect();
+    assert_eq!(names, ["box.example.com", "*.lan.example.com"]);
+    assert_eq!(acme.domains[1].base(), "lan.example.com");
+    assert_eq!(acme.challenge, crate::config::AcmeChallenge::TlsAlpn01);
+    assert_eq!(acme.directory, "https://acme-v02.api.letsencrypt.org/directory");
+    let c = config_from(&[("tls_mode", "acme"), ("acme_domains", "a.example"), ("acme_challenge", "http-01")]).unwrap();
+    let TlsSource::Acme(acme) = c.tls else { panic!("acme") };
+    assert_eq!(acme.challenge, crate::config::AcmeChallenge::Http01 { listen: "0.0.0.0:80".parse().unwrap() });
+    for bad in ["10.0.0.1", "::1", "*.10.0.0.1", "bad_name.example"] {
+        let e = config_from(&[("tls_mode", "acme"), ("acme_domains", bad)]).unwrap_err();
+        assert!(e.to_string().contains("acme_domains"), "{bad}: {e}");
+    }
+    let e = config_from(&[("tls_mode", "acme"), ("acme_domains", "a.example"), ("acme_email", "nobody")]).unwrap_err();
+    assert!(e.to_string().contains("acme_email"), "{e}");
+}
