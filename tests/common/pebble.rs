@@ -154,6 +154,17 @@ impl Pebble {
         CertificateDer::from_pem_slice(&out.stdout).unwrap()
     }
 
+    /// pebble's intermediate (the issuer of the leaves it signs), from its management port.
+    pub fn intermediate(&self) -> CertificateDer<'static> {
+        let out = Command::new("curl")
+            .args(["-sSf", "--max-time", "5", "--cacert", self.https_ca.to_str().unwrap()])
+            .arg(format!("https://{}/intermediates/0", self.management))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "intermediates/0: {}", String::from_utf8_lossy(&out.stderr));
+        CertificateDer::from_pem_slice(&out.stdout).unwrap()
+    }
+
     /// A dns-01 hook: `HOOK set|clear DOMAIN VALUE` sets or clears the TXT record through
     /// challtestsrv's management API, with curl.
     pub fn dns_hook(&self) -> PathBuf {
@@ -239,6 +250,15 @@ pub fn leaf_chaining_to(addr: SocketAddr, root: &CertificateDer<'_>, name: &str)
     }
     let leaf = conn.peer_certificates().and_then(|c| c.first()).ok_or("no certificate")?;
     Ok(sha256_hex(leaf.as_ref()))
+}
+
+/// base64 of the SHA-256 of a certificate's SubjectPublicKeyInfo, as Chromium's
+/// `--ignore-certificate-errors-spki-list` takes it.
+pub fn spki_sha256_base64(cert: &CertificateDer<'_>) -> String {
+    use base64::Engine;
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).unwrap();
+    let digest = ring::digest::digest(&ring::digest::SHA256, parsed.public_key().raw);
+    base64::engine::general_purpose::STANDARD.encode(digest.as_ref())
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
