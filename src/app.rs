@@ -132,7 +132,12 @@ pub async fn run(
     let setup_token = issue_setup_token_if_needed(&mut store, now)?;
     let tokens = TokenService::new(store.load_keyset()?, config.token_leeway_secs, config.token_cache_entries);
 
-    let sans = SanInputs::from_system(config.public_ip, &config.public_names);
+    // In ACME mode the self-signed certificate of first run names the ACME domains as well.
+    let mut names = config.public_names.clone();
+    if let TlsSource::Acme(acme) = &config.tls {
+        names.extend(acme.domains.iter().filter(|d| !d.as_str().starts_with("*.")).cloned());
+    }
+    let sans = SanInputs::from_system(config.public_ip, &names);
     let material = tls::load(&config, &sans, now)?;
     match material.origin {
         TlsOrigin::SelfSignedCreated => {

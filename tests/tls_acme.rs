@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 
 use common::api::Api;
 use common::pebble::{self, leaf_chaining_to, wait_for_chain, Pebble, DOMAIN};
-use common::{free_port, Server};
+use common::turn::{allocate_stream, stream_binding, welcome_session, AllocateError, Project};
+use common::{free_port, https, Server};
 use rustls::pki_types::CertificateDer;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 const ISSUE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -35,6 +36,7 @@ fn acme_box(data: &std::path::Path, pebble: &Pebble, signal_port: u16, extra: &[
 
 /// The three TLS listeners present the same leaf, chaining to `root`; returns its SHA-256.
 fn every_listener_chains_to(server: &Server, pebble: &Pebble, root: &CertificateDer<'_>) -> String {
+    let waited = Instant::now();
     let fp = wait_for_chain(server.signal, root, DOMAIN, ISSUE_TIMEOUT).unwrap_or_else(|e| {
         panic!(
             "no pebble certificate on the signal listener: {e}\nserver:\n{}\npebble:\n{}",
@@ -42,6 +44,7 @@ fn every_listener_chains_to(server: &Server, pebble: &Pebble, root: &Certificate
             pebble.log()
         )
     });
+    eprintln!("pebble certificate served {:?} after the wait began", waited.elapsed());
     for (name, addr) in [("admin", server.admin), ("turns", server.turns)] {
         let other = leaf_chaining_to(addr, root, DOMAIN).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(other, fp, "{name} serves the same certificate");
@@ -152,8 +155,15 @@ fn a_short_lived_certificate_is_renewed_without_a_restart() {
     // 30 s certificates: renewal is due 20 s after issue.
     let pebble = Pebble::start(free_port(), signal, Some(30));
     let root = pebble.root();
-    let server = acme_box(&tmp.path().join("d"), &pebble, signal, &[]);
+    let data = tmp.path().join("d");
+    let project = Project::create(&data, "renewal");
+    let server = acme_box(&data, &pebble, signal, &["--public-names", DOMAIN]);
     let first = every_listener_chains_to(&server, &pebble, &root);
+    // Opened on the first certificate, kept across the renewal.
+    let (mut ws, user, credential) = welcome_session(&server, &project, "room", "alice", 600);
+    let turns_url = format!("turns:{DOMAIN}:{}?transport=tcp", server.turns.port());
+    let mut turns = https::connect(server.turns).unwrap();
+    allocate_stream(&mut turns, &user, &credential).unwrap();
     let start = Instant::now();
     let second = loop {
         let now = leaf_chaining_to(server.signal, &root, DOMAIN).unwrap();
@@ -165,8 +175,22 @@ fn a_short_lived_certificate_is_renewed_without_a_restart() {
     };
     assert_ne!(first, second);
     let renewed_at = start.elapsed();
+    eprintln!("renewed certificate served {renewed_at:?} after the first was seen");
     assert!(renewed_at > Duration::from_secs(10), "renewed after {renewed_at:?}, before two thirds of its life");
     assert_eq!(server.stderr().matches("ACME: now serving").count(), 2, "{}", server.stderr());
+    for (name, addr) in [("admin", server.admin), ("turns", server.turns)] {
+        assert_eq!(leaf_chaining_to(addr, &root, DOMAIN).unwrap(), second, "{name} serves the renewed certificate");
+    }
+    ws.send(json!({"type": "ping", "id": 1}));
+    assert_eq!(ws.json()["type"], "pong", "the WSS session opened before the renewal still works");
+    assert!(stream_binding(&mut turns), "the TURN-over-TLS connection opened before the renewal still answers");
+    let again = allocate_stream(&mut turns, &user, &credential);
+    assert!(matches!(again, Err(AllocateError::Code(437))), "and still holds its allocation: {again:?}");
+    // With a trusted certificate the welcome offers turns: (public_names: the certificate's name).
+    let mut bob = common::ws::Ws::connect(server.signal, None);
+    let welcome = bob.auth(&project.token("room", "bob", 600));
+    let urls = welcome["ice_servers"][1]["urls"].to_string();
+    assert!(urls.contains(&turns_url), "{urls}");
 }
 
 #[test]

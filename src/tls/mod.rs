@@ -133,10 +133,10 @@ pub fn load_files(cert: &Path, key: &Path) -> Result<TlsMaterial, TlsError> {
     Ok(material)
 }
 
-/// `tls_mode` as `/tls` reports it.
+/// `tls_mode` as `/tls` reports it (the API's enum spells `self_signed` with an underscore).
 pub fn mode_name(config: &Config) -> &'static str {
     match config.tls {
-        TlsSource::SelfSigned => "self-signed",
+        TlsSource::SelfSigned => "self_signed",
         TlsSource::Files { .. } => "files",
         TlsSource::Acme(_) => "acme",
     }

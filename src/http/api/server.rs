@@ -11,7 +11,7 @@ use crate::unixtime::UnixTime;
 /// The certificate in service, read from it at each swap, and the ACME plan.
 pub fn tls(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     let Some(tls) = &ctx.state.api.tls else {
-        return reply(StatusCode::OK, &json!({"mode": "self-signed", "acme": crate::tls::AcmeStatus::default()}));
+        return reply(StatusCode::OK, &json!({"mode": "self_signed", "acme": crate::tls::AcmeStatus::default()}));
     };
     let mut body = serde_json::to_value(tls.info()).unwrap_or(Value::Null);
     body["mode"] = json!(tls.mode);
