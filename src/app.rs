@@ -241,7 +241,9 @@ pub async fn run(
     let hup_forwarder = crate::rt::spawn(async move {
         while let Some(Ok(_)) = hup_signals.next().await {
             // A full channel means a reload is pending already.
-            let _ = hup_tx.try_send(());
+            if let Err(async_channel::TrySendError::Closed(())) = hup_tx.try_send(()) {
+                log::info!("SIGHUP: nothing to reload with the self-signed certificate");
+            }
         }
     });
     let tls_task = match config.tls.clone() {
