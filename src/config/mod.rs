@@ -320,6 +320,12 @@ impl Validator<'_> {
             },
             other => return Err(self.bad("acme_challenge", other, "expected tls-alpn-01, http-01 or dns-01".into())),
         };
+        if !matches!(challenge, AcmeChallenge::Dns01 { .. }) {
+            if let Some(wildcard) = domains.iter().find(|d| d.as_str().starts_with("*.")) {
+                let reason = "a wildcard can only be proven with acme_challenge = dns-01".into();
+                return Err(self.bad("acme_domains", wildcard.as_str(), reason));
+            }
+        }
         let email = self.opt_parse("acme_email", |s| {
             if s.contains('@') && !s.contains(char::is_whitespace) {
                 Ok(s.to_owned())

@@ -229,12 +229,22 @@ fn tls_mode_defaults_from_the_files_and_acme_needs_its_keys() {
     assert!(matches!(c.tls, TlsSource::Files { .. }));
     let e = config_from(&[("tls_mode", "self-signed"), ("tls_cert", "/c.pem"), ("tls_key", "/k.pem")]).unwrap_err();
     assert!(e.to_string().contains("only used with files"), "{e}");
-    let c = config_from(&[("tls_mode", "acme"), ("acme_domains", "Box.Example.COM, *.lan.example.com")]).unwrap();
+    let e = config_from(&[("tls_mode", "acme"), ("acme_domains", "*.lan.example.com")]).unwrap_err();
+    assert!(e.to_string().contains("dns-01"), "{e}");
+    let hook = std::env::current_exe().unwrap();
+    let hook = hook.to_str().unwrap();
+    let c = config_from(&[
+        ("tls_mode", "acme"),
+        ("acme_domains", "Box.Example.COM, *.lan.example.com"),
+        ("acme_challenge", "dns-01"),
+        ("acme_dns_hook", hook),
+    ])
+    .unwrap();
     let TlsSource::Acme(acme) = c.tls else { panic!("acme") };
     let names: Vec<_> = acme.domains.iter().map(DnsName::as_str).collect();
     assert_eq!(names, ["box.example.com", "*.lan.example.com"]);
     assert_eq!(acme.domains[1].base(), "lan.example.com");
-    assert_eq!(acme.challenge, crate::config::AcmeChallenge::TlsAlpn01);
+    assert_eq!(acme.challenge, crate::config::AcmeChallenge::Dns01 { hook: hook.into() });
     assert_eq!(acme.directory, "https://acme-v02.api.letsencrypt.org/directory");
     let c = config_from(&[("tls_mode", "acme"), ("acme_domains", "a.example"), ("acme_challenge", "http-01")]).unwrap();
     let TlsSource::Acme(acme) = c.tls else { panic!("acme") };

@@ -194,4 +194,6 @@ pub(crate) fn check_pair(material: &TlsMaterial, cert_path: &Path) -> Result<(),
 }
 
 #[cfg(test)]
+mod live_tests;
+#[cfg(test)]
 mod tests;
