@@ -20,6 +20,9 @@ use crate::tls::{TlsMaterial, TlsOrigin};
 pub const HOOK_TIMEOUT: Duration = Duration::from_secs(300);
 /// Connections the HTTP-01 listener serves at once; more wait in the backlog.
 const HTTP01_MAX_CONNECTIONS: usize = 64;
+/// Connections one source (an IPv4 address, an IPv6 /64) may hold on it; one more closes its
+/// oldest, so no single source can keep a CA's validator out (SPEC "Clients without credentials").
+const HTTP01_MAX_PER_SOURCE: usize = 8;
 const HTTP01_CONNECTION_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The self-signed certificate of RFC 8737 section 3: the name, and the SHA-256 of the key
@@ -40,9 +43,11 @@ pub fn alpn_certificate(domain: &str, key_authorization_sha256: &[u8]) -> Result
 /// HTTP-01 answers by token: the key authorization.
 pub type Http01Tokens = Arc<Mutex<HashMap<String, String>>>;
 
-/// Serves `GET /.well-known/acme-challenge/TOKEN` on `listener` until `stop`.
+/// Serves `GET /.well-known/acme-challenge/TOKEN` on `listener` until `stop`: each connection
+/// for at most 15 s and 16 KiB of request head, 64 at once, 8 per source.
 pub async fn serve_http01(listener: TcpListener, tokens: Http01Tokens, stop: Signal) {
     let slots = Arc::new(smol::lock::Semaphore::new(HTTP01_MAX_CONNECTIONS));
+    let per_source = crate::net::slots::SlotPool::new(usize::MAX, HTTP01_MAX_PER_SOURCE);
     loop {
         let Some(permit) = stop.until(slots.acquire_arc()).await else { return };
         let (stream, peer) = match stop.until(listener.accept()).await {
@@ -54,6 +59,7 @@ pub async fn serve_http01(listener: TcpListener, tokens: Http01Tokens, stop: Sig
                 continue;
             }
         };
+        let Some(slot) = per_source.take_evicting(peer.ip()) else { continue };
         let tokens = tokens.clone();
         crate::rt::spawn(async move {
             let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
@@ -75,13 +81,19 @@ pub async fn serve_http01(listener: TcpListener, tokens: Http01Tokens, stop: Sig
                 .header_read_timeout(HTTP01_CONNECTION_TIMEOUT)
                 .max_buf_size(16 * 1024)
                 .serve_connection(FuturesIo::new(stream), service);
+            let eviction = slot.eviction();
             let deadline = async {
-                smol::Timer::after(HTTP01_CONNECTION_TIMEOUT).await;
+                futures_lite::future::or(smol::Timer::after(HTTP01_CONNECTION_TIMEOUT), async {
+                    eviction.wait().await;
+                    Instant::now()
+                })
+                .await;
                 Ok(())
             };
             if let Err(e) = futures_lite::future::or(conn, deadline).await {
                 log::debug!("acme_http_listen: connection from {peer} ended: {e}");
             }
+            drop(slot);
             drop(permit);
         })
         .detach();
