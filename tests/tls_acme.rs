@@ -251,3 +251,26 @@ fn wait_for_log(server: &Server, text: &str, timeout: Duration) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn an_account_the_ca_forgot_is_replaced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    let signal = free_port();
+    let listen: SocketAddr = loopback(free_port()).parse().unwrap();
+    let pebble = Pebble::start_on(listen, free_port(), signal, None);
+    let root = pebble.root();
+    let server = acme_box(&data, &pebble, signal, &[]);
+    every_listener_chains_to(&server, &pebble, &root);
+    server.terminate(Duration::from_secs(10));
+    drop(pebble);
+    // The CA's database is gone (pebble keeps it in memory); the saved certificate is also
+    // removed so the box must order with its saved account.
+    std::fs::remove_file(data.join("tls/acme/cert.pem")).unwrap();
+    let pebble = Pebble::start_on(listen, free_port(), signal, None);
+    let root = pebble.root();
+    let server = acme_box(&data, &pebble, signal, &[]);
+    wait_for_log(&server, "does not know the saved account", Duration::from_secs(10));
+    let fp = wait_for_chain(server.signal, &root, DOMAIN, Duration::from_secs(30));
+    assert!(fp.is_ok(), "a new account got a certificate: {fp:?}\n{}", server.stderr());
+}

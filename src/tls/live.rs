@@ -27,7 +27,11 @@ pub struct CertResolver {
 
 impl ResolvesServerCert for CertResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let acme_only = hello.alpn().is_some_and(|mut offered| offered.all(|p| p == ACME_TLS_ALPN));
+        // RFC 8737 section 3: the validator offers `acme-tls/1` and nothing else.
+        let acme_only = hello.alpn().is_some_and(|offered| {
+            let mut offered = offered.peekable();
+            offered.peek().is_some() && offered.all(|p| p == ACME_TLS_ALPN)
+        });
         if acme_only {
             let name = hello.server_name()?.to_ascii_lowercase();
             let challenges = self.alpn_challenges.read().unwrap_or_else(PoisonError::into_inner);

@@ -56,6 +56,30 @@ pub enum AcmeError {
     Local(String),
 }
 
+impl AcmeError {
+    /// The CA answered `accountDoesNotExist` (RFC 8555 section 6.7).
+    pub fn is_unknown_account(&self) -> bool {
+        match self {
+            AcmeError::Protocol(instant_acme::Error::Api(problem)) => {
+                problem.r#type.as_deref() == Some("urn:ietf:params:acme:error:accountDoesNotExist")
+            }
+            _ => false,
+        }
+    }
+}
+
+fn forget_account(dir: &Path) {
+    let path = dir.join(ACCOUNT_FILE);
+    let old = dir.join("account.json.unknown");
+    match std::fs::rename(&path, &old) {
+        Ok(()) => log::warn!(
+            "ACME: the CA does not know the saved account; kept it as {} and making a new one",
+            old.display()
+        ),
+        Err(e) => log::warn!("ACME: cannot set aside {}: {e}", path.display()),
+    }
+}
+
 pub fn dir(data_dir: &Path) -> PathBuf {
     data_dir.join(super::TLS_DIR).join(ACME_DIR)
 }
@@ -155,9 +179,13 @@ pub async fn run(
                 Err(e) => plan.handle_failure(e.to_string(), UnixTime::now()),
             },
             Err(e) => {
-                // A stale account (deleted, another CA) is made again next time.
+                // Reopened next time; an account the CA no longer knows (its database was reset,
+                // as a LAN CA's may be) is forgotten, so the next attempt makes a new one.
                 if matches!(e, AcmeError::Protocol(_)) {
                     account = None;
+                }
+                if e.is_unknown_account() {
+                    forget_account(&dir);
                 }
                 plan.handle_failure(e.to_string(), UnixTime::now());
             }
