@@ -127,3 +127,31 @@ pub async fn run_hook(hook: &Path, action: &str, domain: &str, value: &str) -> R
         };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn script(dir: &Path, body: &str) -> std::path::PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join("hook");
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).unwrap();
+        path
+    }
+
+    #[test]
+    fn the_hook_gets_action_domain_and_value_and_its_exit_status_decides() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("args");
+        let hook = script(tmp.path(), &format!("echo \"$@\" > {}", out.display()));
+        smol::block_on(run_hook(&hook, "set", "box.example", "VALUE-1")).unwrap();
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "set box.example VALUE-1\n");
+        let hook = script(tmp.path(), "exit 7");
+        let e = smol::block_on(run_hook(&hook, "clear", "box.example", "v")).unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("hook clear box.example v") && text.contains("exit status: 7"), "{text}");
+        let e = smol::block_on(run_hook(&tmp.path().join("missing"), "set", "d", "v")).unwrap_err();
+        assert!(e.to_string().contains("cannot run it"), "{e}");
+    }
+}
