@@ -246,23 +246,7 @@ pub async fn run(
             }
         }
     });
-    let tls_task = match config.tls.clone() {
-        TlsSource::SelfSigned => {
-            drop(hups);
-            None
-        }
-        TlsSource::Files { cert, key } => {
-            Some(crate::rt::spawn(tls::files::watch(tls_state.clone(), cert, key, hups, stop.clone())))
-        }
-        TlsSource::Acme(acme) => {
-            let tokens = tls::acme::challenge::Http01Tokens::default();
-            if let Some(listener) = acme_http {
-                crate::rt::spawn(tls::acme::challenge::serve_http01(listener, tokens.clone(), stop.clone())).detach();
-            }
-            let data_dir = config.data_dir.clone();
-            Some(crate::rt::spawn(tls::acme::run(acme, data_dir, tls_state.clone(), tokens, hups, stop.clone())))
-        }
-    };
+    let tls_task = tls::spawn_renewal(&config, tls_state.clone(), hups, acme_http, stop.clone());
     let usage_saver = crate::rt::spawn(crate::turn::save_usage(turn_stats.clone(), store.clone(), stop.clone()));
     let hourly_saver =
         crate::rt::spawn(crate::net::live::hourly::save_hourly(live, turn_stats.clone(), store.clone(), stop.clone()));

@@ -126,6 +126,30 @@ pub fn load(config: &Config, sans: &SanInputs, now: UnixTime) -> Result<TlsMater
     }
 }
 
+/// The task that keeps the certificate current: the files watcher, or the ACME task (with the
+/// http-01 listener when it is bound). `None` for the self-signed certificate. `hups` delivers
+/// SIGHUP.
+pub fn spawn_renewal(
+    config: &Config,
+    state: Arc<TlsState>,
+    hups: async_channel::Receiver<()>,
+    acme_http: Option<smol::net::TcpListener>,
+    stop: crate::shutdown::Signal,
+) -> Option<smol::Task<()>> {
+    match config.tls.clone() {
+        TlsSource::SelfSigned => None,
+        TlsSource::Files { cert, key } => Some(crate::rt::spawn(files::watch(state, cert, key, hups, stop))),
+        TlsSource::Acme(acme) => {
+            let tokens = acme::challenge::Http01Tokens::default();
+            if let Some(listener) = acme_http {
+                crate::rt::spawn(acme::challenge::serve_http01(listener, tokens.clone(), stop.clone())).detach();
+            }
+            let data_dir = config.data_dir.clone();
+            Some(crate::rt::spawn(acme::run(acme, data_dir, state, tokens, hups, stop)))
+        }
+    }
+}
+
 /// The operator's pair, checked: the key must belong to the certificate.
 pub fn load_files(cert: &Path, key: &Path) -> Result<TlsMaterial, TlsError> {
     let material = read_pair(cert, key, TlsOrigin::OperatorFiles)?;
