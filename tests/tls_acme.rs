@@ -274,3 +274,21 @@ fn an_account_the_ca_forgot_is_replaced() {
     let fp = wait_for_chain(server.signal, &root, DOMAIN, Duration::from_secs(30));
     assert!(fp.is_ok(), "a new account got a certificate: {fp:?}\n{}", server.stderr());
 }
+
+#[test]
+fn a_ca_that_requires_external_account_binding_gets_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let signal = free_port();
+    let key = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W";
+    let pebble = Pebble::start_eab(free_port(), signal, ("kid-edge", key));
+    let root = pebble.root();
+    // Without the binding the CA refuses the account: logged, retried, self-signed served.
+    let server = acme_box(&tmp.path().join("a"), &pebble, signal, &[]);
+    wait_for_log(&server, "ACME: attempt 1 failed", Duration::from_secs(10));
+    assert!(server.stderr().contains("externalAccountRequired"), "{}", server.stderr());
+    server.terminate(Duration::from_secs(10));
+    let server =
+        acme_box(&tmp.path().join("b"), &pebble, signal, &["--acme-eab-kid", "kid-edge", "--acme-eab-hmac-key", key]);
+    every_listener_chains_to(&server, &pebble, &root);
+    assert!(!server.stderr().contains(key), "the HMAC key is never logged");
+}

@@ -65,6 +65,12 @@ pub struct ServeArgs {
     /// executable run as `HOOK set DOMAIN VALUE` and `HOOK clear DOMAIN VALUE` for dns-01
     #[argh(option)]
     pub acme_dns_hook: Option<String>,
+    /// key id of the CA's external account binding (with --acme-eab-hmac-key; ZeroSSL, Google)
+    #[argh(option)]
+    pub acme_eab_kid: Option<String>,
+    /// HMAC key of the external account binding, base64url as the CA shows it
+    #[argh(option)]
+    pub acme_eab_hmac_key: Option<String>,
     /// trusted (turns: URLs only with a certificate that is not self-signed) or always (default trusted)
     #[argh(option)]
     pub turns_advertise: Option<String>,
@@ -160,7 +166,7 @@ pub struct ServeArgs {
 impl ServeArgs {
     /// The flags that were given, as (config key, value).
     pub fn flag_values(&self) -> Vec<(&'static str, &str)> {
-        let pairs: [(&'static str, &Option<String>); 48] = [
+        let pairs: [(&'static str, &Option<String>); 50] = [
             ("data_dir", &self.data_dir),
             ("signal_listen", &self.signal_listen),
             ("admin_listen", &self.admin_listen),
@@ -179,6 +185,8 @@ impl ServeArgs {
             ("acme_challenge", &self.acme_challenge),
             ("acme_http_listen", &self.acme_http_listen),
             ("acme_dns_hook", &self.acme_dns_hook),
+            ("acme_eab_kid", &self.acme_eab_kid),
+            ("acme_eab_hmac_key", &self.acme_eab_hmac_key),
             ("turns_advertise", &self.turns_advertise),
             ("log_level", &self.log_level),
             ("shutdown_grace_secs", &self.shutdown_grace_secs),

@@ -32,6 +32,8 @@ pub const KNOBS: &[Knob] = &[
     knob("acme_challenge", Some("tls-alpn-01")),
     knob("acme_http_listen", Some("0.0.0.0:80")),
     knob("acme_dns_hook", None),
+    knob("acme_eab_kid", None),
+    knob("acme_eab_hmac_key", None),
     knob("turns_advertise", Some("trusted")),
     knob("log_level", Some("info")),
     knob("shutdown_grace_secs", Some("3")),

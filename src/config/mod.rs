@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crate::proto::addr_policy::Cidr;
 pub use raw::{Origin, RawConfig, RawValue};
-pub use tls::{AcmeChallenge, AcmeConfig, TlsSource, TurnsAdvertise};
+pub use tls::{AcmeChallenge, AcmeConfig, EabKey, TlsSource, TurnsAdvertise};
 pub use values::{DnsName, PortRange};
 
 #[derive(Debug, thiserror::Error)]

@@ -256,3 +256,21 @@ fn tls_mode_defaults_from_the_files_and_acme_needs_its_keys() {
     let e = config_from(&[("tls_mode", "acme"), ("acme_domains", "a.example"), ("acme_email", "nobody")]).unwrap_err();
     assert!(e.to_string().contains("acme_email"), "{e}");
 }
+
+#[test]
+fn eab_needs_both_keys_and_never_shows_the_hmac_key() {
+    let acme = [("tls_mode", "acme"), ("acme_domains", "a.example")];
+    let key = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W";
+    let c = config_from(&[&acme[..], &[("acme_eab_kid", "kid-1"), ("acme_eab_hmac_key", key)]].concat()).unwrap();
+    let TlsSource::Acme(a) = &c.tls else { panic!("acme") };
+    let eab = a.eab.as_ref().unwrap();
+    assert_eq!((eab.kid.as_str(), eab.hmac_key.len()), ("kid-1", 48));
+    assert!(!format!("{c:?}").contains(key) && !format!("{:?}", eab.hmac_key).is_empty());
+    let e = config_from(&[&acme[..], &[("acme_eab_kid", "kid-1")]].concat()).unwrap_err();
+    assert!(e.to_string().contains("acme_eab_hmac_key"), "{e}");
+    let e = config_from(&[&acme[..], &[("acme_eab_hmac_key", key)]].concat()).unwrap_err();
+    assert!(e.to_string().contains("acme_eab_kid") && !e.to_string().contains(key), "{e}");
+    let e =
+        config_from(&[&acme[..], &[("acme_eab_kid", "k"), ("acme_eab_hmac_key", "not base64!")]].concat()).unwrap_err();
+    assert!(e.to_string().contains("base64url") && !e.to_string().contains("not base64!"), "{e}");
+}

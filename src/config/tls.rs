@@ -35,6 +35,22 @@ pub struct AcmeConfig {
     pub directory: String,
     pub ca_file: Option<PathBuf>,
     pub challenge: AcmeChallenge,
+    /// External account binding (RFC 8555 section 7.3.4), for CAs that require it.
+    pub eab: Option<EabKey>,
+}
+
+/// A key id and HMAC key the CA handed out for binding the new account to an existing one.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EabKey {
+    pub kid: String,
+    pub hmac_key: Vec<u8>,
+}
+
+impl std::fmt::Debug for EabKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A secret: never in a log or a panic message.
+        f.debug_struct("EabKey").field("kid", &self.kid).finish_non_exhaustive()
+    }
 }
 
 /// When `turns:` URLs are put in `ice_servers`.
@@ -108,7 +124,19 @@ impl Validator<'_> {
                 Err("not an e-mail address".into())
             }
         })?;
-        Ok(AcmeConfig { domains, email, directory, ca_file, challenge })
+        let eab = match (self.opt_parse("acme_eab_kid", |s| Ok(s.to_owned()))?, self.one("acme_eab_hmac_key")?) {
+            (None, None | Some("")) => None,
+            (Some(kid), Some(key)) if !key.is_empty() => Some(EabKey {
+                kid,
+                hmac_key: eab_hmac_key(key).map_err(
+                    // The value is a secret: the error does not repeat it.
+                    |reason| self.bad("acme_eab_hmac_key", "(hidden)", reason),
+                )?,
+            }),
+            (Some(_), _) => return Err(self.bad("acme_eab_hmac_key", "", "acme_eab_kid needs it".into())),
+            (None, Some(_)) => return Err(self.bad("acme_eab_kid", "", "acme_eab_hmac_key needs it".into())),
+        };
+        Ok(AcmeConfig { domains, email, directory, ca_file, challenge, eab })
     }
 }
 
@@ -120,6 +148,17 @@ fn acme_domain(s: &str) -> Result<DnsName, String> {
     match s.strip_prefix("*.") {
         Some(rest) => DnsName::parse(rest).map(|n| DnsName::wildcard(&n)),
         None => DnsName::parse(s),
+    }
+}
+
+/// The HMAC key as CAs show it: base64url, with or without padding.
+fn eab_hmac_key(s: &str) -> Result<Vec<u8>, String> {
+    use base64::Engine;
+    let trimmed = s.trim_end_matches('=');
+    match base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(trimmed) {
+        Ok(key) if key.len() >= 16 => Ok(key),
+        Ok(_) => Err("shorter than 16 bytes".into()),
+        Err(_) => Err("not base64url".into()),
     }
 }
 

@@ -73,6 +73,23 @@ impl Pebble {
         tls_port: u16,
         validity_secs: Option<u64>,
     ) -> Pebble {
+        Pebble::start_full(dir, listen, http_port, tls_port, validity_secs, None)
+    }
+
+    /// pebble requiring external account binding with (key id, base64url HMAC key).
+    pub fn start_eab(http_port: u16, tls_port: u16, eab: (&str, &str)) -> Pebble {
+        let listen = SocketAddr::from(([127, 0, 0, 1], super::free_port()));
+        Pebble::start_full(Pebble::prepare(), listen, http_port, tls_port, None, Some(eab))
+    }
+
+    fn start_full(
+        dir: tempfile::TempDir,
+        listen: SocketAddr,
+        http_port: u16,
+        tls_port: u16,
+        validity_secs: Option<u64>,
+        eab: Option<(&str, &str)>,
+    ) -> Pebble {
         let d = dir.path().to_owned();
         let mut children = Vec::new();
         let challtest = SocketAddr::from(([127, 0, 0, 1], super::free_port()));
@@ -99,6 +116,10 @@ impl Pebble {
             "ocspResponderURL": "",
             "externalAccountBindingRequired": false,
         }});
+        if let Some((kid, key)) = eab {
+            config["pebble"]["externalAccountBindingRequired"] = true.into();
+            config["pebble"]["externalAccountMACKeys"] = serde_json::json!({ kid: key });
+        }
         if let Some(secs) = validity_secs {
             config["pebble"]["certificateValidityPeriod"] = secs.into();
         }

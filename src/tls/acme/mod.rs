@@ -9,7 +9,7 @@
 //! Files, in `DATA/tls/acme/` (0700; files 0600): `account.json` (the directory URL and the
 //! account's key and URL), `cert.pem` and `key.pem` (the last certificate and its key).
 //!
-//! Left out on purpose: revocation, ARI (RFC 9773), EAB configuration, IP identifiers.
+//! Left out on purpose: revocation, ARI (RFC 9773), IP identifiers.
 
 pub mod challenge;
 pub mod http;
@@ -245,8 +245,9 @@ async fn open_account(config: &AcmeConfig, dir: &Path) -> Result<Account, AcmeEr
     let contact = config.email.as_ref().map(|e| format!("mailto:{e}"));
     let contacts: Vec<&str> = contact.iter().map(String::as_str).collect();
     let new = NewAccount { contact: &contacts, terms_of_service_agreed: true, only_return_existing: false };
+    let eab = config.eab.as_ref().map(|k| instant_acme::ExternalAccountKey::new(k.kid.clone(), &k.hmac_key));
     let builder = Account::builder_with_http(Box::new(client()?));
-    let (account, credentials) = builder.create(&new, config.directory.clone(), None).await?;
+    let (account, credentials) = builder.create(&new, config.directory.clone(), eab.as_ref()).await?;
     let saved = SavedAccount { directory: config.directory.clone(), credentials };
     let json = serde_json::to_vec_pretty(&saved).map_err(|e| AcmeError::Local(e.to_string()))?;
     write_private(dir, &path, &json)?;
