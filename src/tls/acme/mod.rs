@@ -161,6 +161,7 @@ pub async fn run(
         log::info!("ACME: ordering a certificate for {} from {}", names(&config), config.directory);
         let attempt = stop.until(attempt(&config, &dir, &mut account, &responders)).await;
         let Some(result) = attempt else { return };
+        let ended = UnixTime::now();
         match result {
             Ok(material) => match state.install(&material) {
                 Ok(info) => {
@@ -176,7 +177,7 @@ pub async fn run(
                         not_after: UnixTime(info.not_after),
                     });
                 }
-                Err(e) => plan.handle_failure(e.to_string(), UnixTime::now()),
+                Err(e) => plan.handle_failure(e.to_string(), ended),
             },
             Err(e) => {
                 // Reopened next time; an account the CA no longer knows (its database was reset,
@@ -187,11 +188,11 @@ pub async fn run(
                 if e.is_unknown_account() {
                     forget_account(&dir);
                 }
-                plan.handle_failure(e.to_string(), UnixTime::now());
+                plan.handle_failure(e.to_string(), ended);
             }
         }
         if let Some(error) = plan.last_error() {
-            let retry = plan.poll_timeout().secs() - UnixTime::now().secs();
+            let retry = plan.poll_timeout().secs() - ended.secs();
             let serving = if state.trusted() { "the current certificate" } else { "the self-signed certificate" };
             log::warn!("ACME: attempt {} failed: {error}; retrying in {retry} s, serving {serving}", plan.failures());
         }
