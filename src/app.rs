@@ -12,7 +12,7 @@ use std::time::Instant;
 use futures_lite::StreamExt;
 use smol::net::TcpListener;
 
-use crate::config::Config;
+use crate::config::{AcmeChallenge, AcmeConfig, Config, TlsSource, TurnsAdvertise};
 use crate::http::router::Listener;
 use crate::http::{Counters, HttpState};
 use crate::net::https::HttpsListener;
@@ -24,7 +24,7 @@ use crate::proto::signal::{Hub, HubConfig};
 use crate::shutdown::{self, Drain};
 use crate::store::worker::StoreHandle;
 use crate::store::{secrets, OpenMode, Store, StoreError};
-use crate::tls::{self, SanInputs, TlsError, TlsOrigin};
+use crate::tls::{self, SanInputs, TlsError, TlsOrigin, TlsState};
 use crate::tokens::TokenService;
 use crate::unixtime::UnixTime;
 
@@ -47,6 +47,8 @@ pub struct Listeners {
     pub turn_udp: UdpSocket,
     pub turn_tcp: TcpListener,
     pub turns: TcpListener,
+    /// `acme_http_listen`, bound only for the http-01 challenge.
+    pub acme_http: Option<TcpListener>,
 }
 
 impl Listeners {
@@ -62,6 +64,12 @@ impl Listeners {
             })?,
             turn_tcp: bind("turn_listen", config.turn_listen).await?,
             turns: bind("turns_listen", config.turns_listen).await?,
+            acme_http: match &config.tls {
+                TlsSource::Acme(AcmeConfig { challenge: AcmeChallenge::Http01 { listen }, .. }) => {
+                    Some(bind("acme_http_listen", *listen).await?)
+                }
+                _ => None,
+            },
         })
     }
 
@@ -124,7 +132,12 @@ pub async fn run(
     let setup_token = issue_setup_token_if_needed(&mut store, now)?;
     let tokens = TokenService::new(store.load_keyset()?, config.token_leeway_secs, config.token_cache_entries);
 
-    let sans = SanInputs::from_system(config.public_ip, &config.public_names);
+    // In ACME mode the self-signed certificate of first run names the ACME domains as well.
+    let mut names = config.public_names.clone();
+    if let TlsSource::Acme(acme) = &config.tls {
+        names.extend(acme.domains.iter().filter(|d| !d.as_str().starts_with("*.")).cloned());
+    }
+    let sans = SanInputs::from_system(config.public_ip, &names);
     let material = tls::load(&config, &sans, now)?;
     match material.origin {
         TlsOrigin::SelfSignedCreated => {
@@ -134,10 +147,22 @@ pub async fn run(
             log::info!("using the self-signed certificate in {}", config.data_dir.join(tls::TLS_DIR).display())
         }
         TlsOrigin::OperatorFiles => log::info!("using the operator's certificate files"),
+        TlsOrigin::Acme => log::info!("using the ACME certificate in {}", tls::acme::dir(&config.data_dir).display()),
+    }
+    if let TlsSource::Acme(_) = config.tls {
+        if material.origin != TlsOrigin::Acme {
+            log::info!("ACME: serving the self-signed certificate until the first ACME certificate arrives");
+        }
     }
     log::info!("TLS certificate SHA-256 fingerprint {}", material.fingerprint());
-    let https_config = material.server_config(&[b"http/1.1"])?;
-    let turns_config = material.server_config(&[])?;
+    // One resolver for every TLS listener: a swap reaches each of them at its next handshake.
+    let tls_state = TlsState::new(tls::mode_name(&config), &material)?;
+    let alpn_challenge = matches!(&config.tls, TlsSource::Acme(AcmeConfig { challenge: AcmeChallenge::TlsAlpn01, .. }));
+    let https_alpn: &[&[u8]] = if alpn_challenge { &[b"http/1.1", tls::live::ACME_TLS_ALPN] } else { &[b"http/1.1"] };
+    let https_config = tls::server_config(tls_state.resolver(), https_alpn)?;
+    let turns_config = tls::server_config(tls_state.resolver(), &[])?;
+    let (hup_tx, hups) = async_channel::bounded(1);
+    let mut hup_signals = async_signal::Signals::new([async_signal::Signal::Hup]).map_err(AppError::Signals)?;
 
     let relays = crate::net::turn::relay_setup(local.turn, config.public_ip, config.relay_ports);
     for (family, bind, announce) in
@@ -158,7 +183,7 @@ pub async fn run(
     }
     turn_core.handle_revoke(revoked);
     let turn_stats = Arc::new(crate::net::turn::TurnStats::default());
-    let Listeners { admin, signal: signal_listener, turn_udp, turn_tcp, turns } = listeners;
+    let Listeners { admin, signal: signal_listener, turn_udp, turn_tcp, turns, acme_http } = listeners;
     let turn_streams = vec![(turn_tcp, None), (turns, Some(turns_config))];
     let turn = crate::net::turn::spawn(turn_core, turn_udp, relays, turn_stats.clone(), turn_streams)
         .map_err(|source| AppError::Bind { key: "turn_listen", addr: local.turn, source })?;
@@ -180,7 +205,7 @@ pub async fn run(
         signal: signal.clone(),
         turn: turn_stats.clone(),
         live: live.clone(),
-        api: crate::http::ApiState { tls: crate::http::api::TlsStatus::of(&material), ..Default::default() },
+        api: crate::http::ApiState { tls: Some(tls_state.clone()), ..Default::default() },
     });
     let warming = state.clone();
     crate::rt::spawn(async move { warming.api.hasher.warm().await }).detach();
@@ -195,6 +220,8 @@ pub async fn run(
             turn_port: local.turn.port(),
             turns_port: local.turns.port(),
             turn_secret,
+            tls: Some(tls_state.clone()),
+            always_turns: config.turns_advertise == TurnsAdvertise::Always,
         },
         events,
         keys: tokens.subscribe(),
@@ -213,6 +240,15 @@ pub async fn run(
         turn.control.clone(),
         config.turn.secret_grace,
     ));
+    let hup_forwarder = crate::rt::spawn(async move {
+        while let Some(Ok(_)) = hup_signals.next().await {
+            // A full channel means a reload is pending already.
+            if let Err(async_channel::TrySendError::Closed(())) = hup_tx.try_send(()) {
+                log::info!("SIGHUP: nothing to reload with the self-signed certificate");
+            }
+        }
+    });
+    let tls_task = tls::spawn_renewal(&config, tls_state.clone(), hups, acme_http, stop.clone());
     let usage_saver = crate::rt::spawn(crate::turn::save_usage(turn_stats.clone(), store.clone(), stop.clone()));
     let hourly_saver =
         crate::rt::spawn(crate::net::live::hourly::save_hourly(live, turn_stats.clone(), store.clone(), stop.clone()));
@@ -262,6 +298,10 @@ pub async fn run(
         drop(task.cancel());
     }
     watcher.cancel().await;
+    hup_forwarder.cancel().await;
+    if let Some(task) = tls_task {
+        task.cancel().await;
+    }
     // Done by now unless the grace ran out: then its last minute of usage is lost.
     let signal_usage = hub_task.cancel().await.unwrap_or_default();
     // Signaling has stopped: the follower records what it handed out last, then ends.

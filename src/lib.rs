@@ -7,7 +7,8 @@
 //!   ([`config::raw`]), then validates them once into typed fields.
 //! - [`store`] is the SQLite database behind a synchronous API; the server reaches it through
 //!   [`store::worker::StoreHandle`], a dedicated thread, so the executor never blocks on SQLite.
-//! - [`tls`] loads the operator's certificate or creates and reuses a self-signed one.
+//! - [`tls`] holds the one certificate resolver every TLS listener uses, filled from the
+//!   self-signed certificate, the operator's files (reloaded on SIGHUP and change) or ACME.
 //! - [`net`] holds the socket shells (accept loops, TLS handshakes, graceful drain), and
 //!   [`net::live::Live`], the admin API's handle on the running signaling hub and TURN thread.
 //! - [`http`] is the hyper service: pure routing, health, metrics, security headers.

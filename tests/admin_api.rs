@@ -956,6 +956,7 @@ fn tls_describes_the_certificate_the_box_serves() {
     assert_eq!(hex.to_ascii_uppercase(), served.replace(':', ""), "the API names another certificate");
     assert!(tls["sans"].as_array().is_some_and(|s| s.iter().any(|n| n == "localhost")), "{tls}");
     assert!(tls["not_after"].is_i64() && tls["subject"].is_string() && tls["issuer"].is_string(), "{tls}");
+    assert_eq!(tls["self_signed"], true, "{tls}");
     assert_eq!(tls["acme"], json!({"status": "off", "last_error": null, "next_renewal": null}));
 }
 

@@ -121,3 +121,46 @@ fn another_programs_sqlite_database_is_refused_and_left_unchanged() {
     assert!(e.contains("another program"), "{e}");
     assert_eq!(std::fs::read(&db).unwrap(), before);
 }
+
+#[test]
+fn acme_config_mistakes_are_refused_with_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("d");
+    let acme = ["--tls-mode", "acme"];
+    let e = serve_fails(&d, &acme, &[]);
+    assert!(e.contains("acme_domains") && e.contains("at least one"), "{e}");
+    let e = serve_fails(&d, &[&acme[..], &["--acme-domains", "192.168.1.20"]].concat(), &[]);
+    assert!(e.contains("acme_domains") && e.contains("192.168.1.20") && e.contains("IP address"), "{e}");
+    let hook = tmp.path().join("hook.sh");
+    std::fs::write(&hook, "#!/bin/sh\n").unwrap();
+    let dns =
+        ["--acme-domains", "box.example.com", "--acme-challenge", "dns-01", "--acme-dns-hook", hook.to_str().unwrap()];
+    let e = serve_fails(&d, &[&acme[..], &dns].concat(), &[]);
+    assert!(e.contains("acme_dns_hook") && e.contains("not an executable"), "{e}");
+    let e = serve_fails(
+        &d,
+        &[&acme[..], &["--acme-domains", "box.example.com", "--acme-challenge", "dns-01"]].concat(),
+        &[],
+    );
+    assert!(e.contains("acme_dns_hook"), "{e}");
+    let ca = tmp.path().join("missing-ca.pem");
+    let e = serve_fails(
+        &d,
+        &[&acme[..], &["--acme-domains", "box.example.com", "--acme-ca-file", ca.to_str().unwrap()]].concat(),
+        &[],
+    );
+    assert!(e.contains("acme_ca_file") && e.contains("missing-ca.pem") && e.contains("cannot read"), "{e}");
+    let e = serve_fails(
+        &d,
+        &[&acme[..], &["--acme-domains", "box.example.com", "--acme-challenge", "tls-sni-01"]].concat(),
+        &[],
+    );
+    assert!(e.contains("acme_challenge"), "{e}");
+    let e = serve_fails(&d, &["--tls-mode", "files"], &[]);
+    assert!(e.contains("tls_mode") && e.contains("tls_cert"), "{e}");
+    let e = serve_fails(&d, &["--tls-mode", "letsencrypt"], &[]);
+    assert!(e.contains("tls_mode") && e.contains("self-signed, files or acme"), "{e}");
+    let e = serve_fails(&d, &["--turns-advertise", "sometimes"], &[]);
+    assert!(e.contains("turns_advertise"), "{e}");
+    assert!(!d.join("tls").exists(), "nothing made before the refusal");
+}

@@ -42,7 +42,8 @@ fn run_serves_on_pre_bound_listeners_until_its_shutdown_future_resolves() {
     ]);
     let config = Config::from_raw(&raw).unwrap();
     let (turn_tcp, turn_udp) = turn_pair();
-    let listeners = Listeners { admin: any_port(), signal: any_port(), turn_udp, turn_tcp, turns: any_port() };
+    let listeners =
+        Listeners { admin: any_port(), signal: any_port(), turn_udp, turn_tcp, turns: any_port(), acme_http: None };
     let admin: SocketAddr = listeners.admin.local_addr().unwrap();
     let signal: SocketAddr = listeners.signal.local_addr().unwrap();
 

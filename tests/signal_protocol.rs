@@ -96,9 +96,18 @@ fn welcome_carries_identity_expiry_ice_servers_and_peers() {
     let urls: Vec<&str> = turn["urls"].as_array().unwrap().iter().map(|u| u.as_str().unwrap()).collect();
     assert!(urls.iter().any(|u| u.starts_with("turn:") && u.ends_with("transport=udp")));
     assert!(urls.iter().any(|u| u.starts_with("turn:") && u.ends_with("transport=tcp")));
-    assert!(urls.iter().any(|u| u.starts_with("turns:")));
+    // The box serves its self-signed certificate: browsers could not use TURN over TLS with it.
+    assert!(!urls.iter().any(|u| u.starts_with("turns:")), "{urls:?}");
     let join = alice.json();
     assert_eq!(join, json!({"type": "presence", "event": "join", "peer": {"gid": "room", "pid": "bob"}}));
+}
+
+#[test]
+fn turns_advertise_always_offers_turns_with_a_self_signed_certificate() {
+    let b = boot(&["--public-ip", "192.0.2.10", "--turns-advertise", "always"]);
+    let w = b.ws().auth(&b.token("room", "bob"));
+    let urls = w["ice_servers"][1]["urls"].as_array().unwrap();
+    assert!(urls.iter().any(|u| u.as_str().unwrap().starts_with("turns:192.0.2.10:")), "{urls:?}");
 }
 
 #[test]

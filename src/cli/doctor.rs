@@ -96,6 +96,15 @@ fn certificate(config: &Config) -> Vec<Finding> {
             }
             path
         }
+        TlsSource::Acme(_) => {
+            let path = crate::tls::acme::saved_cert_path(&config.data_dir);
+            if !path.exists() {
+                return vec![doctor_pass_cert(
+                    "ACME: no certificate obtained yet; the self-signed one is served until the first arrives (see the log)",
+                )];
+            }
+            path
+        }
     };
     match read_cert(&path) {
         Ok(facts) => {

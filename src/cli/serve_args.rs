@@ -41,6 +41,39 @@ pub struct ServeArgs {
     /// PEM private key file for --tls-cert
     #[argh(option)]
     pub tls_key: Option<String>,
+    /// self-signed, files (--tls-cert, --tls-key) or acme (default: files when --tls-cert is set, else self-signed)
+    #[argh(option)]
+    pub tls_mode: Option<String>,
+    /// comma-separated DNS names to get an ACME certificate for (tls_mode acme)
+    #[argh(option)]
+    pub acme_domains: Option<String>,
+    /// contact e-mail given to the ACME server (optional)
+    #[argh(option)]
+    pub acme_email: Option<String>,
+    /// ACME directory URL (default Let's Encrypt production)
+    #[argh(option)]
+    pub acme_directory: Option<String>,
+    /// PEM file of an extra root CA trusted for the ACME server itself (a LAN CA such as step-ca)
+    #[argh(option)]
+    pub acme_ca_file: Option<String>,
+    /// tls-alpn-01 (on the signal listener), http-01 (on --acme-http-listen) or dns-01 (default tls-alpn-01)
+    #[argh(option)]
+    pub acme_challenge: Option<String>,
+    /// where http-01 challenges are answered, IP:PORT (default 0.0.0.0:80)
+    #[argh(option)]
+    pub acme_http_listen: Option<String>,
+    /// executable run as `HOOK set DOMAIN VALUE` and `HOOK clear DOMAIN VALUE` for dns-01
+    #[argh(option)]
+    pub acme_dns_hook: Option<String>,
+    /// key id of the CA's external account binding (with --acme-eab-hmac-key; ZeroSSL, Google)
+    #[argh(option)]
+    pub acme_eab_kid: Option<String>,
+    /// HMAC key of the external account binding, base64url as the CA shows it
+    #[argh(option)]
+    pub acme_eab_hmac_key: Option<String>,
+    /// trusted (turns: URLs only with a certificate that is not self-signed) or always (default trusted)
+    #[argh(option)]
+    pub turns_advertise: Option<String>,
     /// error, warn, info, debug or trace (default info)
     #[argh(option)]
     pub log_level: Option<String>,
@@ -133,7 +166,7 @@ pub struct ServeArgs {
 impl ServeArgs {
     /// The flags that were given, as (config key, value).
     pub fn flag_values(&self) -> Vec<(&'static str, &str)> {
-        let pairs: [(&'static str, &Option<String>); 39] = [
+        let pairs: [(&'static str, &Option<String>); 50] = [
             ("data_dir", &self.data_dir),
             ("signal_listen", &self.signal_listen),
             ("admin_listen", &self.admin_listen),
@@ -144,6 +177,17 @@ impl ServeArgs {
             ("public_names", &self.public_names),
             ("tls_cert", &self.tls_cert),
             ("tls_key", &self.tls_key),
+            ("tls_mode", &self.tls_mode),
+            ("acme_domains", &self.acme_domains),
+            ("acme_email", &self.acme_email),
+            ("acme_directory", &self.acme_directory),
+            ("acme_ca_file", &self.acme_ca_file),
+            ("acme_challenge", &self.acme_challenge),
+            ("acme_http_listen", &self.acme_http_listen),
+            ("acme_dns_hook", &self.acme_dns_hook),
+            ("acme_eab_kid", &self.acme_eab_kid),
+            ("acme_eab_hmac_key", &self.acme_eab_hmac_key),
+            ("turns_advertise", &self.turns_advertise),
             ("log_level", &self.log_level),
             ("shutdown_grace_secs", &self.shutdown_grace_secs),
             ("token_leeway_secs", &self.token_leeway_secs),

@@ -6,16 +6,17 @@ pub mod docs;
 pub mod example;
 pub mod knobs;
 pub mod raw;
+mod tls;
 mod values;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use raw::{Origin, RawConfig, RawValue};
-pub use values::{DnsName, PortRange};
-
 use crate::proto::addr_policy::Cidr;
+pub use raw::{Origin, RawConfig, RawValue};
+pub use tls::{AcmeChallenge, AcmeConfig, EabKey, TlsSource, TurnsAdvertise};
+pub use values::{DnsName, PortRange};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -33,15 +34,6 @@ pub enum ConfigError {
     HalfTlsPair { given: &'static str },
 }
 
-/// Where the TLS certificate comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TlsSource {
-    /// Created on first run under `DATA/tls/` and reused afterwards.
-    SelfSigned,
-    /// Operator-provided PEM files.
-    Files { cert: PathBuf, key: PathBuf },
-}
-
 /// The validated configuration of `serve`.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -54,6 +46,7 @@ pub struct Config {
     pub public_ip: Option<IpAddr>,
     pub public_names: Vec<DnsName>,
     pub tls: TlsSource,
+    pub turns_advertise: TurnsAdvertise,
     pub log_level: log::LevelFilter,
     pub shutdown_grace: Duration,
     /// Leeway on `exp`, `nbf` and `iat`.
@@ -131,12 +124,7 @@ impl Config {
 
     pub fn from_raw(raw: &RawConfig) -> Result<Config, ConfigError> {
         let v = Validator { raw };
-        let tls = match (v.opt_path("tls_cert")?, v.opt_path("tls_key")?) {
-            (Some(cert), Some(key)) => TlsSource::Files { cert, key },
-            (None, None) => TlsSource::SelfSigned,
-            (Some(_), None) => return Err(ConfigError::HalfTlsPair { given: "tls_cert" }),
-            (None, Some(_)) => return Err(ConfigError::HalfTlsPair { given: "tls_key" }),
-        };
+        let tls = v.tls_source()?;
         let config = Config {
             data_dir: v.opt_path("data_dir")?.unwrap_or_else(|| PathBuf::from("./edgebeam-data")),
             signal_listen: v.parse("signal_listen", parse_socket_addr)?,
@@ -147,6 +135,11 @@ impl Config {
             public_ip: v.opt_parse("public_ip", parse_public_ip)?,
             public_names: v.list("public_names", DnsName::parse)?,
             tls,
+            turns_advertise: v.parse("turns_advertise", |s| match s {
+                "trusted" => Ok(TurnsAdvertise::Trusted),
+                "always" => Ok(TurnsAdvertise::Always),
+                _ => Err("expected trusted or always".into()),
+            })?,
             log_level: v.parse("log_level", parse_level)?,
             shutdown_grace: v.parse("shutdown_grace_secs", |s| parse_secs(s, 1, 60))?,
             token_leeway_secs: v.parse("token_leeway_secs", |s| parse_int(s, 0, 300))?,
@@ -281,7 +274,7 @@ impl Validator<'_> {
     }
 }
 
-fn parse_socket_addr(s: &str) -> Result<SocketAddr, String> {
+pub(crate) fn parse_socket_addr(s: &str) -> Result<SocketAddr, String> {
     s.parse().map_err(|_| "not a socket address (expected IP:PORT or [IPv6]:PORT)".to_owned())
 }
 

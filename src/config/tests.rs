@@ -219,3 +219,58 @@ fn every_knob_has_a_flag_and_a_documented_row() {
         assert!(documented, "docs/configuration.md lacks a table row for {}", k.key);
     }
 }
+
+#[test]
+fn tls_mode_defaults_from_the_files_and_acme_needs_its_keys() {
+    let c = config_from(&[]).unwrap();
+    assert_eq!(c.tls, TlsSource::SelfSigned);
+    assert_eq!(c.turns_advertise, crate::config::TurnsAdvertise::Trusted);
+    let c = config_from(&[("tls_cert", "/c.pem"), ("tls_key", "/k.pem")]).unwrap();
+    assert!(matches!(c.tls, TlsSource::Files { .. }));
+    let e = config_from(&[("tls_mode", "self-signed"), ("tls_cert", "/c.pem"), ("tls_key", "/k.pem")]).unwrap_err();
+    assert!(e.to_string().contains("only used with files"), "{e}");
+    let e = config_from(&[("tls_mode", "acme"), ("acme_domains", "*.lan.example.com")]).unwrap_err();
+    assert!(e.to_string().contains("dns-01"), "{e}");
+    let hook = std::env::current_exe().unwrap();
+    let hook = hook.to_str().unwrap();
+    let c = config_from(&[
+        ("tls_mode", "acme"),
+        ("acme_domains", "Box.Example.COM, *.lan.example.com"),
+        ("acme_challenge", "dns-01"),
+        ("acme_dns_hook", hook),
+    ])
+    .unwrap();
+    let TlsSource::Acme(acme) = c.tls else { panic!("acme") };
+    let names: Vec<_> = acme.domains.iter().map(DnsName::as_str).collect();
+    assert_eq!(names, ["box.example.com", "*.lan.example.com"]);
+    assert_eq!(acme.domains[1].base(), "lan.example.com");
+    assert_eq!(acme.challenge, crate::config::AcmeChallenge::Dns01 { hook: hook.into() });
+    assert_eq!(acme.directory, "https://acme-v02.api.letsencrypt.org/directory");
+    let c = config_from(&[("tls_mode", "acme"), ("acme_domains", "a.example"), ("acme_challenge", "http-01")]).unwrap();
+    let TlsSource::Acme(acme) = c.tls else { panic!("acme") };
+    assert_eq!(acme.challenge, crate::config::AcmeChallenge::Http01 { listen: "0.0.0.0:80".parse().unwrap() });
+    for bad in ["10.0.0.1", "::1", "*.10.0.0.1", "bad_name.example"] {
+        let e = config_from(&[("tls_mode", "acme"), ("acme_domains", bad)]).unwrap_err();
+        assert!(e.to_string().contains("acme_domains"), "{bad}: {e}");
+    }
+    let e = config_from(&[("tls_mode", "acme"), ("acme_domains", "a.example"), ("acme_email", "nobody")]).unwrap_err();
+    assert!(e.to_string().contains("acme_email"), "{e}");
+}
+
+#[test]
+fn eab_needs_both_keys_and_never_shows_the_hmac_key() {
+    let acme = [("tls_mode", "acme"), ("acme_domains", "a.example")];
+    let key = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W";
+    let c = config_from(&[&acme[..], &[("acme_eab_kid", "kid-1"), ("acme_eab_hmac_key", key)]].concat()).unwrap();
+    let TlsSource::Acme(a) = &c.tls else { panic!("acme") };
+    let eab = a.eab.as_ref().unwrap();
+    assert_eq!((eab.kid.as_str(), eab.hmac_key.len()), ("kid-1", 48));
+    assert!(!format!("{c:?}").contains(key) && !format!("{:?}", eab.hmac_key).is_empty());
+    let e = config_from(&[&acme[..], &[("acme_eab_kid", "kid-1")]].concat()).unwrap_err();
+    assert!(e.to_string().contains("acme_eab_hmac_key"), "{e}");
+    let e = config_from(&[&acme[..], &[("acme_eab_hmac_key", key)]].concat()).unwrap_err();
+    assert!(e.to_string().contains("acme_eab_kid") && !e.to_string().contains(key), "{e}");
+    let e =
+        config_from(&[&acme[..], &[("acme_eab_kid", "k"), ("acme_eab_hmac_key", "not base64!")]].concat()).unwrap_err();
+    assert!(e.to_string().contains("base64url") && !e.to_string().contains("not base64!"), "{e}");
+}

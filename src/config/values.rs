@@ -61,4 +61,14 @@ impl DnsName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// `*.NAME`, for ACME orders only.
+    pub fn wildcard(name: &DnsName) -> DnsName {
+        DnsName(format!("*.{}", name.0))
+    }
+
+    /// The name without a leading `*.`: where a wildcard's dns-01 record lives.
+    pub fn base(&self) -> &str {
+        self.0.strip_prefix("*.").unwrap_or(&self.0)
+    }
 }

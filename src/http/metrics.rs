@@ -20,6 +20,8 @@ pub struct Snapshot {
     pub handshakes_rate_limited: u64,
     pub unauthenticated_evicted: u64,
     pub token_keys: u64,
+    /// `notAfter` of the certificate in service, as a Unix time.
+    pub tls_expiry: Option<i64>,
     pub turn: Totals,
     pub turn_streams: StreamFigures,
     /// Relay usage since start per project id (never usernames or addresses).
@@ -100,6 +102,15 @@ impl Snapshot {
             "Unauthenticated HTTPS and WebSocket connections closed for a newer one of their source.",
             self.unauthenticated_evicted,
         );
+        if let Some(expiry) = self.tls_expiry {
+            metric(
+                &mut out,
+                "edgebeam_tls_certificate_expiry_timestamp_seconds",
+                "gauge",
+                "notAfter of the certificate the TLS listeners serve, as a Unix time.",
+                expiry,
+            );
+        }
         metric(&mut out, "edgebeam_token_keys", "gauge", "Public keys the running verifier knows.", self.token_keys);
         metric(&mut out, "edgebeam_http_open_connections", "gauge", "Open HTTPS connections.", self.open_connections);
         self.render_turn(&mut out);
@@ -190,6 +201,7 @@ mod tests {
             handshakes_rate_limited: 4,
             unauthenticated_evicted: 5,
             token_keys: 2,
+            tls_expiry: Some(1_900_000_000),
             turn: Totals { allocations: 3, ..Totals::default() },
             turn_streams: StreamFigures { clients: 1, evicted: 6 },
             turn_projects: vec![(

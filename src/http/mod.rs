@@ -110,6 +110,7 @@ async fn metrics_response(state: &HttpState) -> Response<Body> {
         handshakes_rate_limited: state.counters.handshakes_rate_limited.load(Ordering::Relaxed),
         unauthenticated_evicted: state.counters.unauthenticated_evicted.load(Ordering::Relaxed),
         token_keys: state.tokens.key_count() as u64,
+        tls_expiry: state.api.tls.as_ref().map(|t| t.expiry().secs()),
         turn,
         turn_streams,
         turn_projects: state.turn.per_project(),

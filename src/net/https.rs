@@ -199,6 +199,11 @@ async fn serve_connection<H, F, B>(
             return;
         }
     };
+    if stream.alpn_protocol() == Some(crate::tls::live::ACME_TLS_ALPN) {
+        // A TLS-ALPN-01 validation (RFC 8737): the certificate was the answer; no HTTP follows.
+        log::debug!("{name}: answered a tls-alpn-01 validation from {peer}");
+        return;
+    }
     let ctx = ConnCtx { peer, pending: Arc::new(Mutex::new(Some(slot))) };
     let service = hyper::service::service_fn(move |req| {
         let fut = handler(req, ctx.clone());

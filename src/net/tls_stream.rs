@@ -93,6 +93,11 @@ pub async fn accept(io: TcpStream, config: Arc<ServerConfig>) -> io::Result<TlsS
 }
 
 impl TlsStream {
+    /// The protocol agreed by ALPN, if any.
+    pub fn alpn_protocol(&self) -> Option<&[u8]> {
+        self.conn.alpn_protocol()
+    }
+
     /// Feeds the received ciphertext to rustls until it needs more: decrypted data is appended
     /// to `plaintext`, records to send to `outgoing`. With `write`, once the connection can carry
     /// application data, encrypts it (or, with `Some(&[])` and `close_queued` unset, a

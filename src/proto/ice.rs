@@ -2,7 +2,8 @@
 //! `stun:`, `turn:` (UDP and TCP) and `turns:` URLs, with the REST shared-secret credentials of
 //! coturn's `use-auth-secret`: username `EXPIRY:PROJECT:GID:PID`, credential
 //! `base64(HMAC-SHA1(secret, username))`, where the secret is used as text and EXPIRY is the
-//! token's `exp`.
+//! token's `exp`. `turns:` is left out while the certificate is self-signed: browsers cannot use
+//! TURN over TLS with a certificate they do not trust (SPEC "TLS", `turns_advertise`).
 
 use base64::Engine;
 use serde_json::Value;
@@ -39,7 +40,7 @@ pub fn turn_credential(secret: &[u8], username: &str) -> String {
 }
 
 /// The RTCIceServer list for one verified token.
-pub fn ice_servers(endpoints: &IceEndpoints, secret: &[u8], token: &VerifiedToken) -> Value {
+pub fn ice_servers(endpoints: &IceEndpoints, secret: &[u8], token: &VerifiedToken, with_turns: bool) -> Value {
     let host = endpoints.host_for_url();
     let username = turn_username(
         token.claims.exp.secs(),
@@ -48,14 +49,17 @@ pub fn ice_servers(endpoints: &IceEndpoints, secret: &[u8], token: &VerifiedToke
         token.claims.pid.as_str(),
     );
     let credential = turn_credential(secret, &username);
+    let mut urls = vec![
+        format!("turn:{host}:{}?transport=udp", endpoints.turn_port),
+        format!("turn:{host}:{}?transport=tcp", endpoints.turn_port),
+    ];
+    if with_turns {
+        urls.push(format!("turns:{host}:{}?transport=tcp", endpoints.turns_port));
+    }
     serde_json::json!([
         {"urls": [format!("stun:{host}:{}", endpoints.turn_port)]},
         {
-            "urls": [
-                format!("turn:{host}:{}?transport=udp", endpoints.turn_port),
-                format!("turn:{host}:{}?transport=tcp", endpoints.turn_port),
-                format!("turns:{host}:{}?transport=tcp", endpoints.turns_port),
-            ],
+            "urls": urls,
             "username": username,
             "credential": credential,
         }
@@ -96,7 +100,7 @@ mod tests {
             payload: "{}".into(),
         };
         let v4 = IceEndpoints { host: "192.168.1.20".into(), turn_port: 3478, turns_port: 5349 };
-        let list = ice_servers(&v4, b"sekrit-text-secret", &token);
+        let list = ice_servers(&v4, b"sekrit-text-secret", &token, true);
         assert_eq!(list[0]["urls"][0], "stun:192.168.1.20:3478");
         assert_eq!(list[1]["urls"][0], "turn:192.168.1.20:3478?transport=udp");
         assert_eq!(list[1]["urls"][1], "turn:192.168.1.20:3478?transport=tcp");
@@ -104,6 +108,10 @@ mod tests {
         assert_eq!(list[1]["username"], "1800000600:prj_a:room:alice");
         assert_eq!(list[1]["credential"], "rDlywjfeeguf9G1gxgaZGcxcUcA=");
         let v6 = IceEndpoints { host: "fd00::1".into(), turn_port: 3478, turns_port: 5349 };
-        assert_eq!(ice_servers(&v6, b"s", &token)[0]["urls"][0], "stun:[fd00::1]:3478");
+        assert_eq!(ice_servers(&v6, b"s", &token, true)[0]["urls"][0], "stun:[fd00::1]:3478");
+        let untrusted = ice_servers(&v4, b"s", &token, false);
+        let urls = untrusted[1]["urls"].as_array().unwrap();
+        assert_eq!(urls.len(), 2);
+        assert!(urls.iter().all(|u| !u.as_str().unwrap().starts_with("turns:")), "{urls:?}");
     }
 }

@@ -1,8 +1,13 @@
-//! TLS material for every TLS listener: the operator's PEM files when configured, else a
-//! self-signed P-256 certificate made on first run under `DATA/tls/` (0600) and reused after.
+//! TLS material for every TLS listener (`tls_mode`): the operator's PEM files, reloaded on SIGHUP
+//! and when they change ([`files`]); certificates from an ACME server ([`acme`]); else a
+//! self-signed P-256 certificate made on first run under `DATA/tls/` (0600) and reused after,
+//! which is also served in ACME mode until the first certificate arrives. Every listener resolves
+//! its certificate through one [`live::CertResolver`], so a new one is used by the next handshake.
 //! The SHA-256 fingerprint of the leaf is reported so clients can pin it.
-//! Not here yet: ACME and hot reload.
 
+pub mod acme;
+pub mod files;
+pub mod live;
 mod selfsigned;
 
 use std::path::{Path, PathBuf};
@@ -16,6 +21,7 @@ use crate::config::{Config, TlsSource};
 use crate::fsutil;
 use crate::unixtime::UnixTime;
 
+pub use live::{AcmeStatus, CertInfo, TlsState};
 pub use selfsigned::{collect_sans, SanInputs};
 
 pub const TLS_DIR: &str = "tls";
@@ -47,6 +53,8 @@ pub enum TlsOrigin {
     OperatorFiles,
     SelfSignedCreated,
     SelfSignedReused,
+    /// A certificate that an ACME server issued, kept in `DATA/tls/acme/`.
+    Acme,
 }
 
 pub struct TlsMaterial {
@@ -62,30 +70,39 @@ impl TlsMaterial {
         fingerprint(&self.chain[0])
     }
 
-    /// A rustls server configuration (ring provider, TLS 1.2 and 1.3) advertising `alpn`.
-    ///
-    /// ChaCha20-Poly1305 is preferred over AES-GCM whatever the client's order: ARM edge boxes
-    /// often lack AES instructions (Raspberry Pi 2-4), where ChaCha20 is several times faster.
+    /// A rustls server configuration for this certificate alone (see [`server_config`]).
     pub fn server_config(&self, alpn: &[&[u8]]) -> Result<Arc<ServerConfig>, TlsError> {
-        let mut provider = rustls::crypto::ring::default_provider();
-        provider.cipher_suites.sort_by_key(|s| {
-            !matches!(
-                s.suite(),
-                rustls::CipherSuite::TLS13_CHACHA20_POLY1305_SHA256
-                    | rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256
-            )
-        });
-        let provider = Arc::new(provider);
-        let mut config = ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| TlsError::Rejected(e.to_string()))?
-            .with_no_client_auth()
-            .with_single_cert(self.chain.clone(), self.key.clone_key())
-            .map_err(|e| TlsError::Rejected(e.to_string()))?;
-        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-        config.ignore_client_order = true;
-        Ok(Arc::new(config))
+        let key = live::certified_key(self)?;
+        server_config(Arc::new(live::Fixed(Arc::new(key))), alpn)
     }
+}
+
+/// A rustls server configuration (ring provider, TLS 1.2 and 1.3) advertising `alpn`, with its
+/// certificate from `resolver`.
+///
+/// ChaCha20-Poly1305 is preferred over AES-GCM whatever the client's order: ARM edge boxes
+/// often lack AES instructions (Raspberry Pi 2-4), where ChaCha20 is several times faster.
+pub fn server_config(
+    resolver: Arc<dyn rustls::server::ResolvesServerCert>,
+    alpn: &[&[u8]],
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider.cipher_suites.sort_by_key(|s| {
+        !matches!(
+            s.suite(),
+            rustls::CipherSuite::TLS13_CHACHA20_POLY1305_SHA256
+                | rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256
+        )
+    });
+    let provider = Arc::new(provider);
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Rejected(e.to_string()))?
+        .with_no_client_auth()
+        .with_cert_resolver(resolver);
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    config.ignore_client_order = true;
+    Ok(Arc::new(config))
 }
 
 pub fn fingerprint(cert: &CertificateDer<'_>) -> String {
@@ -93,15 +110,59 @@ pub fn fingerprint(cert: &CertificateDer<'_>) -> String {
     digest.as_ref().iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
 }
 
-/// Loads the configured certificate, or reuses or creates the self-signed one.
+/// Loads the configured certificate, or reuses or creates the self-signed one. In ACME mode, the
+/// last certificate obtained if it is still valid, else the self-signed one.
 pub fn load(config: &Config, sans: &SanInputs, now: UnixTime) -> Result<TlsMaterial, TlsError> {
     match &config.tls {
-        TlsSource::Files { cert, key } => {
-            let material = read_pair(cert, key, TlsOrigin::OperatorFiles)?;
-            check_pair(&material, cert)?;
-            Ok(material)
-        }
+        TlsSource::Files { cert, key } => load_files(cert, key),
         TlsSource::SelfSigned => self_signed(&config.data_dir.join(TLS_DIR), sans, now),
+        TlsSource::Acme(acme) => {
+            let dir = acme::dir(&config.data_dir);
+            match acme::load_saved(&dir, acme, now) {
+                Some(material) => Ok(material),
+                None => self_signed(&config.data_dir.join(TLS_DIR), sans, now),
+            }
+        }
+    }
+}
+
+/// The task that keeps the certificate current: the files watcher, or the ACME task (with the
+/// http-01 listener when it is bound). `None` for the self-signed certificate. `hups` delivers
+/// SIGHUP.
+pub fn spawn_renewal(
+    config: &Config,
+    state: Arc<TlsState>,
+    hups: async_channel::Receiver<()>,
+    acme_http: Option<smol::net::TcpListener>,
+    stop: crate::shutdown::Signal,
+) -> Option<smol::Task<()>> {
+    match config.tls.clone() {
+        TlsSource::SelfSigned => None,
+        TlsSource::Files { cert, key } => Some(crate::rt::spawn(files::watch(state, cert, key, hups, stop))),
+        TlsSource::Acme(acme) => {
+            let tokens = acme::challenge::Http01Tokens::default();
+            if let Some(listener) = acme_http {
+                crate::rt::spawn(acme::challenge::serve_http01(listener, tokens.clone(), stop.clone())).detach();
+            }
+            let data_dir = config.data_dir.clone();
+            Some(crate::rt::spawn(acme::run(acme, data_dir, state, tokens, hups, stop)))
+        }
+    }
+}
+
+/// The operator's pair, checked: the key must belong to the certificate.
+pub fn load_files(cert: &Path, key: &Path) -> Result<TlsMaterial, TlsError> {
+    let material = read_pair(cert, key, TlsOrigin::OperatorFiles)?;
+    check_pair(&material, cert)?;
+    Ok(material)
+}
+
+/// `tls_mode` as `/tls` reports it (the API's enum spells `self_signed` with an underscore).
+pub fn mode_name(config: &Config) -> &'static str {
+    match config.tls {
+        TlsSource::SelfSigned => "self_signed",
+        TlsSource::Files { .. } => "files",
+        TlsSource::Acme(_) => "acme",
     }
 }
 
@@ -129,7 +190,7 @@ fn self_signed(dir: &Path, sans: &SanInputs, now: UnixTime) -> Result<TlsMateria
     Ok(material)
 }
 
-fn read_pair(cert: &Path, key: &Path, origin: TlsOrigin) -> Result<TlsMaterial, TlsError> {
+pub(crate) fn read_pair(cert: &Path, key: &Path, origin: TlsOrigin) -> Result<TlsMaterial, TlsError> {
     let cert_bytes = std::fs::read(cert).map_err(|source| TlsError::Unreadable { path: cert.to_owned(), source })?;
     let key_bytes = std::fs::read(key).map_err(|source| TlsError::Unreadable { path: key.to_owned(), source })?;
     let chain = CertificateDer::pem_slice_iter(&cert_bytes)
@@ -146,7 +207,7 @@ fn read_pair(cert: &Path, key: &Path, origin: TlsOrigin) -> Result<TlsMaterial, 
 }
 
 /// An operator's key must belong to the operator's certificate.
-fn check_pair(material: &TlsMaterial, cert_path: &Path) -> Result<(), TlsError> {
+pub(crate) fn check_pair(material: &TlsMaterial, cert_path: &Path) -> Result<(), TlsError> {
     let provider = rustls::crypto::ring::default_provider();
     let signing = provider
         .key_provider
@@ -156,5 +217,7 @@ fn check_pair(material: &TlsMaterial, cert_path: &Path) -> Result<(), TlsError> 
     certified.keys_match().map_err(|_| TlsError::KeyMismatch { cert: cert_path.to_owned() })
 }
 
+#[cfg(test)]
+mod live_tests;
 #[cfg(test)]
 mod tests;

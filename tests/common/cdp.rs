@@ -25,8 +25,15 @@ pub struct Page {
 
 impl Browser {
     pub fn launch() -> Browser {
+        Browser::launch_with(&["--ignore-certificate-errors"])
+    }
+
+    /// Chromium with `trust` flags instead of `--ignore-certificate-errors` (an SPKI list and
+    /// host resolver rules, say).
+    pub fn launch_with(trust: &[&str]) -> Browser {
         let profile = tempfile::tempdir().unwrap();
         let child = Command::new("chromium")
+            .args(trust)
             .args([
                 "--headless",
                 "--no-sandbox",
@@ -37,7 +44,6 @@ impl Browser {
                 "--disable-component-update",
                 "--disable-sync",
                 "--remote-debugging-port=0",
-                "--ignore-certificate-errors",
                 // Let WebRTC use loopback and real host addresses instead of mDNS names.
                 "--allow-loopback-in-peer-connection",
                 "--disable-features=WebRtcHideLocalIpsWithMdns",

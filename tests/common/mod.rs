@@ -4,6 +4,7 @@
 pub mod api;
 pub mod cdp;
 pub mod https;
+pub mod pebble;
 pub mod turn;
 pub mod ws;
 
@@ -113,7 +114,13 @@ impl Server {
             held.push(l);
             addr
         };
-        let (admin, signal, turns) = (hold(), hold(), hold());
+        let (admin, turns) = (hold(), hold());
+        // A test may name the signal port (an ACME server must know it before the box starts).
+        let given_signal = extra.iter().position(|a| *a == "--signal-listen").and_then(|i| extra.get(i + 1));
+        let signal: SocketAddr = match given_signal {
+            Some(s) => s.parse().expect("--signal-listen IP:PORT"),
+            None => hold(),
+        };
         let given_turn = extra.iter().position(|a| *a == "--turn-listen").and_then(|i| extra.get(i + 1));
         let turn: SocketAddr = match given_turn {
             Some(t) => t.parse().expect("--turn-listen IP:PORT"),
@@ -138,8 +145,11 @@ impl Server {
         let mut cmd = Command::new(BIN);
         cmd.arg("serve")
             .args(["--data-dir", data_dir.to_str().unwrap()])
-            .args(["--admin-listen", &admin.to_string(), "--signal-listen", &signal.to_string()])
+            .args(["--admin-listen", &admin.to_string()])
             .args(["--turns-listen", &turns.to_string()]);
+        if given_signal.is_none() {
+            cmd.args(["--signal-listen", &signal.to_string()]);
+        }
         if given_turn.is_none() {
             cmd.args(["--turn-listen", &turn.to_string()]);
         }

@@ -38,7 +38,6 @@ use serde::Serialize;
 
 pub use error::ApiError;
 pub use routes::ApiRoute;
-pub use server::TlsStatus;
 
 use super::{json, Body, HttpState};
 use crate::net::https::ConnCtx;
@@ -55,7 +54,8 @@ pub const HASHER_BUSY_RETRY: std::time::Duration = std::time::Duration::from_sec
 pub struct ApiState {
     pub hasher: hashing::Hasher,
     pub throttle: Mutex<throttle::LoginThrottle>,
-    pub tls: server::TlsStatus,
+    /// The certificate in service and the ACME state (`None` in tests that need no TLS).
+    pub tls: Option<std::sync::Arc<crate::tls::TlsState>>,
 }
 
 /// A request on its way through a handler.

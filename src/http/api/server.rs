@@ -1,65 +1,21 @@
 //! The box itself: TLS status, TURN secret rotation, the token tester, the OpenAPI document.
 
 use hyper::{Response, StatusCode};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{no_content, reply, ApiError, Ctx};
 use crate::http::Body;
-use crate::tls::{TlsMaterial, TlsOrigin};
 use crate::unixtime::UnixTime;
 
-/// What `/tls` reports of the certificate being served, read once from it at start.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
-pub struct TlsStatus {
-    pub mode: &'static str,
-    pub subject: String,
-    pub sans: Vec<String>,
-    pub issuer: String,
-    pub not_after: i64,
-    pub sha256_fingerprint: String,
-}
-
-impl TlsStatus {
-    pub fn of(material: &TlsMaterial) -> TlsStatus {
-        let mode = match material.origin {
-            TlsOrigin::OperatorFiles => "files",
-            TlsOrigin::SelfSignedCreated | TlsOrigin::SelfSignedReused => "self_signed",
-        };
-        let mut status = TlsStatus { mode, sha256_fingerprint: material.fingerprint(), ..TlsStatus::default() };
-        let Some(leaf) = material.chain.first() else { return status };
-        match x509_parser::parse_x509_certificate(leaf.as_ref()) {
-            Ok((_, cert)) => {
-                status.subject = cert.subject().to_string();
-                status.issuer = cert.issuer().to_string();
-                status.not_after = cert.validity().not_after.timestamp();
-                if let Ok(Some(san)) = cert.subject_alternative_name() {
-                    status.sans = san.value.general_names.iter().map(general_name).collect();
-                }
-            }
-            Err(e) => log::warn!("cannot read the served certificate for /tls: {e}"),
-        }
-        status
-    }
-}
-
-fn general_name(n: &x509_parser::extensions::GeneralName<'_>) -> String {
-    use x509_parser::extensions::GeneralName;
-    match n {
-        GeneralName::DNSName(d) => (*d).to_owned(),
-        GeneralName::IPAddress(b) => match b.len() {
-            4 => <[u8; 4]>::try_from(*b).map(|a| std::net::Ipv4Addr::from(a).to_string()).unwrap_or_default(),
-            16 => <[u8; 16]>::try_from(*b).map(|a| std::net::Ipv6Addr::from(a).to_string()).unwrap_or_default(),
-            _ => String::new(),
-        },
-        other => other.to_string(),
-    }
-}
-
+/// The certificate in service, read from it at each swap, and the ACME plan.
 pub fn tls(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
-    let mut body = serde_json::to_value(&ctx.state.api.tls).unwrap_or(Value::Null);
-    // ACME is not configured in this build's TLS modes yet (self-signed or operator files).
-    body["acme"] = json!({"status": "off", "last_error": null, "next_renewal": null});
+    let Some(tls) = &ctx.state.api.tls else {
+        return reply(StatusCode::OK, &json!({"mode": "self_signed", "acme": crate::tls::AcmeStatus::default()}));
+    };
+    let mut body = serde_json::to_value(tls.info()).unwrap_or(Value::Null);
+    body["mode"] = json!(tls.mode);
+    body["acme"] = serde_json::to_value(tls.acme()).unwrap_or(Value::Null);
     reply(StatusCode::OK, &body)
 }
 

@@ -25,6 +25,10 @@ pub struct ServerDirectory {
     pub turn_port: u16,
     pub turns_port: u16,
     pub turn_secret: Vec<u8>,
+    /// The certificate in service: `turns:` URLs are offered only while it is trusted, unless
+    /// `always_turns`.
+    pub tls: Option<Arc<crate::tls::TlsState>>,
+    pub always_turns: bool,
 }
 
 impl Directory for ServerDirectory {
@@ -52,7 +56,8 @@ impl Directory for ServerDirectory {
         let host =
             self.public_host.clone().or_else(|| host.map(host_without_port)).unwrap_or_else(|| "localhost".into());
         let endpoints = IceEndpoints { host, turn_port: self.turn_port, turns_port: self.turns_port };
-        ice_servers(&endpoints, &self.turn_secret, token)
+        let with_turns = self.always_turns || self.tls.as_ref().is_some_and(|t| t.trusted());
+        ice_servers(&endpoints, &self.turn_secret, token, with_turns)
     }
 }
 
