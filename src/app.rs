@@ -207,8 +207,8 @@ pub async fn run(
         live: live.clone(),
         api: crate::http::ApiState { tls: Some(tls_state.clone()), ..Default::default() },
     });
-    let warming = state.clone();
-    crate::rt::spawn(async move { warming.api.hasher.warm().await }).detach();
+    let hasher = state.api.hasher.clone();
+    crate::rt::spawn(async move { hasher.warm().await }).detach();
     let (trigger, stop) = shutdown::channel();
     let drain = Drain::new();
     let hub = HubTask {

@@ -94,7 +94,28 @@ pub struct Server {
 impl Server {
     /// Starts `serve` on `data_dir` with fresh loopback ports plus `extra` flags, and waits
     /// until `/healthz` answers 200.
+    ///
+    /// The ports are free when chosen, but another test's server may take one before this one
+    /// binds it: a server that exits with "Address already in use" is started again on fresh
+    /// ports (three tries).
     pub fn start(data_dir: &Path, extra: &[&str]) -> Server {
+        for _ in 0..2 {
+            let mut server = Server::spawn(data_dir, extra);
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(10) {
+                if https::request(server.admin, "GET", "/healthz").is_ok_and(|r| r.status == 200) {
+                    return server;
+                }
+                if server.child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if !server.stderr().contains("Address already in use") {
+                server.wait_ready(Duration::from_secs(1));
+                return server;
+            }
+        }
         let server = Server::spawn(data_dir, extra);
         server.wait_ready(Duration::from_secs(10));
         server

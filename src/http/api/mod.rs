@@ -52,7 +52,9 @@ pub const HASHER_BUSY_RETRY: std::time::Duration = std::time::Duration::from_sec
 /// What the API keeps beside the store: the password hasher and the sign-in throttle.
 #[derive(Default)]
 pub struct ApiState {
-    pub hasher: hashing::Hasher,
+    /// Shared with the task that makes the dummy hash at start, which must hold nothing else of
+    /// the state (a store handle held past shutdown would keep the store thread from ending).
+    pub hasher: std::sync::Arc<hashing::Hasher>,
     pub throttle: Mutex<throttle::LoginThrottle>,
     /// The certificate in service and the ACME state (`None` in tests that need no TLS).
     pub tls: Option<std::sync::Arc<crate::tls::TlsState>>,
