@@ -158,12 +158,21 @@ pub async fn run(
     }
     turn_core.handle_revoke(revoked);
     let turn_stats = Arc::new(crate::net::turn::TurnStats::default());
+    let (store, store_thread) = StoreHandle::spawn(store);
+    let own_addresses = if_addrs::get_if_addrs().map(|l| l.into_iter().map(|i| i.ip()).collect()).unwrap_or_default();
+    let (dispatcher, webhooks) = crate::webhooks::dispatch::Dispatcher::new(
+        store.clone(),
+        config.webhooks.clone(),
+        own_addresses,
+        Arc::default(),
+    );
+    let dispatcher = crate::rt::spawn(dispatcher.run());
     let Listeners { admin, signal: signal_listener, turn_udp, turn_tcp, turns } = listeners;
     let turn_streams = vec![(turn_tcp, None), (turns, Some(turns_config))];
-    let turn = crate::net::turn::spawn(turn_core, turn_udp, relays, turn_stats.clone(), turn_streams)
-        .map_err(|source| AppError::Bind { key: "turn_listen", addr: local.turn, source })?;
+    let turn =
+        crate::net::turn::spawn(turn_core, turn_udp, relays, turn_stats.clone(), turn_streams, webhooks.sink.clone())
+            .map_err(|source| AppError::Bind { key: "turn_listen", addr: local.turn, source })?;
 
-    let (store, store_thread) = StoreHandle::spawn(store);
     let counters = Arc::new(Counters::default());
     let (events_tx, events) = async_channel::bounded(4096);
     let (credentials_tx, credentials) = async_channel::unbounded();
@@ -180,6 +189,7 @@ pub async fn run(
         signal: signal.clone(),
         turn: turn_stats.clone(),
         live: live.clone(),
+        webhooks: webhooks.clone(),
         api: crate::http::ApiState { tls: crate::http::api::TlsStatus::of(&material), ..Default::default() },
     });
     let (trigger, stop) = shutdown::channel();
@@ -201,6 +211,7 @@ pub async fn run(
         turn: Some(credentials_tx),
         max_queued_bytes: config.signal.max_queued_bytes,
         shared: signal.clone(),
+        webhooks: webhooks.sink.clone(),
     };
     let hub_task = crate::rt::spawn(hub.run(stop.clone(), config.shutdown_grace, drain.guard()));
     let watcher = crate::rt::spawn(crate::tokens::watch_store(tokens.clone(), store.clone(), stop.clone()));
@@ -268,6 +279,10 @@ pub async fn run(
     if turn.thread.join().is_err() {
         log::error!("the turn thread panicked");
     }
+    // Signaling and TURN have stopped: their last events are in the queue; write them.
+    webhooks.shutdown().await;
+    dispatcher.await;
+    drop(webhooks);
     usage_saver.await;
     crate::turn::flush_usage(&turn_stats, &store).await;
     hourly_saver.await;

@@ -11,6 +11,8 @@
 //! - [`net`] holds the socket shells (accept loops, TLS handshakes, graceful drain), and
 //!   [`net::live::Live`], the admin API's handle on the running signaling hub and TURN thread.
 //! - [`http`] is the hyper service: pure routing, health, metrics, security headers.
+//! - [`webhooks`] delivers what happens (joins, leaves, kicks, keys, TURN allocations) to each
+//!   project's HTTP endpoints: durable in the store, signed as Standard Webhooks.
 //! - [`app`] wires it all together and owns shutdown.
 #![forbid(unsafe_code)]
 
@@ -33,6 +35,7 @@ pub mod tls;
 pub mod tokens;
 pub mod turn;
 pub mod unixtime;
+pub mod webhooks;
 
 /// The version printed by `edgebeam version` and reported by `/healthz`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

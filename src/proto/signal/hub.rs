@@ -58,6 +58,75 @@ pub enum Command {
     LookupKid {
         kid: Kid,
     },
+    /// A peer of `project` joined, left or was kicked: for the webhooks (`crate::webhooks`).
+    /// Per peer, joins and leaves alternate, a join first; a replaced connection leaves with
+    /// [`LeaveReason::Replaced`] just before its successor joins.
+    Peer {
+        project: ProjectId,
+        peer: PeerAddr,
+        event: PeerEvent,
+    },
+}
+
+/// What happened to a peer's session, as webhooks report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerEvent {
+    Joined,
+    Left(LeaveReason),
+    /// An admin kicked it (its `Left(Kicked)` follows if it had a session).
+    Kicked,
+}
+
+/// Why a live session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaveReason {
+    /// The client closed it, or its connection failed or fell behind.
+    Closed,
+    /// Its token expired without a refresh.
+    Expired,
+    /// A newer connection of the same peer took over.
+    Replaced,
+    /// An admin kicked the peer.
+    Kicked,
+    /// Its token's key (or its project) was deleted.
+    Revoked,
+    /// Too many errors or rate-limited messages.
+    Abuse,
+    /// The server is shutting down.
+    Shutdown,
+}
+
+impl LeaveReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LeaveReason::Closed => "closed",
+            LeaveReason::Expired => "expired",
+            LeaveReason::Replaced => "replaced",
+            LeaveReason::Kicked => "kicked",
+            LeaveReason::Revoked => "revoked",
+            LeaveReason::Abuse => "abuse",
+            LeaveReason::Shutdown => "shutdown",
+        }
+    }
+
+    /// The reason of a session closed by the hub with `code`.
+    fn of(code: CloseCode) -> LeaveReason {
+        match code {
+            CloseCode::Expired => LeaveReason::Expired,
+            CloseCode::Replaced => LeaveReason::Replaced,
+            CloseCode::Revoked => LeaveReason::Revoked,
+            CloseCode::Abuse => LeaveReason::Abuse,
+            CloseCode::ShuttingDown => LeaveReason::Shutdown,
+            CloseCode::NoAuth
+            | CloseCode::TokenInvalid
+            | CloseCode::SlowReader
+            | CloseCode::TryAgainLater
+            | CloseCode::Evicted
+            | CloseCode::ProtocolError
+            | CloseCode::InvalidPayload
+            | CloseCode::MessageTooBig => LeaveReason::Closed,
+        }
+    }
 }
 
 /// What the hub needs from the rest of the server.
@@ -220,7 +289,7 @@ impl Hub {
 
     /// The connection is gone (closed by the peer, by the shell, or after a hub `Close`).
     pub fn handle_closed(&mut self, conn: ConnId) {
-        self.drop_conn(conn);
+        self.drop_conn(conn, LeaveReason::Closed);
     }
 
     pub fn handle_binary(&mut self, conn: ConnId, now: Now) {
@@ -322,7 +391,9 @@ impl Hub {
         self.out.push_back(Command::KickTurn { project: project.clone(), peer: peer.clone() });
         match self.sessions.get(&(project.clone(), peer.clone())).copied() {
             Some(conn) => {
-                self.close(conn, CloseCode::Revoked);
+                let event = PeerEvent::Kicked;
+                self.out.push_back(Command::Peer { project: project.clone(), peer: peer.clone(), event });
+                self.close_for(conn, CloseCode::Revoked, LeaveReason::Kicked);
                 true
             }
             None => false,

@@ -105,6 +105,8 @@ struct Expect {
 struct Harness {
     w: World,
     conns: Vec<(ConnId, Model)>,
+    /// Per (project, gid, pid), whether its last webhook event was a join.
+    joined: std::collections::HashMap<(String, String, String), bool>,
 }
 
 fn token(project: usize, pid: usize, exp: i64, open_policy: bool) -> String {
@@ -116,7 +118,7 @@ impl Harness {
     fn new() -> Harness {
         let mut w = World::new();
         w.hub = Hub::new(HubConfig { max_conns_per_project: CAP, ..HubConfig::default() });
-        Harness { w, conns: Vec::new() }
+        Harness { w, conns: Vec::new(), joined: Default::default() }
     }
 
     fn secs(&self) -> u64 {
@@ -175,6 +177,17 @@ impl Harness {
                 }
                 // Credentials handed out in a welcome or refreshed; the TURN tests follow them.
                 Command::GrantTurn { .. } => {}
+                // Per peer, webhook joins and leaves alternate, a join first.
+                Command::Peer { project, peer, event } => {
+                    let key = (project.as_str().to_owned(), peer.gid.as_str().to_owned(), peer.pid.as_str().to_owned());
+                    let joined = self.joined.entry(key).or_default();
+                    match event {
+                        PeerEvent::Joined => assert!(!*joined, "a join of a peer already joined"),
+                        PeerEvent::Left(_) => assert!(*joined, "a leave of a peer not joined"),
+                        PeerEvent::Kicked => continue,
+                    }
+                    *joined = !*joined;
+                }
                 // The model's directory knows every kid it signs with, and refuses the rest as
                 // malformed, so no lookup is ever due.
                 Command::LookupKid { kid } => panic!("a lookup of {kid:?} nobody asked for"),

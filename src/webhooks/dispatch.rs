@@ -1,0 +1,312 @@
+//! The dispatcher: the one owner of webhook delivery. It takes [`Occurrence`]s from the
+//! [`Sink`], writes one queue row per matching endpoint in batched transactions, and runs one
+//! [`worker`] per enabled endpoint that delivers that endpoint's rows in order, one at a time.
+//! Workers report each attempt back here, and those reports ride in the same batches.
+//!
+//! A batch is written at most `BATCH_WINDOW` after its first item: at 1,000 events a second
+//! that is about 50 commits a second instead of 1,000 (each commit is an fsync under
+//! `synchronous = FULL`), and an event reaches its receiver well within the 2 s the tests allow.
+
+mod worker;
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_lite::future::or;
+
+use super::client::HttpClient;
+use super::event::{new_event_id, EventKind, Happened, Occurrence};
+use super::target::{TargetPolicy, WebhookUrl};
+use super::{Sink, WebhookStats};
+use crate::config::WebhookSettings;
+use crate::ids::{ProjectId, WebhookId};
+use crate::store::webhooks::{NewDelivery, QueueChange, WebhookBatch, WebhookRow};
+use crate::store::worker::StoreHandle;
+use worker::{Report, Worker, WorkerMsg};
+
+const BATCH_WINDOW: Duration = Duration::from_millis(20);
+/// Items (events and reports) past which a batch is written at once.
+const BATCH_MAX: usize = 4096;
+
+/// What the admin API asks of the dispatcher. Each carries its reply channel (of one).
+pub enum Control {
+    /// Endpoints changed in the store: reload them. Answered once reloaded.
+    Reload { reply: async_channel::Sender<()> },
+    /// Queue a `webhook.test` event for one endpoint; answered with its event id once written.
+    Test { project: ProjectId, webhook: WebhookId, reply: async_channel::Sender<String> },
+    /// The engine has stopped: write what is pending and end.
+    Shutdown,
+}
+
+/// The admin API's and the app's handle on the dispatcher.
+#[derive(Clone)]
+pub struct WebhookHandle {
+    control: async_channel::Sender<Control>,
+    pub sink: Sink,
+    pub stats: Arc<WebhookStats>,
+    /// The address rule deliveries follow; the API checks new URLs with it too.
+    pub policy: Arc<TargetPolicy>,
+}
+
+impl WebhookHandle {
+    /// Returns once the dispatcher runs with the endpoints now in the store.
+    pub async fn changed(&self) {
+        let (reply, answer) = async_channel::bounded(1);
+        if self.control.send(Control::Reload { reply }).await.is_ok() {
+            let _ = answer.recv().await;
+        }
+    }
+
+    /// Queues a test event for `webhook`; its event id once it is written.
+    pub async fn send_test(&self, project: ProjectId, webhook: WebhookId) -> Option<String> {
+        let (reply, answer) = async_channel::bounded(1);
+        self.control.send(Control::Test { project, webhook, reply }).await.ok()?;
+        answer.recv().await.ok()
+    }
+
+    pub async fn shutdown(&self) {
+        let _ = self.control.send(Control::Shutdown).await;
+    }
+}
+
+struct Endpoint {
+    project: ProjectId,
+    kinds: Vec<EventKind>,
+    worker: async_channel::Sender<WorkerMsg>,
+    _task: smol::Task<()>,
+}
+
+pub struct Dispatcher {
+    store: StoreHandle,
+    events: async_channel::Receiver<Occurrence>,
+    control: async_channel::Receiver<Control>,
+    sink: Sink,
+    stats: Arc<WebhookStats>,
+    client: Arc<HttpClient>,
+    settings: WebhookSettings,
+    endpoints: HashMap<WebhookId, Endpoint>,
+    reports_tx: async_channel::Sender<Report>,
+    reports: async_channel::Receiver<Report>,
+    pending: Vec<Occurrence>,
+    batch: WebhookBatch,
+}
+
+enum Input {
+    Event(Occurrence),
+    Report(Report),
+    Control(Control),
+    Flush,
+}
+
+impl Dispatcher {
+    /// The dispatcher and its handle; `own` are this box's addresses (denied as targets).
+    pub fn new(
+        store: StoreHandle,
+        settings: WebhookSettings,
+        own: Vec<std::net::IpAddr>,
+        stats: Arc<WebhookStats>,
+    ) -> (Dispatcher, WebhookHandle) {
+        let (sink, events) = Sink::new(settings.queue_max, stats.clone());
+        let (control_tx, control) = async_channel::unbounded();
+        let policy = TargetPolicy { allow: settings.allow.clone(), own };
+        let handle_policy = Arc::new(policy.clone());
+        let client = Arc::new(HttpClient::new(policy, super::schedule::ANSWER_TIMEOUT));
+        let (reports_tx, reports) = async_channel::unbounded();
+        let handle = WebhookHandle { control: control_tx, sink: sink.clone(), stats: stats.clone(), policy: handle_policy };
+        let dispatcher = Dispatcher {
+            store,
+            events,
+            control,
+            sink,
+            stats,
+            client,
+            settings,
+            endpoints: HashMap::new(),
+            reports_tx,
+            reports,
+            pending: Vec::new(),
+            batch: WebhookBatch::default(),
+        };
+        (dispatcher, handle)
+    }
+
+    pub async fn run(mut self) {
+        self.reload().await;
+        if let Ok(Ok(n)) = self.store.call(|s| s.webhook_queue_len()).await {
+            self.stats.queued.store(n.max(0) as u64, Ordering::Relaxed);
+        }
+        let mut flush_at: Option<Instant> = None;
+        let mut timer = smol::Timer::never();
+        loop {
+            let input = or(
+                async { self.events.recv().await.map_or(Input::Control(Control::Shutdown), Input::Event) },
+                or(
+                    async { self.reports.recv().await.map_or(Input::Flush, Input::Report) },
+                    or(
+                        async { self.control.recv().await.map_or(Input::Control(Control::Shutdown), Input::Control) },
+                        async {
+                            (&mut timer).await;
+                            Input::Flush
+                        },
+                    ),
+                ),
+            )
+            .await;
+            match input {
+                Input::Event(o) => self.pending.push(o),
+                Input::Report(r) => self.on_report(r),
+                Input::Flush => {}
+                Input::Control(Control::Reload { reply }) => {
+                    self.flush().await;
+                    self.reload().await;
+                    let _ = reply.try_send(());
+                }
+                Input::Control(Control::Test { project, webhook, reply }) => {
+                    let what = Happened::Test { webhook: webhook.as_str().to_owned() };
+                    self.pending.push(Occurrence::now(project, what));
+                    let id = self.flush().await;
+                    let _ = reply.try_send(id.unwrap_or_default());
+                }
+                Input::Control(Control::Shutdown) => {
+                    while let Ok(o) = self.events.try_recv() {
+                        self.pending.push(o);
+                    }
+                    self.flush().await;
+                    return;
+                }
+            }
+            let waiting = self.pending.len() + self.batch.changes.len();
+            if waiting == 0 {
+                continue;
+            }
+            let due = *flush_at.get_or_insert_with(|| {
+                let at = Instant::now() + BATCH_WINDOW;
+                timer.set_at(at);
+                at
+            });
+            if waiting >= BATCH_MAX || Instant::now() >= due {
+                self.flush().await;
+                flush_at = None;
+                timer = smol::Timer::never();
+            }
+        }
+    }
+
+    fn on_report(&mut self, r: Report) {
+        let counter = if r.delivered { &self.stats.delivered } else { &self.stats.failed };
+        counter.fetch_add(1, Ordering::Relaxed);
+        if matches!(r.change, QueueChange::Gone) {
+            log::info!("webhooks: endpoint {} answered 410 Gone; disabled", r.attempt.webhook);
+            self.endpoints.remove(&r.attempt.webhook);
+            self.sink.set_active(!self.endpoints.is_empty());
+        }
+        self.batch.changes.push((r.attempt.webhook.clone(), r.change));
+        self.batch.attempts.push(r.attempt);
+    }
+
+    /// Writes the pending events and reports in one transaction and wakes the workers that got
+    /// new rows. Returns the id of the last event written.
+    async fn flush(&mut self) -> Option<String> {
+        let mut last_id = None;
+        for o in std::mem::take(&mut self.pending) {
+            let kind = o.kind();
+            let wanted: Vec<&WebhookId> = self
+                .endpoints
+                .iter()
+                .filter(|(id, e)| {
+                    e.project == o.project
+                        && match &o.what {
+                            Happened::Test { webhook } => id.as_str() == webhook,
+                            _ => e.kinds.contains(&kind),
+                        }
+                })
+                .map(|(id, _)| id)
+                .collect();
+            if wanted.is_empty() {
+                continue;
+            }
+            let id = new_event_id();
+            let body = o.body(&id);
+            for webhook in wanted {
+                let (event_id, body) = (id.clone(), body.clone());
+                let d = NewDelivery { webhook: webhook.clone(), event_id, event_type: kind.as_str(), body, at: o.at };
+                self.batch.new.push(d);
+            }
+            last_id = Some(id);
+        }
+        if self.batch.is_empty() {
+            return last_id;
+        }
+        let batch = std::mem::take(&mut self.batch);
+        let max = self.settings.queue_max;
+        let result = self
+            .store
+            .call(move |s| {
+                let r = s.apply_webhook_batch(&batch, max);
+                (batch, r)
+            })
+            .await;
+        let Ok((batch, result)) = result else { return None };
+        let done = batch.changes.iter().filter(|(_, c)| matches!(c, QueueChange::Done { .. })).count() as u64;
+        match result {
+            Ok(dropped) => {
+                let lost: u64 = dropped.values().sum();
+                self.stats.dropped.fetch_add(lost, Ordering::Relaxed);
+                let added = batch.new.len() as u64;
+                let q = &self.stats.queued;
+                let now = q.load(Ordering::Relaxed).saturating_add(added).saturating_sub(done + lost);
+                q.store(now, Ordering::Relaxed);
+            }
+            Err(e) => {
+                log::error!("webhooks: cannot write {} deliveries to the store: {e}", batch.new.len());
+                self.stats.dropped.fetch_add(batch.new.len() as u64, Ordering::Relaxed);
+            }
+        }
+        let mut woken: Vec<&WebhookId> = batch.new.iter().map(|d| &d.webhook).collect();
+        woken.dedup();
+        for id in woken {
+            if let Some(e) = self.endpoints.get(id) {
+                let _ = e.worker.try_send(WorkerMsg::Nudge);
+            }
+        }
+        last_id
+    }
+
+    /// Brings workers in line with the enabled endpoints in the store.
+    async fn reload(&mut self) {
+        let rows = match self.store.call(|s| s.all_webhooks()).await {
+            Ok(Ok(rows)) => rows,
+            Ok(Err(e)) => return log::error!("webhooks: cannot read the endpoints: {e}"),
+            Err(_) => return,
+        };
+        let enabled: Vec<WebhookRow> = rows.into_iter().filter(|r| r.disabled.is_none()).collect();
+        self.endpoints.retain(|id, _| enabled.iter().any(|r| &r.id == id));
+        for row in enabled {
+            let Ok(url) = WebhookUrl::parse(&row.url) else { continue };
+            let config = worker::EndpointConfig::of(&row, url);
+            if let Some(e) = self.endpoints.get(&row.id) {
+                let _ = e.worker.try_send(WorkerMsg::Config(Box::new(config)));
+                continue;
+            }
+            let (tx, rx) = async_channel::unbounded();
+            let w = Worker {
+                id: row.id.clone(),
+                config,
+                client: self.client.clone(),
+                store: self.store.clone(),
+                reports: self.reports_tx.clone(),
+                msgs: rx,
+                retry_scale: self.settings.retry_scale,
+            };
+            let kinds = row.events.iter().filter_map(|k| EventKind::parse(k)).collect();
+            let task = crate::rt::spawn(w.run());
+            self.endpoints.insert(row.id.clone(), Endpoint { project: row.project, kinds, worker: tx, _task: task });
+        }
+        self.sink.set_active(!self.endpoints.is_empty());
+        if let Ok(Ok(n)) = self.store.call(|s| s.webhook_queue_len()).await {
+            self.stats.queued.store(n.max(0) as u64, Ordering::Relaxed);
+        }
+    }
+}
