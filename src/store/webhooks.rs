@@ -59,8 +59,14 @@ pub struct QueuedDelivery {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QueueChange {
     /// Delivered, or given up after 24 h: the row goes.
-    Done { seq: i64 },
-    Retry { seq: i64, attempts: u32, next_at_ms: i64 },
+    Done {
+        seq: i64,
+    },
+    Retry {
+        seq: i64,
+        attempts: u32,
+        next_at_ms: i64,
+    },
     /// The receiver answered 410: the endpoint is disabled (its queue stays, for the record).
     Gone,
 }
@@ -183,7 +189,8 @@ impl Store {
         now: UnixTime,
     ) -> Result<(), StoreError> {
         let tx = self.write_transaction()?;
-        let n = tx.execute("DELETE FROM webhooks WHERE id = ?1 AND project_id = ?2", [id.as_str(), project.as_str()])?;
+        let n =
+            tx.execute("DELETE FROM webhooks WHERE id = ?1 AND project_id = ?2", [id.as_str(), project.as_str()])?;
         if n == 0 {
             return Err(StoreError::NoSuchWebhook(id.as_str().to_owned()));
         }

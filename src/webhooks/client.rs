@@ -167,7 +167,8 @@ impl HttpClient {
             Scheme::Http => handshake(tcp).await,
             Scheme::Https => {
                 let tls = self.tls.as_ref().ok_or(DeliveryError::NoRoots)?;
-                let name = ServerName::try_from(url.host.clone()).map_err(|_| DeliveryError::Resolve(url.host.clone()))?;
+                let name =
+                    ServerName::try_from(url.host.clone()).map_err(|_| DeliveryError::Resolve(url.host.clone()))?;
                 let stream = future::or(async { Some(tls.connect(name, tcp).await) }, async {
                     smol::Timer::after(CONNECT_TIMEOUT).await;
                     None

@@ -114,7 +114,8 @@ impl Dispatcher {
         let handle_policy = Arc::new(policy.clone());
         let client = Arc::new(HttpClient::new(policy, super::schedule::ANSWER_TIMEOUT));
         let (reports_tx, reports) = async_channel::unbounded();
-        let handle = WebhookHandle { control: control_tx, sink: sink.clone(), stats: stats.clone(), policy: handle_policy };
+        let handle =
+            WebhookHandle { control: control_tx, sink: sink.clone(), stats: stats.clone(), policy: handle_policy };
         let dispatcher = Dispatcher {
             store,
             events,

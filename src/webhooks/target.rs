@@ -207,7 +207,10 @@ mod tests {
     #[test]
     fn urls_are_http_or_https_without_credentials() {
         let u = WebhookUrl::parse("https://Hooks.Example.com/edgebeam?x=1").unwrap();
-        assert_eq!((u.scheme, u.host.as_str(), u.port, u.path.as_str()), (Scheme::Https, "hooks.example.com", 443, "/edgebeam?x=1"));
+        assert_eq!(
+            (u.scheme, u.host.as_str(), u.port, u.path.as_str()),
+            (Scheme::Https, "hooks.example.com", 443, "/edgebeam?x=1")
+        );
         assert_eq!(u.host_header(), "hooks.example.com");
         let u = WebhookUrl::parse("http://[::1]:8080").unwrap();
         assert_eq!((u.host.as_str(), u.port, u.path.as_str()), ("::1", 8080, "/"));

@@ -208,9 +208,7 @@ pub fn store_error(e: StoreError) -> ApiError {
         StoreError::NoSuchProject(_)
         | StoreError::NoSuchKey(_)
         | StoreError::NoSuchWebhook(_)
-        | StoreError::Account(A::NoSuchAccount(_)) => {
-            ApiError::NotFound
-        }
+        | StoreError::Account(A::NoSuchAccount(_)) => ApiError::NotFound,
         StoreError::Account(A::UsernameTaken(_))
         | StoreError::Account(A::LastOwner)
         | StoreError::Account(A::SetupDone) => ApiError::Conflict(e.to_string()),
