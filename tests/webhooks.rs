@@ -239,6 +239,49 @@ fn a_join_and_a_leave_arrive_signed_within_2_s() {
     assert_eq!(audit[0]["target"], wid.as_str());
 
     standard_webhooks_python_verifies(&secret, &left);
+    standard_webhooks_node_verifies(&secret, &joined);
+}
+
+/// The reference Node library (npm `standardwebhooks`, installed into target/ on first use, as
+/// benches/signal_load does with PeerJS) verifies a real delivery; skipped, saying so, where
+/// npm cannot install it.
+fn standard_webhooks_node_verifies(secret: &str, d: &Delivery) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/standardwebhooks-node");
+    let module = dir.join("node_modules/standardwebhooks");
+    if !module.exists() {
+        let _ = std::fs::create_dir_all(&dir);
+        let installed = std::process::Command::new("npm")
+            .args(["install", "--silent", "--prefix"])
+            .arg(&dir)
+            .arg("standardwebhooks@1")
+            .status();
+        if !matches!(installed, Ok(s) if s.success()) || !module.exists() {
+            eprintln!("npm could not install standardwebhooks: the Node library check was skipped");
+            return;
+        }
+    }
+    let script = r#"
+const { Webhook } = require(process.argv[1]);
+const [secret, body, headers] = process.argv.slice(2);
+new Webhook(secret).verify(body, JSON.parse(headers));
+console.log("verified");
+"#;
+    let headers = json!({
+        "webhook-id": d.header("webhook-id"),
+        "webhook-timestamp": d.header("webhook-timestamp"),
+        "webhook-signature": d.header("webhook-signature"),
+    });
+    let out = std::process::Command::new("node")
+        .args(["-e", script])
+        .arg(&module)
+        .args([secret, &d.body, &headers.to_string()])
+        .output();
+    let Ok(out) = out else {
+        eprintln!("node is not installed: the Node library check was skipped");
+        return;
+    };
+    assert!(out.status.success(), "standardwebhooks (Node) refused: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "verified");
 }
 
 /// The reference Python library (`pip install standardwebhooks`) verifies a real delivery. It
