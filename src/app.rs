@@ -166,7 +166,8 @@ pub async fn run(
         own_addresses,
         Arc::default(),
     );
-    let dispatcher = crate::rt::spawn(dispatcher.run());
+    // On the worker threads: delivery work never competes with the hub for its thread.
+    let dispatcher = crate::rt::spawn_worker(dispatcher.run());
     let Listeners { admin, signal: signal_listener, turn_udp, turn_tcp, turns } = listeners;
     let turn_streams = vec![(turn_tcp, None), (turns, Some(turns_config))];
     let turn =

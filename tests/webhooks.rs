@@ -502,3 +502,33 @@ fn a_rotated_secret_signs_beside_the_previous_one() {
     edge.owner.delete(&format!("/projects/{}/webhooks/{wid}", project.id), None).expect(204);
     edge.owner.post(&test, None).expect_error(404, "not_found");
 }
+
+#[test]
+fn a_full_queue_drops_the_oldest_and_counts_them() {
+    let receiver = Receiver::start(503);
+    let edge = boot(&["--webhook-allow", "127.0.0.1", "--webhook-queue-max", "3"]);
+    let project = edge.project_with_key();
+    let (wid, _) = edge.add_webhook(&project.id, &receiver.url(), &["peer.joined"]);
+    let test = format!("/projects/{}/webhooks/{wid}/test", project.id);
+    // The first is attempted (503: retried in 5 s) while the five behind it queue up.
+    let send = || edge.owner.post(&test, None).ok_json(202)["event_id"].as_str().unwrap().to_owned();
+    let first = send();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while receiver.count_of(&first) == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let events: Vec<String> = std::iter::once(first).chain((0..5).map(|_| send())).collect();
+    let status = edge.owner.get(&format!("/projects/{}/webhooks/{wid}", project.id)).ok_json(200);
+    assert_eq!((status["queued"].as_i64(), status["dropped"].as_i64()), (Some(3), Some(3)), "{status}");
+    let metrics = edge.server.metrics().body;
+    assert!(metrics.contains("\nedgebeam_webhook_dropped_total 3\n"), "{metrics}");
+    // What is left is the newest three, delivered in order once the receiver answers.
+    receiver.answer(200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while events[3..].iter().any(|e| receiver.count_of(e) == 0) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ids: Vec<String> = receiver.all().iter().map(|d| d.header("webhook-id").to_owned()).collect();
+    let delivered: Vec<&String> = ids.iter().filter(|id| events[1..].contains(id)).collect();
+    assert_eq!(delivered, events[3..].iter().collect::<Vec<_>>(), "only the newest three, in order");
+}

@@ -91,6 +91,9 @@ pub struct WebhookBatch {
     pub new: Vec<NewDelivery>,
     pub changes: Vec<(WebhookId, QueueChange)>,
     pub attempts: Vec<AttemptRow>,
+    /// Endpoints over their queue bound, and how many of their oldest deliveries to drop (the
+    /// dispatcher keeps the counts, so trimming costs the rows dropped, not the queue's length).
+    pub trims: Vec<(WebhookId, u64)>,
 }
 
 impl WebhookBatch {
@@ -269,13 +272,9 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Writes a batch in one transaction; then trims every endpoint that got new deliveries to
-    /// its newest `queue_max`, counting what was dropped. Returns the drops per endpoint.
-    pub fn apply_webhook_batch(
-        &mut self,
-        batch: &WebhookBatch,
-        queue_max: usize,
-    ) -> Result<HashMap<WebhookId, u64>, StoreError> {
+    /// Writes a batch in one transaction, dropping the oldest deliveries its `trims` name and
+    /// counting them in each endpoint's `dropped`. Returns the drops per endpoint.
+    pub fn apply_webhook_batch(&mut self, batch: &WebhookBatch) -> Result<HashMap<WebhookId, u64>, StoreError> {
         let tx = self.write_transaction()?;
         let mut dropped = HashMap::new();
         {
@@ -329,16 +328,13 @@ impl Store {
             for id in touched {
                 trim_attempts.execute(params![id.as_str(), ATTEMPTS_KEPT])?;
             }
-            let mut grown: Vec<&WebhookId> = batch.new.iter().map(|d| &d.webhook).collect();
-            grown.sort();
-            grown.dedup();
             let mut trim_queue = tx.prepare_cached(
-                "DELETE FROM webhook_queue WHERE webhook_id = ?1 AND seq <= (SELECT seq FROM webhook_queue
-                 WHERE webhook_id = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
+                "DELETE FROM webhook_queue WHERE seq IN (SELECT seq FROM webhook_queue
+                 WHERE webhook_id = ?1 ORDER BY seq LIMIT ?2)",
             )?;
             let mut count_drop = tx.prepare_cached("UPDATE webhooks SET dropped = dropped + ?2 WHERE id = ?1")?;
-            for id in grown {
-                let n = trim_queue.execute(params![id.as_str(), queue_max as i64])?;
+            for (id, excess) in &batch.trims {
+                let n = trim_queue.execute(params![id.as_str(), *excess as i64])?;
                 if n > 0 {
                     count_drop.execute(params![id.as_str(), n as i64])?;
                     dropped.insert(id.clone(), n as u64);
@@ -390,8 +386,12 @@ mod tests {
     #[test]
     fn a_full_queue_drops_its_oldest_and_counts_them() {
         let (_dir, mut store, project, id) = store_with_hook();
-        let batch = WebhookBatch { new: (0..5).map(|n| delivery(&id, n)).collect(), ..Default::default() };
-        let dropped = store.apply_webhook_batch(&batch, 3).unwrap();
+        let batch = WebhookBatch {
+            new: (0..5).map(|n| delivery(&id, n)).collect(),
+            trims: vec![(id.clone(), 2)],
+            ..Default::default()
+        };
+        let dropped = store.apply_webhook_batch(&batch).unwrap();
         assert_eq!(dropped.get(&id), Some(&2));
         let page = store.webhook_queue_page(&id, 0, 10).unwrap();
         assert_eq!(page.iter().map(|d| d.event_id.as_str()).collect::<Vec<_>>(), ["evt_2", "evt_3", "evt_4"]);
@@ -405,7 +405,7 @@ mod tests {
     fn outcomes_delete_reschedule_and_disable() {
         let (_dir, mut store, project, id) = store_with_hook();
         let batch = WebhookBatch { new: (0..2).map(|n| delivery(&id, n)).collect(), ..Default::default() };
-        store.apply_webhook_batch(&batch, 10).unwrap();
+        store.apply_webhook_batch(&batch).unwrap();
         let page = store.webhook_queue_page(&id, 0, 10).unwrap();
         let attempt = AttemptRow {
             webhook: id.clone(),
@@ -425,8 +425,9 @@ mod tests {
                 (id.clone(), QueueChange::Gone),
             ],
             attempts: vec![attempt.clone()],
+            trims: vec![],
         };
-        store.apply_webhook_batch(&batch, 10).unwrap();
+        store.apply_webhook_batch(&batch).unwrap();
         let left = store.webhook_queue_page(&id, 0, 10).unwrap();
         assert_eq!((left.len(), left[0].attempts, left[0].next_at_ms), (1, 1, 99));
         assert!(store.webhook(&project, &id).unwrap().disabled.is_some());

@@ -187,7 +187,7 @@ where
     S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin + Send + 'static,
 {
     let (sender, driver) = http1::handshake(FuturesIo::new(io)).await.map_err(DeliveryError::Http)?;
-    let driver = crate::rt::spawn(async move {
+    let driver = crate::rt::spawn_worker(async move {
         let _ = driver.await;
     });
     Ok(Connection { sender, _driver: driver })
