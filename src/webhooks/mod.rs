@@ -61,11 +61,6 @@ impl Sink {
         (Sink { tx, max, active: Arc::new(AtomicBool::new(false)), stats }, rx)
     }
 
-    /// A sink that drops everything (tools and tests that run without webhooks).
-    pub fn disabled() -> Sink {
-        Sink::new(0, Arc::default()).0
-    }
-
     pub fn is_active(&self) -> bool {
         self.active.load(Ordering::Relaxed)
     }
