@@ -74,7 +74,9 @@ impl HttpClient {
     }
 
     /// POSTs `body` with `headers` to `url`, on `conn` if it is still open, else on a new
-    /// connection that is left in `conn`. Any error drops the connection.
+    /// connection that is left in `conn`. Any error drops the connection. A kept-open connection
+    /// that fails is tried once more on a new one: the receiver may have closed it while idle
+    /// (the request may then arrive twice, which at-least-once allows).
     pub async fn post(
         &self,
         conn: &mut Option<Connection>,
@@ -87,10 +89,28 @@ impl HttpClient {
             Some(c) => future::poll_once(c.sender.ready()).await.is_some_and(|r| r.is_ok()),
             None => false,
         };
-        if !reusable {
-            *conn = None;
-            *conn = Some(self.connect(url).await?);
+        if reusable {
+            match self.send(conn, url, headers, body.clone(), started).await {
+                Err(DeliveryError::Http(e)) => {
+                    log::debug!("webhooks: a kept-open connection failed ({e}); reconnecting")
+                }
+                done => return done,
+            }
         }
+        *conn = None;
+        *conn = Some(self.connect(url).await?);
+        self.send(conn, url, headers, body, started).await
+    }
+
+    /// One request on the open connection `conn`.
+    async fn send(
+        &self,
+        conn: &mut Option<Connection>,
+        url: &WebhookUrl,
+        headers: &[(&'static str, String)],
+        body: String,
+        started: Instant,
+    ) -> Result<Answer, DeliveryError> {
         let Some(c) = conn.as_mut() else { return Err(DeliveryError::ConnectTimeout) };
         let mut req = hyper::Request::post(url.path.as_str())
             .header(hyper::header::HOST, url.host_header())
