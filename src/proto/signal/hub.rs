@@ -68,67 +68,6 @@ pub enum Command {
     },
 }
 
-/// What happened to a peer's session, as webhooks report it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PeerEvent {
-    Joined,
-    Left(LeaveReason),
-    /// An admin kicked it (its `Left(Kicked)` follows if it had a session).
-    Kicked,
-}
-
-/// Why a live session ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LeaveReason {
-    /// The client closed it, or its connection failed or fell behind.
-    Closed,
-    /// Its token expired without a refresh.
-    Expired,
-    /// A newer connection of the same peer took over.
-    Replaced,
-    /// An admin kicked the peer.
-    Kicked,
-    /// Its token's key (or its project) was deleted.
-    Revoked,
-    /// Too many errors or rate-limited messages.
-    Abuse,
-    /// The server is shutting down.
-    Shutdown,
-}
-
-impl LeaveReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LeaveReason::Closed => "closed",
-            LeaveReason::Expired => "expired",
-            LeaveReason::Replaced => "replaced",
-            LeaveReason::Kicked => "kicked",
-            LeaveReason::Revoked => "revoked",
-            LeaveReason::Abuse => "abuse",
-            LeaveReason::Shutdown => "shutdown",
-        }
-    }
-
-    /// The reason of a session closed by the hub with `code`.
-    fn of(code: CloseCode) -> LeaveReason {
-        match code {
-            CloseCode::Expired => LeaveReason::Expired,
-            CloseCode::Replaced => LeaveReason::Replaced,
-            CloseCode::Revoked => LeaveReason::Revoked,
-            CloseCode::Abuse => LeaveReason::Abuse,
-            CloseCode::ShuttingDown => LeaveReason::Shutdown,
-            CloseCode::NoAuth
-            | CloseCode::TokenInvalid
-            | CloseCode::SlowReader
-            | CloseCode::TryAgainLater
-            | CloseCode::Evicted
-            | CloseCode::ProtocolError
-            | CloseCode::InvalidPayload
-            | CloseCode::MessageTooBig => LeaveReason::Closed,
-        }
-    }
-}
-
 /// What the hub needs from the rest of the server.
 pub trait Directory {
     fn verify(&mut self, token: &str, wall: UnixTime) -> Result<Arc<VerifiedToken>, TokenError>;
@@ -438,9 +377,11 @@ fn message_id(m: &ClientMessage) -> Option<u64> {
 }
 
 mod admin;
+mod peer_event;
 mod session;
 
 pub use admin::{HubStats, PeerView};
+pub use peer_event::{LeaveReason, PeerEvent};
 
 #[cfg(test)]
 mod tests;
