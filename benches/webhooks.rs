@@ -186,6 +186,8 @@ async fn churn(addr: SocketAddr, tokens: Arc<Vec<String>>, rate: u64, secs: u64,
 }
 
 struct Phase {
+    /// The server's CPU seconds during the measured window.
+    server_cpu: f64,
     p50_us: u64,
     p99_us: u64,
     sent: u64,
@@ -211,6 +213,7 @@ async fn measure(
     smol::Timer::after(Duration::from_millis(500)).await;
     let lat = received.take_sorted();
     Phase {
+        server_cpu: 0.0,
         p50_us: bench::percentile(&lat, 0.50),
         p99_us: bench::percentile(&lat, 0.99),
         sent,
@@ -242,10 +245,14 @@ fn run(
     let origin = Instant::now();
     let received = Received::default();
     let base = receiver.map_or(0, |r| r.count.load(Ordering::Relaxed));
+    let pid = child.id();
+    let cpu = move || server::process_stats(pid).map_or(0.0, |p| p.cpu_seconds);
     let phase = smol::block_on(CLIENT.run(async {
         let conns = signal::open_all(name, Proto::Edgebeam, addr, tokens, &received, origin).await;
         smol::Timer::after(Duration::from_secs(2)).await;
-        let phase = measure(&conns, &received, addr, churn_tokens, o, origin).await;
+        let cpu_before = cpu();
+        let mut phase = measure(&conns, &received, addr, churn_tokens, o, origin).await;
+        phase.server_cpu = cpu() - cpu_before;
         if let Some(r) = receiver {
             let expected = o.conns as u64 + 2 * phase.churned;
             let got = r.settle(base + expected) - base;
@@ -333,12 +340,13 @@ fn main() {
         });
         for (name, p) in [("no webhook", &without), ("webhooks on", &with)] {
             println!(
-                "round {round}: {name:<12} relay p50 {:.3} ms, p99 {:.3} ms ({} sent, {} received; {} sessions churned)",
+                "round {round}: {name:<12} relay p50 {:.3} ms, p99 {:.3} ms ({} sent, {} received; {} sessions churned; server CPU {:.2} s)",
                 p.p50_us as f64 / 1000.0,
                 p.p99_us as f64 / 1000.0,
                 p.sent,
                 p.received,
-                p.churned
+                p.churned,
+                p.server_cpu
             );
         }
         let ratio = with.p99_us as f64 / without.p99_us.max(1) as f64;
