@@ -21,6 +21,8 @@ use crate::webhooks::target::WebhookUrl;
 pub const ROTATION_GRACE_SECS: i64 = 86_400;
 const MAX_PER_PROJECT: usize = 20;
 const DELIVERIES_MAX_LIMIT: i64 = 100;
+/// How long adding an endpoint waits for its host name to resolve.
+const RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -79,8 +81,16 @@ fn events(list: Vec<String>) -> Result<Vec<String>, ApiError> {
 async fn check_target(ctx: &Ctx<'_>, url: &WebhookUrl) -> Result<(), ApiError> {
     let resolved = match url.literal() {
         Some(ip) => vec![std::net::SocketAddr::new(ip, url.port)],
-        // A name that does not resolve now may later: deliveries will retry.
-        None => smol::net::resolve((url.host.as_str(), url.port)).await.unwrap_or_default(),
+        // A name that does not resolve now (or not within RESOLVE_TIMEOUT) may later:
+        // deliveries check it again and retry.
+        None => {
+            let lookup = async { smol::net::resolve((url.host.as_str(), url.port)).await.unwrap_or_default() };
+            let give_up = async {
+                smol::Timer::after(RESOLVE_TIMEOUT).await;
+                Vec::new()
+            };
+            futures_lite::future::or(lookup, give_up).await
+        }
     };
     match ctx.state.webhooks.policy.pick(&url.host, &resolved) {
         Err(why) => Err(ApiError::BadRequest(format!("the url's host is {why}; webhook_allow may list it"))),
