@@ -187,17 +187,24 @@ impl Dispatcher {
                     let _ = reply.try_send(());
                 }
                 Input::Control(Control::Test { project, webhook, reply }) => {
+                    // What waited goes first, so the id answered is the test event's.
                     self.take_waiting();
+                    self.flush().await;
                     let what = Happened::Test { webhook: webhook.as_str().to_owned() };
                     self.pending.push(Occurrence::now(project, what));
                     let id = self.flush().await;
                     let _ = reply.try_send(id.unwrap_or_default());
                 }
                 Input::Control(Control::Shutdown) => {
-                    while let Ok(o) = self.events.try_recv() {
-                        self.pending.push(o);
+                    // The last events, and the outcomes of attempts made (else sent again); a few
+                    // batches at most, as the workers go on delivering meanwhile.
+                    for _ in 0..8 {
+                        self.take_waiting();
+                        self.flush().await;
+                        if self.events.is_empty() && self.reports.is_empty() {
+                            break;
+                        }
                     }
-                    self.flush().await;
                     return;
                 }
             }
