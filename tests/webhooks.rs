@@ -532,3 +532,24 @@ fn a_full_queue_drops_the_oldest_and_counts_them() {
     let delivered: Vec<&String> = ids.iter().filter(|id| events[1..].contains(id)).collect();
     assert_eq!(delivered, events[3..].iter().collect::<Vec<_>>(), "only the newest three, in order");
 }
+
+#[test]
+fn leaves_at_a_graceful_shutdown_are_kept_and_delivered_after_the_restart() {
+    let receiver = Receiver::start(200);
+    let edge = boot(&ALLOW_LOOPBACK);
+    let project = edge.project_with_key();
+    edge.add_webhook(&project.id, &receiver.url(), &["peer.joined", "peer.left"]);
+    let (_ws, _, _) = welcome_session(&edge.server, &project, "room", "dave", 600);
+    receiver.wait_for(Duration::from_secs(2), "peer.joined", |_| true).expect("peer.joined");
+    // The receiver stops answering, so the leave can only reach it from the store.
+    receiver.answer(503);
+    let Edge { server, owner: _, tmp } = edge;
+    let (status, _) = server.terminate(Duration::from_secs(10));
+    assert!(status.success(), "{status}");
+    receiver.answer(200);
+    let _server = Server::start(&tmp.path().join("data"), &FAST_RETRIES);
+    let left = receiver
+        .wait_for(Duration::from_secs(10), "peer.left", |b| b["data"]["reason"] == "shutdown")
+        .expect("the leave written at shutdown is delivered after the restart");
+    assert_eq!(left.json()["data"]["pid"], "dave");
+}
