@@ -77,14 +77,12 @@ impl Receiver {
 
     /// The first delivery of `kind` matching `filter`, waiting up to `within`.
     fn wait_for(&self, within: Duration, kind: &str, filter: impl Fn(&Value) -> bool) -> Option<Delivery> {
-        let deadline = Instant::now() + within;
-        loop {
-            let found = self.all().into_iter().find(|d| d.json()["type"] == kind && filter(&d.json()));
-            if found.is_some() || Instant::now() > deadline {
-                return found;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let mut found = None;
+        eventually(within, || {
+            found = self.all().into_iter().find(|d| d.json()["type"] == kind && filter(&d.json()));
+            found.is_some()
+        });
+        found
     }
 
     fn count_of(&self, event_id: &str) -> usize {
@@ -181,6 +179,20 @@ fn unix_now() -> i64 {
     common::turn::unix_now()
 }
 
+/// Polls `check` every 20 ms until it holds, for at most `within`; whether it came to hold.
+fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 
 #[test]
@@ -220,13 +232,10 @@ fn a_join_and_a_leave_arrive_signed_within_2_s() {
     // (An attempt is written with the next batch, a few milliseconds after its answer.)
     let path = format!("/projects/{}/webhooks/{wid}/deliveries", project.id);
     let mut attempts = Vec::new();
-    for _ in 0..100 {
+    eventually(Duration::from_secs(2), || {
         attempts = edge.owner.get(&path).ok_json(200).as_array().unwrap().clone();
-        if attempts.len() == 2 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        attempts.len() == 2
+    });
     assert_eq!(attempts.len(), 2, "{attempts:?}");
     assert_eq!(attempts[0]["event_type"], "peer.left");
     assert_eq!(attempts[0]["status"], 200);
@@ -368,19 +377,13 @@ fn a_receiver_answering_503_gets_retries_until_it_answers_200() {
     let test = format!("/projects/{}/webhooks/{wid}/test", project.id);
     let event = edge.owner.post(&test, None).ok_json(202)["event_id"].as_str().unwrap().to_owned();
     // Scaled by 0.01: retries after 50 ms, 300 ms, 1.2 s.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while receiver.count_of(&event) < 4 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(receiver.count_of(&event) >= 4, "attempts: {}", receiver.count_of(&event));
+    let retried = eventually(Duration::from_secs(5), || receiver.count_of(&event) >= 4);
+    assert!(retried, "attempts: {}", receiver.count_of(&event));
     let times: Vec<Instant> = receiver.all().iter().map(|d| d.at).collect();
     assert!(times[2] - times[1] > times[1] - times[0], "the delays grow: {times:?}");
     receiver.answer(200);
     let deliveries = format!("/projects/{}/webhooks/{wid}/deliveries", project.id);
-    let ok = (0..200).any(|_| {
-        std::thread::sleep(Duration::from_millis(50));
-        edge.owner.get(&deliveries).ok_json(200)[0]["status"] == 200
-    });
+    let ok = eventually(Duration::from_secs(10), || edge.owner.get(&deliveries).ok_json(200)[0]["status"] == 200);
     assert!(ok, "delivered once the receiver answers 200");
     let attempts = edge.owner.get(&deliveries).ok_json(200);
     let attempts = attempts.as_array().unwrap();
@@ -399,28 +402,18 @@ fn an_event_queued_at_sigkill_is_delivered_after_restart_with_the_same_id() {
     let (wid, secret) = edge.add_webhook(&project.id, &receiver.url(), &["peer.joined"]);
     let test = format!("/projects/{}/webhooks/{wid}/test", project.id);
     let event = edge.owner.post(&test, None).ok_json(202)["event_id"].as_str().unwrap().to_owned();
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while receiver.count_of(&event) == 0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert!(receiver.count_of(&event) > 0, "a first attempt");
+    assert!(eventually(Duration::from_secs(3), || receiver.count_of(&event) > 0), "a first attempt");
     let Edge { server, owner: _, tmp } = edge;
     server.kill9();
     receiver.answer(200);
     let before = receiver.all().len();
     let data = tmp.path().join("data");
     let _server = Server::start(&data, &FAST_RETRIES);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let delivered = loop {
-        let after: Vec<Delivery> = receiver.all().into_iter().skip(before).collect();
-        if let Some(d) = after.into_iter().find(|d| d.header("webhook-id") == event) {
-            break Some(d);
-        }
-        if Instant::now() > deadline {
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let mut delivered = None;
+    eventually(Duration::from_secs(10), || {
+        delivered = receiver.all().into_iter().skip(before).find(|d| d.header("webhook-id") == event);
+        delivered.is_some()
+    });
     let d = delivered.expect("the queued event is delivered after the restart");
     assert_eq!(d.json()["id"], event.as_str());
     assert_eq!(d.json()["type"], "webhook.test");
@@ -436,10 +429,7 @@ fn a_410_disables_the_endpoint() {
     let test = format!("/projects/{}/webhooks/{wid}/test", project.id);
     edge.owner.post(&test, None).expect(202);
     let one = format!("/projects/{}/webhooks/{wid}", project.id);
-    let disabled = (0..100).any(|_| {
-        std::thread::sleep(Duration::from_millis(30));
-        edge.owner.get(&one).ok_json(200)["enabled"] == false
-    });
+    let disabled = eventually(Duration::from_secs(3), || edge.owner.get(&one).ok_json(200)["enabled"] == false);
     assert!(disabled, "disabled after a 410");
     let status = edge.owner.get(&one).ok_json(200);
     assert!(status["disabled_reason"].as_str().unwrap().contains("410"), "{status}");
@@ -513,10 +503,7 @@ fn a_full_queue_drops_the_oldest_and_counts_them() {
     // The first is attempted (503: retried in 5 s) while the five behind it queue up.
     let send = || edge.owner.post(&test, None).ok_json(202)["event_id"].as_str().unwrap().to_owned();
     let first = send();
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while receiver.count_of(&first) == 0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    assert!(eventually(Duration::from_secs(3), || receiver.count_of(&first) > 0));
     let events: Vec<String> = std::iter::once(first).chain((0..5).map(|_| send())).collect();
     let status = edge.owner.get(&format!("/projects/{}/webhooks/{wid}", project.id)).ok_json(200);
     assert_eq!((status["queued"].as_i64(), status["dropped"].as_i64()), (Some(3), Some(3)), "{status}");
@@ -524,10 +511,7 @@ fn a_full_queue_drops_the_oldest_and_counts_them() {
     assert!(metrics.contains("\nedgebeam_webhook_dropped_total 3\n"), "{metrics}");
     // What is left is the newest three, delivered in order once the receiver answers.
     receiver.answer(200);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while events[3..].iter().any(|e| receiver.count_of(e) == 0) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    eventually(Duration::from_secs(10), || events[3..].iter().all(|e| receiver.count_of(e) > 0));
     let ids: Vec<String> = receiver.all().iter().map(|d| d.header("webhook-id").to_owned()).collect();
     let delivered: Vec<&String> = ids.iter().filter(|id| events[1..].contains(id)).collect();
     assert_eq!(delivered, events[3..].iter().collect::<Vec<_>>(), "only the newest three, in order");
