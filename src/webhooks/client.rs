@@ -46,6 +46,12 @@ pub enum DeliveryError {
     Http(hyper::Error),
     #[error("no answer within {0:?}")]
     AnswerTimeout(Duration),
+    #[error("{0:?} is not a TLS server name")]
+    ServerName(String),
+    #[error("cannot build the request: {0}")]
+    Request(hyper::http::Error),
+    #[error("no connection")]
+    NotConnected,
 }
 
 /// What an attempt got back.
@@ -111,7 +117,7 @@ impl HttpClient {
         body: String,
         started: Instant,
     ) -> Result<Answer, DeliveryError> {
-        let Some(c) = conn.as_mut() else { return Err(DeliveryError::ConnectTimeout) };
+        let Some(c) = conn.as_mut() else { return Err(DeliveryError::NotConnected) };
         let mut req = hyper::Request::post(url.path.as_str())
             .header(hyper::header::HOST, url.host_header())
             .header(hyper::header::CONTENT_TYPE, "application/json")
@@ -119,10 +125,8 @@ impl HttpClient {
         for (name, value) in headers {
             req = req.header(*name, value.as_str());
         }
-        let Ok(req) = req.body(Full::new(Bytes::from(body))) else {
-            *conn = None;
-            return Err(DeliveryError::Resolve(url.host.clone()));
-        };
+        // Nothing was sent: the connection stays usable.
+        let req = req.body(Full::new(Bytes::from(body))).map_err(DeliveryError::Request)?;
         let timeout = self.answer_timeout;
         let sent = async {
             let resp = c.sender.send_request(req).await.map_err(DeliveryError::Http)?;
@@ -188,7 +192,7 @@ impl HttpClient {
             Scheme::Https => {
                 let tls = self.tls.as_ref().ok_or(DeliveryError::NoRoots)?;
                 let name =
-                    ServerName::try_from(url.host.clone()).map_err(|_| DeliveryError::Resolve(url.host.clone()))?;
+                    ServerName::try_from(url.host.clone()).map_err(|_| DeliveryError::ServerName(url.host.clone()))?;
                 let stream = future::or(async { Some(tls.connect(name, tcp).await) }, async {
                     smol::Timer::after(CONNECT_TIMEOUT).await;
                     None
