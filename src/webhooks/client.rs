@@ -52,6 +52,8 @@ pub enum DeliveryError {
     Request(hyper::http::Error),
     #[error("no connection")]
     NotConnected,
+    #[error("the connection closed before the answer")]
+    Closed,
 }
 
 /// What an attempt got back.
@@ -68,10 +70,12 @@ pub struct HttpClient {
     pub answer_timeout: Duration,
 }
 
-/// A kept-open connection to one endpoint.
+/// A kept-open connection to one endpoint. Its hyper connection future is polled by the
+/// worker's own task while a request is out (and once before the next one, to see whether the
+/// receiver closed it), not by a task of its own: that would be two more wake-ups per delivery.
 pub struct Connection {
     sender: SendRequest<Full<Bytes>>,
-    _driver: smol::Task<()>,
+    driver: std::pin::Pin<Box<dyn std::future::Future<Output = hyper::Result<()>> + Send>>,
 }
 
 impl HttpClient {
@@ -92,7 +96,15 @@ impl HttpClient {
     ) -> Result<Answer, DeliveryError> {
         let started = Instant::now();
         let reusable = match conn {
-            Some(c) => future::poll_once(c.sender.ready()).await.is_some_and(|r| r.is_ok()),
+            // The connection future first (it notices a close, and says it can take a request),
+            // then whether it can.
+            Some(Connection { sender, driver }) => {
+                let ended = async {
+                    let _ = driver.as_mut().await;
+                    false
+                };
+                future::poll_once(future::or(ended, async { sender.ready().await.is_ok() })).await == Some(true)
+            }
             None => false,
         };
         if reusable {
@@ -117,7 +129,7 @@ impl HttpClient {
         body: String,
         started: Instant,
     ) -> Result<Answer, DeliveryError> {
-        let Some(c) = conn.as_mut() else { return Err(DeliveryError::NotConnected) };
+        let Some(Connection { sender, driver }) = conn.as_mut() else { return Err(DeliveryError::NotConnected) };
         let mut req = hyper::Request::post(url.path.as_str())
             .header(hyper::header::HOST, url.host_header())
             .header(hyper::header::CONTENT_TYPE, "application/json")
@@ -129,7 +141,7 @@ impl HttpClient {
         let req = req.body(Full::new(Bytes::from(body))).map_err(DeliveryError::Request)?;
         let timeout = self.answer_timeout;
         let sent = async {
-            let resp = c.sender.send_request(req).await.map_err(DeliveryError::Http)?;
+            let resp = sender.send_request(req).await.map_err(DeliveryError::Http)?;
             let status = resp.status().as_u16();
             // Read the answer so the connection can carry the next request, within bounds.
             let mut body = resp.into_body();
@@ -143,7 +155,12 @@ impl HttpClient {
             }
             Ok((status, true))
         };
-        let outcome = future::or(async { Some(sent.await) }, async {
+        let ended = async {
+            // The connection ended (closed, or failed) before the answer did.
+            let result = driver.as_mut().await;
+            Some(result.map_err(DeliveryError::Http).and(Err(DeliveryError::Closed)))
+        };
+        let outcome = future::or(future::or(async { Some(sent.await) }, ended), async {
             smol::Timer::after(timeout.saturating_sub(started.elapsed())).await;
             None
         })
@@ -211,10 +228,7 @@ where
     S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin + Send + 'static,
 {
     let (sender, driver) = http1::handshake(FuturesIo::new(io)).await.map_err(DeliveryError::Http)?;
-    let driver = crate::rt::spawn_worker(async move {
-        let _ = driver.await;
-    });
-    Ok(Connection { sender, _driver: driver })
+    Ok(Connection { sender, driver: Box::pin(driver) })
 }
 
 fn tls_connector() -> Option<futures_rustls::TlsConnector> {
