@@ -183,12 +183,22 @@ pub async fn run(
     }
     turn_core.handle_revoke(revoked);
     let turn_stats = Arc::new(crate::net::turn::TurnStats::default());
+    let (store, store_thread) = StoreHandle::spawn(store);
+    let own_addresses = if_addrs::get_if_addrs().map(|l| l.into_iter().map(|i| i.ip()).collect()).unwrap_or_default();
+    let (dispatcher, webhooks) = crate::webhooks::dispatch::Dispatcher::new(
+        store.clone(),
+        config.webhooks.clone(),
+        own_addresses,
+        Arc::default(),
+    );
+    // On the worker threads: delivery work never competes with the hub for its thread.
+    let dispatcher = crate::rt::spawn_worker(dispatcher.run());
     let Listeners { admin, signal: signal_listener, turn_udp, turn_tcp, turns, acme_http } = listeners;
     let turn_streams = vec![(turn_tcp, None), (turns, Some(turns_config))];
-    let turn = crate::net::turn::spawn(turn_core, turn_udp, relays, turn_stats.clone(), turn_streams)
-        .map_err(|source| AppError::Bind { key: "turn_listen", addr: local.turn, source })?;
+    let turn =
+        crate::net::turn::spawn(turn_core, turn_udp, relays, turn_stats.clone(), turn_streams, webhooks.sink.clone())
+            .map_err(|source| AppError::Bind { key: "turn_listen", addr: local.turn, source })?;
 
-    let (store, store_thread) = StoreHandle::spawn(store);
     let counters = Arc::new(Counters::default());
     let (events_tx, events) = async_channel::bounded(4096);
     let (credentials_tx, credentials) = async_channel::unbounded();
@@ -205,6 +215,7 @@ pub async fn run(
         signal: signal.clone(),
         turn: turn_stats.clone(),
         live: live.clone(),
+        webhooks: webhooks.clone(),
         api: crate::http::ApiState { tls: Some(tls_state.clone()), ..Default::default() },
     });
     let hasher = state.api.hasher.clone();
@@ -230,6 +241,7 @@ pub async fn run(
         turn: Some(credentials_tx),
         max_queued_bytes: config.signal.max_queued_bytes,
         shared: signal.clone(),
+        webhooks: webhooks.sink.clone(),
     };
     let hub_task = crate::rt::spawn(hub.run(stop.clone(), config.shutdown_grace, drain.guard()));
     let watcher = crate::rt::spawn(crate::tokens::watch_store(tokens.clone(), store.clone(), stop.clone()));
@@ -310,6 +322,10 @@ pub async fn run(
     if turn.thread.join().is_err() {
         log::error!("the turn thread panicked");
     }
+    // Signaling and TURN have stopped: their last events are in the queue; write them.
+    webhooks.shutdown().await;
+    dispatcher.await;
+    drop(webhooks);
     usage_saver.await;
     crate::turn::flush_usage(&turn_stats, &store).await;
     hourly_saver.await;

@@ -16,6 +16,8 @@ pub enum IdError {
     BadPeerId(String),
     #[error("key id {0:?} must be kid_ followed by 16 lowercase hex digits")]
     BadKid(String),
+    #[error("webhook id {0:?} must be wh_ followed by 16 lowercase hex digits")]
+    BadWebhookId(String),
 }
 
 /// The characters of group ids, peer ids and user names: `A-Z a-z 0-9 _ . @ -`.
@@ -105,6 +107,36 @@ impl Kid {
 }
 
 impl fmt::Display for Kid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A webhook endpoint's id: `wh_` and 16 lowercase hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WebhookId(String);
+
+impl WebhookId {
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        let hex = s.strip_prefix("wh_").unwrap_or_default();
+        if hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            Ok(WebhookId(s.to_owned()))
+        } else {
+            Err(IdError::BadWebhookId(s.to_owned()))
+        }
+    }
+
+    /// A fresh id from 8 injected random bytes.
+    pub fn from_random(bytes: [u8; 8]) -> Self {
+        WebhookId(format!("wh_{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for WebhookId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
@@ -211,6 +243,12 @@ mod tests {
         let k = Kid::from_random([0xab, 0, 1, 2, 3, 4, 5, 0xff]);
         assert_eq!(k.as_str(), "kid_ab000102030405ff");
         assert!(Kid::parse(k.as_str()).is_ok());
+        let w = WebhookId::from_random([0xab, 0, 1, 2, 3, 4, 5, 0xff]);
+        assert_eq!(w.as_str(), "wh_ab000102030405ff");
+        assert_eq!(WebhookId::parse(w.as_str()), Ok(w));
+        for bad in ["wh_ab000102030405f", "wh_AB000102030405ff", "kid_ab000102030405ff", ""] {
+            assert!(WebhookId::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -12,6 +12,8 @@
 //! - [`net`] holds the socket shells (accept loops, TLS handshakes, graceful drain), and
 //!   [`net::live::Live`], the admin API's handle on the running signaling hub and TURN thread.
 //! - [`http`] is the hyper service: pure routing, health, metrics, security headers.
+//! - [`webhooks`] delivers what happens (joins, leaves, kicks, keys, TURN allocations) to each
+//!   project's HTTP endpoints: durable in the store, signed as Standard Webhooks.
 //! - [`app`] wires it all together and owns shutdown.
 #![forbid(unsafe_code)]
 
@@ -35,6 +37,7 @@ pub mod tls;
 pub mod tokens;
 pub mod turn;
 pub mod unixtime;
+pub mod webhooks;
 
 /// The version printed by `edgebeam version` and reported by `/healthz`: Cargo.toml's, or the
 /// one `cross/release.sh` passes in (build.rs).

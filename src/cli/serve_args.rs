@@ -161,12 +161,22 @@ pub struct ServeArgs {
     /// longest TURN allocation lifetime granted, 60-86400, >= the default (default 3600)
     #[argh(option)]
     pub turn_max_lifetime_secs: Option<String>,
+    /// comma-separated CIDRs or host names webhooks may reach although denied (loopback,
+    /// link-local, this box's own addresses), e.g. 127.0.0.1 or hooks.internal
+    #[argh(option)]
+    pub webhook_allow: Option<String>,
+    /// events queued per webhook endpoint; past it the oldest are dropped (default 100000)
+    #[argh(option)]
+    pub webhook_queue_max: Option<String>,
+    /// for tests only: multiplies the webhook retry delays, 0.001-1 (default 1)
+    #[argh(option)]
+    pub webhook_retry_scale: Option<String>,
 }
 
 impl ServeArgs {
     /// The flags that were given, as (config key, value).
     pub fn flag_values(&self) -> Vec<(&'static str, &str)> {
-        let pairs: [(&'static str, &Option<String>); 50] = [
+        let pairs: [(&'static str, &Option<String>); 53] = [
             ("data_dir", &self.data_dir),
             ("signal_listen", &self.signal_listen),
             ("admin_listen", &self.admin_listen),
@@ -217,6 +227,9 @@ impl ServeArgs {
             ("turn_secret_grace_secs", &self.turn_secret_grace_secs),
             ("turn_default_lifetime_secs", &self.turn_default_lifetime_secs),
             ("turn_max_lifetime_secs", &self.turn_max_lifetime_secs),
+            ("webhook_allow", &self.webhook_allow),
+            ("webhook_queue_max", &self.webhook_queue_max),
+            ("webhook_retry_scale", &self.webhook_retry_scale),
         ];
         pairs.into_iter().filter_map(|(k, v)| v.as_deref().map(|v| (k, v))).collect()
     }

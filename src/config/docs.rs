@@ -55,6 +55,9 @@ pub const DOCS: &[(&str, &str)] = &[
     ("turn_secret_grace_secs", "How long the previous TURN secret stays valid after a rotation (0–2,592,000, i.e. 30 days)"),
     ("turn_default_lifetime_secs", "Allocation lifetime when the client asks for none (60–3600)"),
     ("turn_max_lifetime_secs", "Longest allocation lifetime granted (60–86,400); not less than turn_default_lifetime_secs"),
+    ("webhook_allow", "Webhook targets allowed although denied by default (loopback, link-local, unspecified, this box's own addresses): CIDRs or bare addresses (127.0.0.1, fd00::/8) matched against the resolved address, or host names matched against the URL's host"),
+    ("webhook_queue_max", "Deliveries queued per webhook endpoint; one more drops the oldest, counted in the endpoint's dropped and the metric (1–100,000,000)"),
+    ("webhook_retry_scale", "For tests only: multiplies the webhook retry delays (5 s, 30 s, … hourly) and the 24 h after which a delivery is given up (0.001–1). Never set it in production"),
 ];
 
 pub fn doc(key: &str) -> Option<&'static str> {

@@ -64,6 +64,9 @@ pub const KNOBS: &[Knob] = &[
     knob("turn_secret_grace_secs", Some("86400")),
     knob("turn_default_lifetime_secs", Some("600")),
     knob("turn_max_lifetime_secs", Some("3600")),
+    Knob { key: "webhook_allow", default: None, list: true },
+    knob("webhook_queue_max", Some("100000")),
+    knob("webhook_retry_scale", Some("1")),
 ];
 
 pub fn find(key: &str) -> Option<&'static Knob> {

@@ -60,6 +60,18 @@ pub struct Config {
     pub tls_handshakes_per_source_per_sec: u32,
     pub signal: SignalLimits,
     pub turn: TurnLimits,
+    pub webhooks: WebhookSettings,
+}
+
+/// Webhook delivery (SPEC "Webhooks").
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookSettings {
+    /// Targets re-opened although denied by default (loopback, link-local, this box).
+    pub allow: Vec<crate::webhooks::target::AllowEntry>,
+    /// Deliveries queued per endpoint; past it the oldest are dropped and counted.
+    pub queue_max: usize,
+    /// Multiplies the retry schedule; below 1 only for tests.
+    pub retry_scale: f64,
 }
 
 /// Signaling limits (SPEC "Signaling", all configurable).
@@ -165,6 +177,11 @@ impl Config {
                 idle_timeout: v.parse("signal_idle_timeout_secs", |s| parse_secs(s, 2, 7200))?,
             },
             turn: v.turn_limits()?,
+            webhooks: WebhookSettings {
+                allow: v.list("webhook_allow", crate::webhooks::target::AllowEntry::parse)?,
+                queue_max: v.parse("webhook_queue_max", |s| parse_int(s, 1, 100_000_000).map(|n| n as usize))?,
+                retry_scale: v.parse("webhook_retry_scale", parse_scale)?,
+            },
         };
         config.check_listener_clashes()?;
         v.check_relay_range(&config)?;
@@ -304,6 +321,13 @@ fn parse_level(s: &str) -> Result<log::LevelFilter, String> {
         "debug" => Ok(log::LevelFilter::Debug),
         "trace" => Ok(log::LevelFilter::Trace),
         _ => Err("expected one of error, warn, info, debug, trace".into()),
+    }
+}
+
+fn parse_scale(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if (0.001..=1.0).contains(&x) => Ok(x),
+        _ => Err("expected a number from 0.001 to 1".into()),
     }
 }
 

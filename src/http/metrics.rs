@@ -26,6 +26,8 @@ pub struct Snapshot {
     pub turn_streams: StreamFigures,
     /// Relay usage since start per project id (never usernames or addresses).
     pub turn_projects: Vec<(ProjectId, ProjectUsage)>,
+    /// Webhook deliveries: (delivered, failed, queued, dropped).
+    pub webhooks: [u64; 4],
 }
 
 fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
@@ -114,6 +116,17 @@ impl Snapshot {
         metric(&mut out, "edgebeam_token_keys", "gauge", "Public keys the running verifier knows.", self.token_keys);
         metric(&mut out, "edgebeam_http_open_connections", "gauge", "Open HTTPS connections.", self.open_connections);
         self.render_turn(&mut out);
+        let [delivered, failed, queued, dropped] = self.webhooks;
+        metric(&mut out, "edgebeam_webhook_delivered_total", "counter", "Webhook attempts answered 2xx.", delivered);
+        metric(&mut out, "edgebeam_webhook_failed_total", "counter", "Webhook attempts that failed.", failed);
+        metric(&mut out, "edgebeam_webhook_queued", "gauge", "Webhook deliveries waiting in the store.", queued);
+        metric(
+            &mut out,
+            "edgebeam_webhook_dropped_total",
+            "counter",
+            "Webhook events dropped by a full queue.",
+            dropped,
+        );
         out
     }
 
@@ -208,6 +221,7 @@ mod tests {
                 ProjectId::parse("prj_a").unwrap(),
                 ProjectUsage { bytes: 100, packets: 2, allocations: 1 },
             )],
+            webhooks: [8, 2, 1, 0],
         };
         let text = s.render();
         assert!(text.contains("\nedgebeam_store_projects 2\n"), "{text}");
@@ -218,6 +232,7 @@ mod tests {
         assert!(text.contains("\nedgebeam_https_handshakes_rate_limited_total 4\n"), "{text}");
         assert!(text.contains("\nedgebeam_unauthenticated_evicted_total 5\n"), "{text}");
         assert!(text.contains("edgebeam_turn_relayed_bytes_total{project=\"prj_a\"} 100"), "{text}");
+        assert!(text.contains("\nedgebeam_webhook_delivered_total 8\n"), "{text}");
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let (name, value) = line.rsplit_once(' ').unwrap();
             assert!(!name.is_empty());

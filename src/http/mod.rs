@@ -40,6 +40,8 @@ pub struct HttpState {
     pub turn: Arc<crate::net::turn::TurnStats>,
     /// The running engine: live peers, kicks, counts, and `store_changed` after each write.
     pub live: crate::net::live::Live,
+    /// The webhook dispatcher: endpoint changes, test events, and the counters.
+    pub webhooks: crate::webhooks::dispatch::WebhookHandle,
     pub api: ApiState,
 }
 
@@ -114,6 +116,10 @@ async fn metrics_response(state: &HttpState) -> Response<Body> {
         turn,
         turn_streams,
         turn_projects: state.turn.per_project(),
+        webhooks: {
+            let w = &state.webhooks.stats;
+            [&w.delivered, &w.failed, &w.queued, &w.dropped].map(|c| c.load(Ordering::Relaxed))
+        },
     };
     let mut r = Response::new(Full::new(Bytes::from(snapshot.render())));
     r.headers_mut().insert(

@@ -19,6 +19,7 @@ pub mod secrets;
 mod sessions;
 pub mod turn_grants;
 pub mod usage;
+pub mod webhooks;
 pub mod worker;
 
 use std::fs::File;
@@ -67,6 +68,8 @@ pub enum StoreError {
     NoSuchProject(String),
     #[error("no key with kid {0:?}")]
     NoSuchKey(String),
+    #[error("no webhook with id {0:?}")]
+    NoSuchWebhook(String),
     #[error(transparent)]
     Account(#[from] AccountError),
     #[error("database error: {0}")]

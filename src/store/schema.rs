@@ -169,11 +169,54 @@ CREATE INDEX audit_by_actor ON audit_log(actor, id);
 CREATE INDEX audit_by_action ON audit_log(action, id);
 "#;
 
+/// Webhooks (issue 16): endpoints, the durable delivery queue (one row per endpoint and event,
+/// written before the first attempt; `seq` only grows, so a worker pages with `seq > last`),
+/// and the recent attempts the API lists.
+const V4: &str = r#"
+CREATE TABLE webhooks (
+    id              TEXT PRIMARY KEY,
+    project_id      TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    url             TEXT NOT NULL,
+    events          TEXT NOT NULL,
+    secret          TEXT NOT NULL,
+    previous_secret TEXT,
+    previous_until  INTEGER,
+    created_at      INTEGER NOT NULL,
+    disabled_at     INTEGER,
+    disabled_reason TEXT,
+    dropped         INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX webhooks_by_project ON webhooks(project_id);
+CREATE TABLE webhook_queue (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    webhook_id TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+    event_id   TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    body       TEXT NOT NULL,
+    queued_at  INTEGER NOT NULL,
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    next_at    INTEGER NOT NULL
+);
+CREATE INDEX webhook_queue_by_hook ON webhook_queue(webhook_id, seq);
+CREATE TABLE webhook_attempts (
+    id         INTEGER PRIMARY KEY,
+    webhook_id TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+    at         INTEGER NOT NULL,
+    event_id   TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    attempt    INTEGER NOT NULL,
+    status     INTEGER,
+    latency_ms INTEGER NOT NULL,
+    error      TEXT
+);
+CREATE INDEX webhook_attempts_by_hook ON webhook_attempts(webhook_id, id);
+"#;
+
 /// Every migration, oldest first. A new schema is one more entry here, a bump of
 /// [`latest_version`], and a fixture made with `tests/data/make-schema-fixture.sh`; before it
 /// runs, `Store::open` backs the database up (`edgebeam.db.pre-vN.bak`).
 pub fn steps() -> Vec<M<'static>> {
-    vec![M::up(V1), M::up(V2), M::up(V3)]
+    vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)]
 }
 
 pub fn migrations() -> Migrations<'static> {
@@ -182,7 +225,7 @@ pub fn migrations() -> Migrations<'static> {
 
 /// The schema version this build writes.
 pub fn latest_version() -> i64 {
-    3
+    4
 }
 
 #[cfg(test)]

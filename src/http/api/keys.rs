@@ -1,6 +1,8 @@
 //! A project's public keys. A key pair made here is returned once: the private half is never
 //! stored or logged. Every key verifies tokens as soon as the answer goes out; deleting one
 //! closes its sessions with 4003 and revokes its TURN credentials before the answer goes out.
+//! Both are reported to webhooks (`key.created`, `key.deleted`); keys made with the CLI are
+//! not (the CLI runs outside the server).
 
 use hyper::{Response, StatusCode};
 use serde::Deserialize;
@@ -12,6 +14,7 @@ use crate::ids::{Kid, ProjectId};
 use crate::proto::token::keyset::{generate_key_pair, parse_public_key};
 use crate::store::KeyOrigin;
 use crate::unixtime::UnixTime;
+use crate::webhooks::{Happened, Occurrence};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -52,9 +55,10 @@ pub async fn create(ctx: &Ctx<'_>, project: ProjectId) -> Result<Response<Body>,
     };
     let kid = Kid::from_random(crate::random::bytes());
     let public_pem = public.spki_pem();
-    let (stored_kid, now) = (kid.clone(), UnixTime::now());
-    ctx.write(move |s, actor| s.add_key(&project, &stored_kid, &public, None, origin, actor, now)).await?;
+    let (stored_kid, stored_project, now) = (kid.clone(), project.clone(), UnixTime::now());
+    ctx.write(move |s, actor| s.add_key(&stored_project, &stored_kid, &public, None, origin, actor, now)).await?;
     ctx.engine_changed().await;
+    ctx.state.webhooks.sink.offer(Occurrence::now(project, Happened::KeyCreated { kid: kid.clone() }));
     let mut body = json!({"kid": kid.as_str(), "public_key": public_pem});
     if let Some(private) = private_pem {
         body["private_key"] = json!(private);
@@ -63,8 +67,9 @@ pub async fn create(ctx: &Ctx<'_>, project: ProjectId) -> Result<Response<Body>,
 }
 
 pub async fn delete(ctx: &Ctx<'_>, project: ProjectId, kid: Kid) -> Result<Response<Body>, ApiError> {
-    let now = UnixTime::now();
-    ctx.write(move |s, actor| s.delete_project_key(&project, &kid, actor, now)).await?;
+    let (p, k, now) = (project.clone(), kid.clone(), UnixTime::now());
+    ctx.write(move |s, actor| s.delete_project_key(&p, &k, actor, now)).await?;
     ctx.engine_changed().await;
+    ctx.state.webhooks.sink.offer(Occurrence::now(project, Happened::KeyDeleted { kid }));
     no_content()
 }

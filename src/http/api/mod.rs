@@ -7,7 +7,7 @@
 //!    caller may not see);
 //! 3. [`body`]: the body, bounded in bytes and time (413, 400), parsed strictly by the handler;
 //! 4. the handler, one file per resource family ([`session`], [`accounts`], [`projects`],
-//!    [`keys`], [`members`], [`live`], [`records`], [`server`]). Handlers return
+//!    [`keys`], [`members`], [`live`], [`records`], [`server`], [`webhooks`]). Handlers return
 //!    `Result<Response, ApiError>`; [`error`] is the one table from a condition to a status.
 //!
 //! Changes that the running engine must see at once (projects, keys, the TURN secret) end with
@@ -27,6 +27,7 @@ pub mod routes;
 mod server;
 mod session;
 pub mod throttle;
+mod webhooks;
 
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -152,6 +153,13 @@ async fn dispatch(ctx: &Ctx<'_>, route: ApiRoute) -> Result<Response<Body>, ApiE
         ListPeers(p) => live::peers(ctx, p).await,
         Kick(p, gid, pid) => live::kick(ctx, p, gid, pid).await,
         Usage(p) => records::usage(ctx, p).await,
+        ListWebhooks(p) => webhooks::list(ctx, p).await,
+        CreateWebhook(p) => webhooks::create(ctx, p).await,
+        GetWebhook(p, w) => webhooks::get(ctx, p, w).await,
+        DeleteWebhook(p, w) => webhooks::delete(ctx, p, w).await,
+        WebhookDeliveries(p, w) => webhooks::deliveries(ctx, p, w).await,
+        TestWebhook(p, w) => webhooks::test(ctx, p, w).await,
+        RotateWebhookSecret(p, w) => webhooks::rotate_secret(ctx, p, w).await,
         Audit => records::audit(ctx).await,
         Stats => live::stats(ctx).await,
         Tls => server::tls(ctx),
@@ -202,9 +210,10 @@ pub async fn authenticate(state: &HttpState, headers: &HeaderMap) -> Result<Opti
 pub fn store_error(e: StoreError) -> ApiError {
     use crate::store::AccountError as A;
     match e {
-        StoreError::NoSuchProject(_) | StoreError::NoSuchKey(_) | StoreError::Account(A::NoSuchAccount(_)) => {
-            ApiError::NotFound
-        }
+        StoreError::NoSuchProject(_)
+        | StoreError::NoSuchKey(_)
+        | StoreError::NoSuchWebhook(_)
+        | StoreError::Account(A::NoSuchAccount(_)) => ApiError::NotFound,
         StoreError::Account(A::UsernameTaken(_))
         | StoreError::Account(A::LastOwner)
         | StoreError::Account(A::SetupDone) => ApiError::Conflict(e.to_string()),

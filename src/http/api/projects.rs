@@ -170,6 +170,8 @@ pub async fn delete(ctx: &Ctx<'_>, id: ProjectId) -> Result<Response<Body>, ApiE
     let now = UnixTime::now();
     ctx.write(move |s, actor| s.delete_project(&id, actor, now)).await?;
     ctx.engine_changed().await;
+    // Its webhooks went with it: their workers stop.
+    ctx.state.webhooks.changed().await;
     no_content()
 }
 

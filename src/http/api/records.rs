@@ -62,7 +62,7 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-fn integer(params: &HashMap<&str, String>, name: &str) -> Result<Option<i64>, ApiError> {
+pub fn integer(params: &HashMap<&str, String>, name: &str) -> Result<Option<i64>, ApiError> {
     params
         .get(name)
         .map(|v| v.parse::<i64>().map_err(|_| ApiError::BadRequest(format!("{name} must be an integer"))))

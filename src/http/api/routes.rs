@@ -6,7 +6,7 @@
 use hyper::Method;
 
 use super::ApiError;
-use crate::ids::{GroupId, Kid, PeerId, ProjectId, Username};
+use crate::ids::{GroupId, Kid, PeerId, ProjectId, Username, WebhookId};
 
 /// A path pattern (`{name}` is one segment) and the methods it answers; HEAD goes with GET.
 pub struct PathSpec {
@@ -50,6 +50,11 @@ paths! {
     "/projects/{id}/peers" => ["GET"],
     "/projects/{id}/peers/{gid}/{pid}" => ["DELETE"],
     "/projects/{id}/usage" => ["GET"],
+    "/projects/{id}/webhooks" => ["GET", "POST"],
+    "/projects/{id}/webhooks/{wid}" => ["GET", "DELETE"],
+    "/projects/{id}/webhooks/{wid}/deliveries" => ["GET"],
+    "/projects/{id}/webhooks/{wid}/test" => ["POST"],
+    "/projects/{id}/webhooks/{wid}/rotate-secret" => ["POST"],
     "/audit" => ["GET"],
     "/stats" => ["GET"],
     "/tls" => ["GET"],
@@ -105,6 +110,13 @@ pub enum ApiRoute {
     ListPeers(ProjectId),
     Kick(ProjectId, GroupId, PeerId),
     Usage(ProjectId),
+    ListWebhooks(ProjectId),
+    CreateWebhook(ProjectId),
+    GetWebhook(ProjectId, WebhookId),
+    DeleteWebhook(ProjectId, WebhookId),
+    WebhookDeliveries(ProjectId, WebhookId),
+    TestWebhook(ProjectId, WebhookId),
+    RotateWebhookSecret(ProjectId, WebhookId),
     Audit,
     Stats,
     Tls,
@@ -139,14 +151,25 @@ impl ApiRoute {
             Logout | Me | ListApiKeys | ListProjects | Audit | Stats | Tls => Need::Anyone,
             ListAccounts | CreateAccount | DeleteAccount(_) => Need::Owner,
             CreateApiKey | DeleteApiKey(_) | CreateProject | RotateTurnSecret | InspectToken => Need::Admin,
-            GetProject(p) | ListKeys(p) | ListMembers(p) | ListPeers(p) | Usage(p) => Need::ProjectRead(p),
+            GetProject(p)
+            | ListKeys(p)
+            | ListMembers(p)
+            | ListPeers(p)
+            | Usage(p)
+            | ListWebhooks(p)
+            | GetWebhook(p, _)
+            | WebhookDeliveries(p, _) => Need::ProjectRead(p),
             UpdateProject(p)
             | DeleteProject(p)
             | CreateKey(p)
             | DeleteKey(p, _)
             | SetMember(p)
             | RemoveMember(p, _)
-            | Kick(p, _, _) => Need::ProjectWrite(p),
+            | Kick(p, _, _)
+            | CreateWebhook(p)
+            | DeleteWebhook(p, _)
+            | TestWebhook(p, _)
+            | RotateWebhookSecret(p, _) => Need::ProjectWrite(p),
         }
     }
 }
@@ -193,9 +216,14 @@ fn username(s: &str) -> Result<Username, ApiError> {
     Username::parse(s).map_err(|_| bad("username", s))
 }
 
+fn webhook(s: &str) -> Result<WebhookId, ApiError> {
+    WebhookId::parse(s).map_err(|_| bad("webhook id", s))
+}
+
 fn build(pattern: &str, method: &str, p: &[&str]) -> Result<ApiRoute, ApiError> {
     use ApiRoute::*;
     let at = |i: usize| p.get(i).copied().unwrap_or_default();
+    let hook = || -> Result<(ProjectId, WebhookId), ApiError> { Ok((project(at(0))?, webhook(at(1))?)) };
     Ok(match (pattern, method) {
         ("/setup", _) => Setup,
         ("/login", _) => Login,
@@ -227,6 +255,13 @@ fn build(pattern: &str, method: &str, p: &[&str]) -> Result<ApiRoute, ApiError> 
             PeerId::parse(at(2)).map_err(|_| bad("peer id", at(2)))?,
         ),
         ("/projects/{id}/usage", _) => Usage(project(at(0))?),
+        ("/projects/{id}/webhooks", "GET") => ListWebhooks(project(at(0))?),
+        ("/projects/{id}/webhooks", _) => CreateWebhook(project(at(0))?),
+        ("/projects/{id}/webhooks/{wid}", "GET") => hook().map(|(p, w)| GetWebhook(p, w))?,
+        ("/projects/{id}/webhooks/{wid}", _) => hook().map(|(p, w)| DeleteWebhook(p, w))?,
+        ("/projects/{id}/webhooks/{wid}/deliveries", _) => hook().map(|(p, w)| WebhookDeliveries(p, w))?,
+        ("/projects/{id}/webhooks/{wid}/test", _) => hook().map(|(p, w)| TestWebhook(p, w))?,
+        ("/projects/{id}/webhooks/{wid}/rotate-secret", _) => hook().map(|(p, w)| RotateWebhookSecret(p, w))?,
         ("/audit", _) => Audit,
         ("/stats", _) => Stats,
         ("/tls", _) => Tls,
@@ -249,6 +284,7 @@ mod tests {
             .replace("{kid}", "kid_0123456789abcdef")
             .replace("{gid}", "room")
             .replace("{pid}", "bob")
+            .replace("{wid}", "wh_0123456789abcdef")
     }
 
     #[test]

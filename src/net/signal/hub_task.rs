@@ -88,6 +88,8 @@ pub struct HubTask {
     pub max_queued_bytes: usize,
     /// To wait, at shutdown, until every connection task has sent its close frame.
     pub shared: std::sync::Arc<super::SignalShared>,
+    /// Where joins, leaves and kicks go, for webhooks (never blocks).
+    pub webhooks: crate::webhooks::Sink,
 }
 
 impl HubTask {
@@ -278,6 +280,11 @@ impl HubTask {
                 Command::KickTurn { project, peer } => {
                     let identity = crate::proto::turn::Identity { project, gid: peer.gid, pid: peer.pid };
                     self.tell_turn(crate::turn::CredentialEvent::Kicked(identity))
+                }
+                Command::Peer { project, peer, event } => {
+                    if self.webhooks.is_active() {
+                        self.webhooks.offer(crate::webhooks::Occurrence::of_peer(project, peer, event));
+                    }
                 }
             }
         }

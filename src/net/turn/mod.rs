@@ -77,6 +77,7 @@ pub fn spawn(
     relays: RelaySetup,
     stats: Arc<TurnStats>,
     streams: Vec<(TcpListener, Option<Arc<ServerConfig>>)>,
+    webhooks: crate::webhooks::Sink,
 ) -> std::io::Result<TurnHandle> {
     // Unbounded: a bounded queue allocates and touches all its slots up front (65,536 of them
     // cost 5 MiB of RSS at idle). Senders are signaling grants (one per welcome or refresh) and
@@ -85,7 +86,7 @@ pub fn spawn(
     let thread_stats = stats.clone();
     let thread = std::thread::Builder::new()
         .name("turn".into())
-        .spawn(move || run(core, listener, relays, rx, thread_stats, streams))?;
+        .spawn(move || run(core, listener, relays, rx, thread_stats, streams, webhooks))?;
     Ok(TurnHandle { control, stats, thread })
 }
 
@@ -97,6 +98,7 @@ fn run(
     control: async_channel::Receiver<Control>,
     stats: Arc<TurnStats>,
     streams: Vec<(TcpListener, Option<Arc<ServerConfig>>)>,
+    webhooks: crate::webhooks::Sink,
 ) {
     let executor = Rc::new(LocalExecutor::new());
     // Every client's packets queue on this one socket: give bursts room (the kernel caps this at
@@ -116,7 +118,7 @@ fn run(
             return;
         }
     };
-    let shell = relay::ShellCell::new(core, listener.clone(), setup, executor.clone());
+    let shell = relay::ShellCell::new(core, listener.clone(), setup, executor.clone(), webhooks);
     let udp = relay::UdpAlive(executor.spawn(relay::client_datagrams(shell.clone(), listener)));
     for (listener, tls) in streams {
         executor.spawn(stream::serve(shell.downgrade(), Rc::downgrade(&executor), listener, tls)).detach();

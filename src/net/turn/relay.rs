@@ -50,6 +50,8 @@ struct Relay {
 
 pub(super) struct Shell {
     core: Server,
+    /// Where allocations created and deleted go, for webhooks (never blocks).
+    webhooks: crate::webhooks::Sink,
     listener: Rc<Async<UdpSocket>>,
     setup: RelaySetup,
     relays: HashMap<AllocId, Relay>,
@@ -82,11 +84,13 @@ impl ShellCell {
         listener: Rc<Async<UdpSocket>>,
         setup: RelaySetup,
         executor: Rc<LocalExecutor<'static>>,
+        webhooks: crate::webhooks::Sink,
     ) -> ShellCell {
         let seed = crate::random::token::<8>().bytes().fold(0u64, |a, b| a.rotate_left(8) ^ u64::from(b)) | 1;
         ShellCell(Rc::new_cyclic(|me| {
             RefCell::new(Shell {
                 core,
+                webhooks,
                 listener,
                 setup,
                 relays: HashMap::new(),
@@ -345,6 +349,11 @@ impl Shell {
                             stream.close();
                         }
                     }
+                }
+            }
+            while let Some(event) = self.core.poll_event() {
+                if self.webhooks.is_active() {
+                    self.webhooks.offer(crate::webhooks::Occurrence::of_turn(event));
                 }
             }
             if !progressed {

@@ -58,6 +58,14 @@ pub enum Command {
     LookupKid {
         kid: Kid,
     },
+    /// A peer of `project` joined, left or was kicked: for the webhooks (`crate::webhooks`).
+    /// Per peer, joins and leaves alternate, a join first; a replaced connection leaves with
+    /// [`LeaveReason::Replaced`] just before its successor joins.
+    Peer {
+        project: ProjectId,
+        peer: PeerAddr,
+        event: PeerEvent,
+    },
 }
 
 /// What the hub needs from the rest of the server.
@@ -220,7 +228,7 @@ impl Hub {
 
     /// The connection is gone (closed by the peer, by the shell, or after a hub `Close`).
     pub fn handle_closed(&mut self, conn: ConnId) {
-        self.drop_conn(conn);
+        self.drop_conn(conn, LeaveReason::Closed);
     }
 
     pub fn handle_binary(&mut self, conn: ConnId, now: Now) {
@@ -322,7 +330,9 @@ impl Hub {
         self.out.push_back(Command::KickTurn { project: project.clone(), peer: peer.clone() });
         match self.sessions.get(&(project.clone(), peer.clone())).copied() {
             Some(conn) => {
-                self.close(conn, CloseCode::Revoked);
+                let event = PeerEvent::Kicked;
+                self.out.push_back(Command::Peer { project: project.clone(), peer: peer.clone(), event });
+                self.close_for(conn, CloseCode::Revoked, LeaveReason::Kicked);
                 true
             }
             None => false,
@@ -367,9 +377,11 @@ fn message_id(m: &ClientMessage) -> Option<u64> {
 }
 
 mod admin;
+mod peer_event;
 mod session;
 
 pub use admin::{HubStats, PeerView};
+pub use peer_event::{LeaveReason, PeerEvent};
 
 #[cfg(test)]
 mod tests;

@@ -17,6 +17,8 @@ pub mod limits;
 pub mod messages;
 pub mod policy;
 
-pub use hub::{CloseCode, Command, ConnId, ConnInfo, Directory, Hub, HubConfig, HubStats, Now, PeerView};
+pub use hub::{
+    CloseCode, Command, ConnId, ConnInfo, Directory, Hub, HubConfig, HubStats, LeaveReason, Now, PeerEvent, PeerView,
+};
 pub use messages::PeerAddr;
 pub use policy::ProjectPolicy;

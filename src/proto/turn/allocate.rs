@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::allocation::{AllocId, Allocation, Bandwidth, PendingAllocate, Usage};
 use super::error::TurnError;
 use super::requests::{canonical_addr, Auth, ReplyTo};
-use super::{Client, Command, Now, Server};
+use super::{Client, Command, DeleteReason, Now, Server, TurnEvent};
 use crate::proto::stun::attr::{self, AttrType};
 use crate::proto::stun::{Class, Family, Message, MessageBuilder, Method, TransactionId};
 
@@ -84,6 +84,7 @@ impl Server {
             channels: Vec::new(),
             bandwidth: Bandwidth::new(self.config.bandwidth_bytes_per_sec, now.mono),
             usage: Usage::default(),
+            taken: Usage::default(),
         };
         self.allocations.insert(id, allocation);
         self.by_client.insert(client, id);
@@ -121,7 +122,7 @@ pub(super) fn complete_allocate(server: &mut Server, id: AllocId, relay: Option<
     let Some(pending) = a.pending.take() else { return };
     let (client, key, tid) = (a.client, a.key.clone(), a.allocate_tid);
     let Some(relay) = relay else {
-        server.remove(id);
+        server.remove(id, DeleteReason::Released);
         let to = ReplyTo { client, method: Method::ALLOCATE, tid, fingerprint: pending.fingerprint };
         server.reject(to, TurnError::RelayUnavailable, Some((pending.alg, &key)), now);
         return;
@@ -132,10 +133,12 @@ pub(super) fn complete_allocate(server: &mut Server, id: AllocId, relay: Option<
     a.scheduled = a.expires;
     let (at, lifetime) = (a.expires, a.expires.saturating_duration_since(now.mono));
     let project = a.identity.project.clone();
+    let identity = a.identity.clone();
     server.live_relays.insert(canonical_addr(relay));
     server.schedule_expiry(id, at);
     server.totals.allocations_created += 1;
     server.closed_usage.entry(project).or_default().1 += 1;
+    server.events.push_back(TurnEvent::AllocationCreated { alloc: id, identity, transport: client.transport });
     if client.is_stream() {
         server.pending_streams.settled(client);
         server.commands.push_back(Command::Authenticated { client });

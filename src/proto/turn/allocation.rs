@@ -87,6 +87,8 @@ pub struct Allocation {
     pub channels: Vec<Channel>,
     pub bandwidth: Bandwidth,
     pub usage: Usage,
+    /// Usage already taken by `Server::take_usage`: with `usage`, the allocation's total.
+    pub taken: Usage,
 }
 
 impl Allocation {

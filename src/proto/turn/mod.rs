@@ -93,6 +93,52 @@ pub enum Command {
     },
 }
 
+/// What happened to an allocation, for webhooks (`crate::webhooks`): drained with
+/// [`Server::poll_event`]. Only allocations whose relay was bound are reported, each created
+/// once and deleted once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TurnEvent {
+    AllocationCreated {
+        alloc: AllocId,
+        identity: Identity,
+        transport: Transport,
+    },
+    AllocationDeleted {
+        alloc: AllocId,
+        identity: Identity,
+        reason: DeleteReason,
+        /// Relayed over its whole life, both directions.
+        usage: Usage,
+    },
+}
+
+/// Why an allocation went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteReason {
+    /// Its lifetime ran out.
+    Expired,
+    /// The client deleted it (a Refresh with LIFETIME 0), or its relay could not be bound.
+    Released,
+    /// Its TCP or TLS connection closed.
+    ConnectionClosed,
+    /// Its credentials were revoked (a deleted key).
+    Revoked,
+    /// Its peer was kicked.
+    Kicked,
+}
+
+impl DeleteReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeleteReason::Expired => "expired",
+            DeleteReason::Released => "released",
+            DeleteReason::ConnectionClosed => "connection_closed",
+            DeleteReason::Revoked => "revoked",
+            DeleteReason::Kicked => "kicked",
+        }
+    }
+}
+
 /// A client's payload to send from an allocation's relay socket to a peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Forward<'a> {
@@ -157,6 +203,7 @@ pub struct Server {
     next_sweep: Option<Instant>,
     transmits: VecDeque<Transmit>,
     commands: VecDeque<Command>,
+    events: VecDeque<TurnEvent>,
     /// Usage of closed allocations not yet taken by [`Server::take_usage`].
     closed_usage: HashMap<ProjectId, (Usage, u64)>,
     totals: Totals,
@@ -188,6 +235,7 @@ impl Server {
             next_sweep: None,
             transmits: VecDeque::new(),
             commands: VecDeque::new(),
+            events: VecDeque::new(),
             closed_usage: HashMap::new(),
             totals: Totals::default(),
             indications: 0,
@@ -215,7 +263,7 @@ impl Server {
         }
         let doomed: Vec<AllocId> =
             self.allocations.values().filter(|a| users.contains(&a.username)).map(|a| a.id).collect();
-        doomed.iter().for_each(|id| self.remove(*id));
+        doomed.iter().for_each(|id| self.remove(*id, DeleteReason::Revoked));
         doomed.len()
     }
 
@@ -227,7 +275,7 @@ impl Server {
             self.allocations.values().filter(|a| &a.identity == identity).map(|a| (a.id, a.username.clone())).collect();
         for (id, username) in &doomed {
             self.revoked.revoke(username.clone());
-            self.remove(*id);
+            self.remove(*id, DeleteReason::Kicked);
         }
         doomed.len()
     }
@@ -242,7 +290,7 @@ impl Server {
     pub fn handle_client_closed(&mut self, client: Client) {
         self.pending_streams.settled(client);
         if let Some(id) = self.by_client.get(&client).copied() {
-            self.remove(id);
+            self.remove(id, DeleteReason::ConnectionClosed);
         }
     }
 
@@ -260,7 +308,7 @@ impl Server {
             let Some(a) = self.allocations.get_mut(&id) else { continue };
             if a.expires <= now.mono {
                 log::debug!("turn: allocation {} expired", id.0);
-                self.remove(id);
+                self.remove(id, DeleteReason::Expired);
             } else if a.scheduled == at {
                 // Refreshed since this entry was queued: queue the new expiry, once.
                 a.scheduled = a.expires;
@@ -300,6 +348,11 @@ impl Server {
         self.commands.pop_front()
     }
 
+    /// Allocations created and deleted since the last call; the shell must drain these.
+    pub fn poll_event(&mut self) -> Option<TurnEvent> {
+        self.events.pop_front()
+    }
+
     pub fn totals(&self) -> Totals {
         Totals { allocations: self.allocations.len(), ..self.totals }
     }
@@ -322,6 +375,8 @@ impl Server {
                 let e = out.entry(a.identity.project.clone()).or_default();
                 e.0.bytes += a.usage.bytes;
                 e.0.packets += a.usage.packets;
+                a.taken.bytes += a.usage.bytes;
+                a.taken.packets += a.usage.packets;
                 a.usage = Usage::default();
             }
         }
@@ -348,8 +403,13 @@ impl Server {
         self.expiries.push(Reverse((at, id)));
     }
 
-    fn remove(&mut self, id: AllocId) {
+    fn remove(&mut self, id: AllocId, reason: DeleteReason) {
         let Some(a) = self.allocations.remove(&id) else { return };
+        if a.relay.is_some() {
+            let usage = Usage { bytes: a.taken.bytes + a.usage.bytes, packets: a.taken.packets + a.usage.packets };
+            let identity = a.identity.clone();
+            self.events.push_back(TurnEvent::AllocationDeleted { alloc: id, identity, reason, usage });
+        }
         self.by_client.remove(&a.client);
         self.per_identity.decrement(&a.identity);
         self.per_project.decrement(&a.identity.project);

@@ -182,7 +182,7 @@ impl Server {
             }
         }
         let granted = if zero {
-            self.remove(id);
+            self.remove(id, super::DeleteReason::Released);
             Duration::ZERO
         } else {
             let Some(a) = self.allocations.get_mut(&id) else { return Ok(()) };

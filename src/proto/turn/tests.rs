@@ -817,3 +817,37 @@ fn a_stream_closed_before_its_deadline_is_forgotten_and_udp_clients_have_none() 
     assert_eq!(w.allocate(udp("10.0.0.2:5000"), &mut c).1, None);
     assert!(std::mem::take(&mut w.commands).is_empty());
 }
+
+#[test]
+fn allocations_report_created_then_deleted_with_their_whole_usage_and_reason() {
+    let mut w = World::new();
+    let client = udp("10.0.0.2:5000");
+    let mut c = w.creds(3600, "alice");
+    w.allocate(client, &mut c);
+    let Some(TurnEvent::AllocationCreated { alloc, identity, transport }) = w.server.poll_event() else {
+        panic!("no created event")
+    };
+    assert_eq!((alloc, identity.pid.as_str(), transport), (AllocId(1), "alice", Transport::Udp));
+    let peer = sa("10.0.0.3:6000");
+    let req = w.request(Method::CHANNEL_BIND, &c, |b| {
+        b.bytes(AttrType::CHANNEL_NUMBER, &[0x40, 0x00, 0, 0]);
+        b.xor_address(AttrType::XOR_PEER_ADDRESS, peer);
+    });
+    w.send(client, &req);
+    let data = [0x40, 0x00, 0x00, 0x03, b'a', b'b', b'c'];
+    let now = w.now();
+    assert!(w.server.handle_client(client, &data, now).is_some());
+    // Usage taken for the hourly table still counts in the allocation's total.
+    w.server.take_usage();
+    assert!(w.server.handle_client(client, &data, now).is_some());
+    assert_eq!(w.server.poll_event(), None);
+    w.advance(600);
+    match w.server.poll_event() {
+        Some(TurnEvent::AllocationDeleted { alloc, reason, usage, .. }) => {
+            assert_eq!((alloc, reason), (AllocId(1), DeleteReason::Expired));
+            assert_eq!(usage, Usage { bytes: 6, packets: 2 });
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(w.server.poll_event(), None);
+}

@@ -105,6 +105,8 @@ struct Expect {
 struct Harness {
     w: World,
     conns: Vec<(ConnId, Model)>,
+    /// Per (project, gid, pid), whether its last webhook event was a join.
+    joined: std::collections::HashMap<(String, String, String), bool>,
 }
 
 fn token(project: usize, pid: usize, exp: i64, open_policy: bool) -> String {
@@ -119,7 +121,7 @@ impl Harness {
         // its own unit test); found by this test once it drew six refreshes at one instant.
         let no_refresh_limit = HubConfig { refresh_burst: 1e9, ..HubConfig::default() };
         w.hub = Hub::new(HubConfig { max_conns_per_project: CAP, ..no_refresh_limit });
-        Harness { w, conns: Vec::new() }
+        Harness { w, conns: Vec::new(), joined: Default::default() }
     }
 
     fn secs(&self) -> u64 {
@@ -178,6 +180,17 @@ impl Harness {
                 }
                 // Credentials handed out in a welcome or refreshed; the TURN tests follow them.
                 Command::GrantTurn { .. } => {}
+                // Per peer, webhook joins and leaves alternate, a join first.
+                Command::Peer { project, peer, event } => {
+                    let key = (project.as_str().to_owned(), peer.gid.as_str().to_owned(), peer.pid.as_str().to_owned());
+                    let joined = self.joined.entry(key).or_default();
+                    match event {
+                        PeerEvent::Joined => assert!(!*joined, "a join of a peer already joined"),
+                        PeerEvent::Left(_) => assert!(*joined, "a leave of a peer not joined"),
+                        PeerEvent::Kicked => continue,
+                    }
+                    *joined = !*joined;
+                }
                 // The model's directory knows every kid it signs with, and refuses the rest as
                 // malformed, so no lookup is ever due.
                 Command::LookupKid { kid } => panic!("a lookup of {kid:?} nobody asked for"),

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{Bucket, CloseCode, Command, ConnId, Directory, Hub, Live, Now, Resolving, State};
+use super::{Bucket, CloseCode, Command, ConnId, Directory, Hub, LeaveReason, Live, Now, PeerEvent, Resolving, State};
 use crate::ids::Kid;
 use crate::proto::ice::turn_username;
 use crate::proto::signal::messages::{out, ErrorCode, PeerAddr};
@@ -16,13 +16,22 @@ impl Hub {
 
     /// Closes `conn` now: it leaves every table at once, so nothing more reaches it.
     pub(super) fn close(&mut self, conn: ConnId, code: CloseCode) {
+        self.close_for(conn, code, LeaveReason::of(code));
+    }
+
+    /// [`Hub::close`] with the reason its session's leave reports.
+    pub(super) fn close_for(&mut self, conn: ConnId, code: CloseCode, reason: LeaveReason) {
         if self.conns.contains_key(&conn) {
             self.out.push_back(Command::Close { conn, code });
-            self.drop_conn(conn);
+            self.drop_conn(conn, reason);
         }
     }
 
-    pub(super) fn drop_conn(&mut self, conn: ConnId) {
+    fn peer_event(&mut self, project: &crate::ids::ProjectId, peer: &PeerAddr, event: PeerEvent) {
+        self.out.push_back(Command::Peer { project: project.clone(), peer: peer.clone(), event });
+    }
+
+    pub(super) fn drop_conn(&mut self, conn: ConnId, reason: LeaveReason) {
         let Some(c) = self.conns.remove(&conn) else { return };
         self.deadlines.remove(conn);
         let live = match c.state {
@@ -36,12 +45,15 @@ impl Hub {
             }
             State::Pending | State::Verifying => return,
         };
-        // A replaced session already belongs to the newer connection: no leave.
+        // A replaced session already belongs to the newer connection: no presence leave, but
+        // webhooks see this connection's session end before the newer one's begins.
         if self.sessions.get(&live.key) != Some(&conn) {
+            self.peer_event(&live.key.0, &live.key.1, PeerEvent::Left(LeaveReason::Replaced));
             return;
         }
         self.sessions.remove(&live.key);
         let (project, addr) = &live.key;
+        self.peer_event(project, addr, PeerEvent::Left(reason));
         self.presence.remove(project, &addr.gid, &addr.pid);
         self.per_project.decrement(project);
         let text = out::presence(false, addr);
@@ -157,11 +169,13 @@ impl Hub {
             // The newer connection wins; the peer stays present, so no leave and no join.
             self.sessions.insert(key.clone(), conn);
             self.close(old, CloseCode::Replaced);
+            self.peer_event(&key.0, &addr, PeerEvent::Joined);
         } else {
             self.sessions.insert(key.clone(), conn);
             self.presence.insert(&key.0, &addr.gid, &addr.pid);
             self.per_project.increment(key.0.clone());
             self.note_session_added(&key.0);
+            self.peer_event(&key.0, &addr, PeerEvent::Joined);
         }
         let ice = dir.ice_servers(&token, info.host.as_deref());
         self.grant_turn(&token);

@@ -104,6 +104,8 @@ struct World {
     lookups: Vec<Kid>,
     /// Every `Verify` so far: the connection and its token.
     verifies: Vec<(ConnId, String)>,
+    /// Every `Peer` event so far: (pid, event).
+    peer_events: Vec<(String, PeerEvent)>,
 }
 
 impl World {
@@ -121,6 +123,7 @@ impl World {
             next: 1,
             grants: Vec::new(),
             turn_kicks: Vec::new(),
+            peer_events: Vec::new(),
             lookups: Vec::new(),
             verifies: Vec::new(),
         }
@@ -174,6 +177,7 @@ impl World {
                 Command::KickTurn { project, peer } => self.turn_kicks.push((project, peer)),
                 Command::LookupKid { kid } => self.lookups.push(kid),
                 Command::Verify { conn, token } => self.verifies.push((conn, token.into())),
+                Command::Peer { peer, event, .. } => self.peer_events.push((peer.pid.as_str().to_owned(), event)),
             }
         }
         v
@@ -762,4 +766,42 @@ fn messages_before_the_welcome_get_bad_request_and_count_as_strikes() {
         w.text(c, r#"{"type":"ping"}"#);
     }
     assert_eq!(closed(&w.drain(), c), Some(4008));
+}
+
+#[test]
+fn webhook_events_report_joins_and_each_leave_with_its_reason() {
+    use LeaveReason::*;
+    let mut w = World::new();
+    let a = w.auth(&format!("p1:room:alice:{}", exp(600)));
+    w.auth(&format!("p1:room:bob:{}", exp(600)));
+    w.auth(&format!("p1:room:carol:{}", exp(60)));
+    w.drain();
+    // A second connection of alice replaces the first: a leave (replaced), then a join.
+    let a2 = w.auth(&format!("p1:room:alice:{}", exp(600)));
+    w.drain();
+    let p1 = ProjectId::parse("p1").unwrap();
+    let bob = PeerAddr { gid: GroupId::parse("room").unwrap(), pid: PeerId::parse("bob").unwrap() };
+    w.hub.handle_kick(&p1, &bob);
+    w.mono += Duration::from_secs(60 + 31);
+    w.wall += 60 + 31;
+    let now = w.now();
+    w.hub.handle_timeout(now);
+    w.hub.handle_closed(a2);
+    w.hub.handle_closed(a);
+    w.drain();
+    let ev = |pid: &str, e: PeerEvent| (pid.to_owned(), e);
+    assert_eq!(
+        w.peer_events,
+        vec![
+            ev("alice", PeerEvent::Joined),
+            ev("bob", PeerEvent::Joined),
+            ev("carol", PeerEvent::Joined),
+            ev("alice", PeerEvent::Left(Replaced)),
+            ev("alice", PeerEvent::Joined),
+            ev("bob", PeerEvent::Kicked),
+            ev("bob", PeerEvent::Left(Kicked)),
+            ev("carol", PeerEvent::Left(Expired)),
+            ev("alice", PeerEvent::Left(Closed)),
+        ]
+    );
 }
