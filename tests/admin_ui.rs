@@ -428,6 +428,22 @@ fn from_the_setup_link_to_kicking_a_peer_whose_key_the_browser_made() {
             if (!n) document.querySelector('#deliveries button')?.click(); return n; })()",
     );
     ui.record("webhooks");
+    ui.click("main button[data-rotate]");
+    ui.wait("the confirmation", "document.getElementById('confirm').open");
+    ui.click("#confirm-ok");
+    ui.wait("the new secret", "document.getElementById('secret-title')?.textContent.startsWith('New secret of')");
+    ui.wait(
+        "the previous secret's grace",
+        "document.querySelector('#webhook-list table')?.innerText.includes('previous secret')",
+    );
+    ui.click("main button[data-delete]");
+    ui.wait("the confirmation", "document.getElementById('confirm').open");
+    ui.click("#confirm-ok");
+    ui.wait(
+        "the endpoint deleted",
+        "document.getElementById('webhook-list').innerText.includes('No webhook endpoint yet')",
+    );
+    assert_eq!(ui.eval("document.getElementById('deliveries').children.length"), json!(0), "its deliveries go with it");
     ui.section("#/projects", "Projects");
     ui.wait("the project list", "document.querySelector('main table')?.innerText.includes('Shop')");
     ui.record("projects");
