@@ -215,7 +215,13 @@ impl Ui {
             self.viewport(width);
             std::thread::sleep(Duration::from_millis(400));
             let wide = self.eval("document.documentElement.scrollWidth");
-            assert!(wide.as_u64().unwrap() <= u64::from(width), "the {name} page is {wide} px wide at {width} px");
+            if wide.as_u64().unwrap() > u64::from(width) {
+                let over = self.eval(&format!(
+                    "[...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > {width} || e.scrollWidth > e.clientWidth + 1)
+                       .map((e) => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right) + '/' + e.scrollWidth + '/' + e.clientWidth + ' ' + e.outerHTML.slice(0, 50)).slice(0, 12)"
+                ));
+                panic!("the {name} page is {wide} px wide at {width} px: {over}");
+            }
             self.axe(&format!("{name} ({width} px)"));
             if width == 360 {
                 continue;
@@ -269,7 +275,8 @@ print(ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP256R1()).public_key()))
 #[test]
 fn from_the_setup_link_to_kicking_a_peer_whose_key_the_browser_made() {
     let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("data"), &[]);
+    // A webhook endpoint on loopback (nothing listens there: its deliveries fail, and are listed).
+    let server = Server::start(&tmp.path().join("data"), &["--webhook-allow", "127.0.0.1"]);
     let token = Api::setup_token(&server);
     let origin = format!("https://127.0.0.1:{}", server.admin.port());
     let mut ui = Ui::launch();
@@ -399,6 +406,44 @@ fn from_the_setup_link_to_kicking_a_peer_whose_key_the_browser_made() {
     ui.submit("main form");
     ui.wait("the new member", "document.querySelector('main table')?.innerText.includes('viewer1')");
     ui.record("members");
+    // A webhook endpoint: its secret shown once, listed, a test event sent, its deliveries shown.
+    ui.section("#/webhooks", "Webhooks");
+    ui.fill("input[name=url]", "http://127.0.0.1:9/hooks/edgebeam");
+    ui.submit("main form");
+    ui.wait("the missing events refused", "document.getElementById('events-err').textContent.includes('at least one')");
+    ui.click("#event-peer-joined");
+    ui.click("#event-key-created");
+    ui.submit("main form");
+    ui.wait("the secret", "document.getElementById('webhook-secret')?.value.startsWith('whsec_')");
+    ui.wait(
+        "the endpoint listed",
+        "document.querySelector('#webhook-list table')?.innerText.includes('http://127.0.0.1:9/hooks/edgebeam')",
+    );
+    ui.click("main button[data-test]");
+    ui.wait("the test queued", "document.getElementById('webhook-said').textContent.startsWith('Test event evt_')");
+    ui.click("main button[data-deliveries]");
+    ui.wait(
+        "a failed attempt",
+        "(() => { const n = document.querySelectorAll('#deliveries tbody tr').length;
+            if (!n) document.querySelector('#deliveries button')?.click(); return n; })()",
+    );
+    ui.record("webhooks");
+    ui.click("main button[data-rotate]");
+    ui.wait("the confirmation", "document.getElementById('confirm').open");
+    ui.click("#confirm-ok");
+    ui.wait("the new secret", "document.getElementById('secret-title')?.textContent.startsWith('New secret of')");
+    ui.wait(
+        "the previous secret's grace",
+        "document.querySelector('#webhook-list table')?.innerText.includes('previous secret')",
+    );
+    ui.click("main button[data-delete]");
+    ui.wait("the confirmation", "document.getElementById('confirm').open");
+    ui.click("#confirm-ok");
+    ui.wait(
+        "the endpoint deleted",
+        "document.getElementById('webhook-list').innerText.includes('No webhook endpoint yet')",
+    );
+    assert_eq!(ui.eval("document.getElementById('deliveries').children.length"), json!(0), "its deliveries go with it");
     ui.section("#/projects", "Projects");
     ui.wait("the project list", "document.querySelector('main table')?.innerText.includes('Shop')");
     ui.record("projects");
@@ -493,6 +538,8 @@ fn a_viewer_signs_in_with_the_keyboard_and_gets_no_controls_that_change_things()
     owner.post("/accounts", Some(json!({"username": "ed", "password": PASSWORD, "role": "viewer"}))).expect(201);
     let project = owner.post("/projects", Some(json!({"name": "Lab"}))).ok_json(201)["id"].as_str().unwrap().to_owned();
     owner.post(&format!("/projects/{project}/keys"), None).expect(201);
+    let hook = json!({"url": "https://hooks.example.com/x", "events": ["peer.joined"]});
+    owner.post(&format!("/projects/{project}/webhooks"), Some(hook)).expect(201);
     let origin = format!("https://127.0.0.1:{}", server.admin.port());
 
     let mut ui = Ui::launch();
@@ -525,6 +572,16 @@ fn a_viewer_signs_in_with_the_keyboard_and_gets_no_controls_that_change_things()
     assert_eq!(ui.eval("document.querySelector('main form')"), Value::Null, "no New project form");
     ui.section("#/turn", "TURN");
     assert_eq!(ui.eval("document.querySelectorAll('main button').length"), json!(0));
+    ui.section("#/webhooks", "Webhooks");
+    ui.wait("the endpoint", "document.querySelector('main table')?.innerText.includes('hooks.example.com')");
+    assert_eq!(ui.eval("document.querySelector('main form')"), Value::Null, "no New endpoint form");
+    assert_eq!(
+        ui.eval("[...document.querySelectorAll('main button')].every((b) => b.hasAttribute('data-deliveries'))"),
+        json!(true),
+        "only the deliveries button: {}",
+        ui.main_text()
+    );
+    ui.record("viewer-webhooks");
     ui.section("#/api-keys", "API keys");
     assert_eq!(ui.eval("document.querySelector('main form')"), Value::Null);
     ui.record("viewer-keys");

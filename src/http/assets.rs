@@ -122,6 +122,7 @@ pub const ADMIN_JS: &[Asset] = &admin_js![
     "keys.js",
     "members.js",
     "peers.js",
+    "webhooks.js",
     "usage.js",
     "audit.js",
     "tls.js",

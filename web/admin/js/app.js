@@ -10,6 +10,7 @@ import projects from "./projects.js";
 import keys from "./keys.js";
 import members from "./members.js";
 import peers from "./peers.js";
+import webhooks from "./webhooks.js";
 import usage from "./usage.js";
 import audit from "./audit.js";
 import tls from "./tls.js";
@@ -24,6 +25,7 @@ const PAGES = {
   keys: ["Keys", keys],
   members: ["Members", members],
   peers: ["Live peers", peers],
+  webhooks: ["Webhooks", webhooks],
   usage: ["Usage", usage],
   audit: ["Audit log", audit],
   tls: ["TLS", tls],

@@ -1,4 +1,4 @@
-// The project chooser of the per-project pages (keys, members, live peers, usage): a labelled
+// The project chooser of the per-project pages (keys, members, live peers, webhooks, usage): a labelled
 // <select> whose choice lives in the hash (#/peers?project=prj_…), so a page can be linked to.
 
 import * as api from "./api.js";
