@@ -9,7 +9,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -93,18 +93,9 @@ fn array(v: &Value) -> Vec<Value> {
     v.as_array().unwrap_or_else(|| panic!("expected a JSON array, got {v}")).clone()
 }
 
-/// Polls `check` until it holds, for at most `within`.
-fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        if check() {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+/// Polls `check` every 50 ms until it holds, for at most `within`.
+fn eventually(within: Duration, check: impl FnMut() -> bool) -> bool {
+    common::eventually(within, Duration::from_millis(50), check)
 }
 
 /// Allocate with these credentials until it gets 401, for at most 2.5 s (SPEC: within 2 s).

@@ -182,17 +182,8 @@ fn unix_now() -> i64 {
 /// Polls `check` every 100 ms until it holds, for at most `within`; whether it came to hold.
 /// (Not faster: each API call is a fresh TLS connection, and the admin listener allows a source
 /// 20 handshakes a second. Arrival times are the receiver's own, so polling adds nothing to them.)
-fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        if check() {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+fn eventually(within: Duration, check: impl FnMut() -> bool) -> bool {
+    common::eventually(within, Duration::from_millis(100), check)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -28,6 +28,20 @@ pub fn connect_from(src: std::net::IpAddr, dst: SocketAddr) -> std::net::TcpStre
     std::net::TcpStream::from(fd)
 }
 
+/// Polls `check` every `every` until it holds, for at most `within`; whether it came to hold.
+pub fn eventually(within: Duration, every: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(every);
+    }
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
