@@ -376,8 +376,9 @@ fn issue_setup_token_if_needed(store: &mut Store, now: UnixTime) -> Result<Optio
         return Ok(None);
     }
     let token = crate::random::token::<32>();
-    let hash = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
-    store.put_secret(secrets::SETUP_TOKEN_HASH, hash.as_ref(), now)?;
+    // Hashed as `POST /api/v1/setup` hashes the token it is given.
+    let hash = crate::http::api::auth::sha256(token.as_bytes());
+    store.put_secret(secrets::SETUP_TOKEN_HASH, &hash, now)?;
     Ok(Some(token))
 }
 
